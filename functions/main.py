@@ -1,0 +1,12 @@
+"""Cloud Functions entry points. Declarations only: each hands off to the tokenledger package."""
+from firebase_functions import https_fn, options
+
+from tokenledger import config
+from tokenledger.api import app as api_app
+
+config.init()
+
+
+@https_fn.on_request(region=config.REGION, secrets=[config.OPENROUTER_API_KEY], memory=options.MemoryOption.MB_512, timeout_sec=300)
+def api(req: https_fn.Request) -> https_fn.Response:
+    return api_app.handle(req)
