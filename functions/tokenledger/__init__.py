@@ -1,0 +1,1 @@
+"""tokenledger: meter every OpenRouter call per Firebase user, exactly once."""

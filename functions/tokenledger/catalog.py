@@ -1,0 +1,105 @@
+"""The price catalog in force: memory -> fresh stored copy -> OpenRouter /models -> stale
+stored copy -> the snapshot shipped with the code. Unknown prices are never taken as $0."""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from firebase_functions import logger as flog
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from . import store
+from .config import Settings
+from .pricing import Catalog, catalog_to_models_json, parse_catalog
+
+SNAPSHOT_PATH = Path(__file__).parent / "data" / "models_snapshot.json"
+MEMORY_TTL_S = 300  # a warm instance re-reads the stored catalog at most every 5 minutes
+
+log = logging.getLogger(__name__)
+
+
+def load_snapshot() -> Catalog:
+    data = json.loads(SNAPSHOT_PATH.read_text())
+    fetched = data.get("fetched_at")
+    return parse_catalog(
+        data, "snapshot", datetime.fromisoformat(fetched) if fetched else None
+    )
+
+
+def read_stored(db) -> Catalog | None:
+    snap = store.pricing_doc(db).get()
+    if not snap.exists:
+        return None
+    data = snap.to_dict() or {}
+    models = json.loads(data.get("models_json") or "{}")
+    return parse_catalog(models, "stored", data.get("fetched_at"))
+
+
+def save(db, catalog: Catalog, source: str) -> None:
+    """Store the catalog in force (one document; the JSON keeps model ids out of field paths)."""
+    store.pricing_doc(db).set(
+        {
+            "source": source,
+            "fetched_at": catalog.fetched_at,
+            "model_count": len(catalog.models),
+            "models_json": json.dumps(catalog_to_models_json(catalog), separators=(",", ":")),
+            "updated_at": firestore.SERVER_TIMESTAMP,
+        }
+    )
+
+
+class CatalogProvider:
+    """Per-process cache of the catalog in force; thread-safe, at most one fetch at a time."""
+
+    def __init__(self, settings: Settings, db_factory, fetch_models):
+        self._settings = settings
+        self._db_factory = db_factory
+        self._fetch_models = fetch_models  # () -> /models JSON; raises on failure
+        self._lock = threading.Lock()
+        self._cached: Catalog | None = None
+        self._cached_at = 0.0
+
+    def get(self) -> Catalog:
+        if self._cached is not None and time.monotonic() - self._cached_at < MEMORY_TTL_S:
+            return self._cached
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._cached_at >= MEMORY_TTL_S:
+                self._cached = self._load()
+                self._cached_at = time.monotonic()
+            return self._cached
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._cached = None
+
+    def _is_fresh(self, catalog: Catalog) -> bool:
+        if catalog.fetched_at is None:
+            return False
+        age = datetime.now(timezone.utc) - catalog.fetched_at
+        return age < timedelta(seconds=self._settings.catalog_max_age_s)
+
+    def _load(self) -> Catalog:
+        stored = None
+        try:
+            stored = read_stored(self._db_factory())
+        except gexc.GoogleAPIError as exc:
+            flog.warn("catalog_read_failed", error=str(exc))
+        if stored is not None and stored.models and self._is_fresh(stored):
+            return stored
+        try:
+            catalog = parse_catalog(self._fetch_models(), "openrouter", datetime.now(timezone.utc))
+        except Exception as exc:  # network, HTTP or JSON: any failure falls back
+            flog.warn("catalog_fetch_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            return stored if stored is not None and stored.models else load_snapshot()
+        if not catalog.models:
+            return stored if stored is not None and stored.models else load_snapshot()
+        try:
+            save(self._db_factory(), catalog, "openrouter")
+        except gexc.GoogleAPIError as exc:
+            flog.warn("catalog_store_failed", error=str(exc))
+        return catalog

@@ -1,0 +1,101 @@
+"""The one place that reads configuration: Firebase params, the OpenRouter secret, env.
+
+Params are declared once at import (declaring them twice raises "Duplicate Parameter"), and
+read through `settings()`, which every other module uses instead of touching os.environ.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from firebase_functions import params
+
+REGION = "us-central1"
+DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+
+OPENROUTER_API_KEY = params.SecretParam("OPENROUTER_API_KEY")
+OPENROUTER_BASE_URL = params.StringParam("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL)
+ALLOWED_MODELS = params.StringParam("TOKENLEDGER_ALLOWED_MODELS", default="")
+MAX_TOKENS_CAP = params.IntParam("TOKENLEDGER_MAX_TOKENS_CAP", default=8192)
+MAX_BODY_BYTES = params.IntParam("TOKENLEDGER_MAX_BODY_BYTES", default=262_144)
+MAX_MESSAGES = params.IntParam("TOKENLEDGER_MAX_MESSAGES", default=256)
+APP_URL = params.StringParam("TOKENLEDGER_APP_URL", default="")
+APP_TITLE = params.StringParam("TOKENLEDGER_APP_TITLE", default="tokenledger")
+FALLBACK_PROMPT_PRICE = params.StringParam("TOKENLEDGER_FALLBACK_PROMPT_PRICE", default="0.00001")
+FALLBACK_COMPLETION_PRICE = params.StringParam("TOKENLEDGER_FALLBACK_COMPLETION_PRICE", default="0.00003")
+STORE_PROMPTS = params.BoolParam("TOKENLEDGER_STORE_PROMPTS", default=False)
+USAGE_TTL_DAYS = params.IntParam("TOKENLEDGER_USAGE_TTL_DAYS", default=400)
+CATALOG_MAX_AGE_S = params.IntParam("TOKENLEDGER_CATALOG_MAX_AGE_S", default=86_400)
+UPSTREAM_TIMEOUT_S = params.IntParam("TOKENLEDGER_UPSTREAM_TIMEOUT_S", default=120)
+RECORD_DEADLINE_S = params.IntParam("TOKENLEDGER_RECORD_DEADLINE_S", default=20)
+TOTAL_SHARDS = params.IntParam("TOKENLEDGER_TOTAL_SHARDS", default=16)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable the package uses, with the defaults a new deployment gets."""
+
+    project_id: str = "demo-tokenledger"
+    openrouter_base_url: str = DEFAULT_BASE_URL
+    openrouter_api_key: str = ""
+    allowed_models: tuple[str, ...] = ()
+    max_tokens_cap: int = 8192
+    max_body_bytes: int = 262_144
+    max_messages: int = 256
+    app_url: str = ""
+    app_title: str = "tokenledger"
+    fallback_prompt_price: Decimal = Decimal("0.00001")
+    fallback_completion_price: Decimal = Decimal("0.00003")
+    store_prompts: bool = False
+    usage_ttl_days: int = 400
+    catalog_max_age_s: int = 86_400
+    upstream_timeout_s: int = 120
+    record_deadline_s: int = 20
+    total_shards: int = 16
+    extra: dict = field(default_factory=dict)
+
+
+def project_id() -> str:
+    return (
+        os.environ.get("GCLOUD_PROJECT")
+        or os.environ.get("GOOGLE_CLOUD_PROJECT")
+        or os.environ.get("GCP_PROJECT")
+        or "demo-tokenledger"
+    )
+
+
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@functools.lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings(
+        project_id=project_id(),
+        openrouter_base_url=OPENROUTER_BASE_URL.value.rstrip("/"),
+        openrouter_api_key=OPENROUTER_API_KEY.value or "",
+        allowed_models=_split_list(ALLOWED_MODELS.value),
+        max_tokens_cap=MAX_TOKENS_CAP.value,
+        max_body_bytes=MAX_BODY_BYTES.value,
+        max_messages=MAX_MESSAGES.value,
+        app_url=APP_URL.value,
+        app_title=APP_TITLE.value,
+        fallback_prompt_price=Decimal(FALLBACK_PROMPT_PRICE.value),
+        fallback_completion_price=Decimal(FALLBACK_COMPLETION_PRICE.value),
+        store_prompts=STORE_PROMPTS.value,
+        usage_ttl_days=USAGE_TTL_DAYS.value,
+        catalog_max_age_s=CATALOG_MAX_AGE_S.value,
+        upstream_timeout_s=UPSTREAM_TIMEOUT_S.value,
+        record_deadline_s=RECORD_DEADLINE_S.value,
+        total_shards=TOTAL_SHARDS.value,
+    )
+
+
+def init() -> None:
+    """Process start-up for the deployed functions: initialise firebase_admin once."""
+    import firebase_admin
+
+    if not firebase_admin._apps:  # a second import of main.py must not re-initialise
+        firebase_admin.initialize_app(options={"projectId": project_id()})

@@ -1,0 +1,121 @@
+"""What is written to Firestore for one call: the usage row and every rollup, in one batch.
+
+Exactly once: the row is written with `create()`, so a batch whose row already exists fails
+as a whole (AlreadyExists) and applies none of its increments. A retried commit whose first
+attempt landed (lost acknowledgement) therefore changes nothing. No transactions: the hot
+per-user documents take blind increments, which never contend.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+from google.cloud import firestore
+
+from . import rollups, store
+from .config import Settings
+from .usage import UsageRecord
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.ResourceExhausted,
+    gexc.Unknown,
+)
+
+
+class RecordingFailed(Exception):
+    """The call could not be recorded after every retry; the record must be kept elsewhere."""
+
+    def __init__(self, record: UsageRecord, cause: BaseException):
+        super().__init__(f"usage {record.generation_id} not recorded: {cause!r}")
+        self.record = record
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    generation_id: str
+    # recorded: this call wrote it; already_recorded: it was there (a lost ack or a replay).
+    status: str
+    attempts: int
+
+
+def increments(delta: dict) -> dict:
+    """A nested dict of numbers -> the same shape of Firestore Increments."""
+    return {
+        key: increments(value) if isinstance(value, dict) else firestore.Increment(value)
+        for key, value in delta.items()
+    }
+
+
+def _add_writes(batch, db, record: UsageRecord, settings: Settings) -> None:
+    row = record.row()
+    row["timestamp"] = firestore.SERVER_TIMESTAMP
+    row["recorded_at"] = firestore.SERVER_TIMESTAMP
+    row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
+    batch.create(store.usage_doc(db, record.generation_id), row)
+
+    user_delta = increments(rollups.user_delta(record))
+    if record.reserved_nanos:
+        user_delta["reserved_nanos"] = firestore.Increment(-record.reserved_nanos)
+    month_doc = {
+        **user_delta,
+        "user_id": record.user_id,
+        "month": record.month,
+        "updated_at": firestore.SERVER_TIMESTAMP,
+    }
+    day_delta = increments(rollups.user_delta(record))
+    day_doc = {
+        **day_delta,
+        "user_id": record.user_id,
+        "month": record.month,
+        "day": record.day,
+        "updated_at": firestore.SERVER_TIMESTAMP,
+    }
+    batch.set(store.user_month_doc(db, record.user_id, record.month), month_doc, merge=True)
+    batch.set(store.user_day_doc(db, record.user_id, record.day), day_doc, merge=True)
+    shard = store.shard_index(record.generation_id, settings.total_shards)
+    totals = {**increments(rollups.totals_delta(record)), "month": record.month}
+    batch.set(store.totals_shard_doc(db, record.month, shard), totals, merge=True)
+
+
+def record_usage(db, record: UsageRecord, settings: Settings) -> RecordOutcome:
+    """Commit the row and rollups for one call, retrying transient errors with back-off.
+
+    Raises RecordingFailed when it cannot commit within settings.record_deadline_s.
+    """
+    if not record.generation_id:
+        raise ValueError("a usage record needs a generation id")
+    attempts = 0
+
+    def commit_once() -> None:
+        nonlocal attempts
+        attempts += 1
+        batch = db.batch()  # a fresh batch each attempt: a committed batch is spent
+        _add_writes(batch, db, record, settings)
+        batch.commit()
+
+    retrying = gretry.Retry(
+        predicate=gretry.if_exception_type(*TRANSIENT_ERRORS),
+        initial=0.1,
+        maximum=2.0,
+        multiplier=2.0,
+        timeout=settings.record_deadline_s,
+    )
+    try:
+        retrying(commit_once)()
+    except gexc.AlreadyExists:
+        # On a retry this means the earlier attempt landed; on the first, the call was
+        # recorded before (a replay). Either way the ledger already counts it once.
+        return RecordOutcome(record.generation_id, "already_recorded", attempts)
+    except (gexc.GoogleAPIError, gexc.RetryError, OSError) as exc:
+        raise RecordingFailed(record, exc) from exc
+    return RecordOutcome(record.generation_id, "recorded", attempts)

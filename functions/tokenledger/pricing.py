@@ -1,0 +1,185 @@
+"""The price catalog and the catalog estimate of a call's cost (pure: no I/O).
+
+OpenRouter publishes prices as decimal strings, USD per token (or per request / image).
+The estimate mirrors how OpenRouter bills: cached prompt tokens at the cache-read price,
+cache writes at the cache-write price (both are already inside prompt_tokens, so they are
+never added twice), reasoning tokens as completion tokens (at `internal_reasoning` when the
+model has that price), per-request and per-image prices, then the discount.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from .money import ZERO, to_decimal
+
+PRICE_FIELDS = (
+    "prompt",
+    "completion",
+    "internal_reasoning",
+    "input_cache_read",
+    "input_cache_write",
+    "request",
+    "image",
+)
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    model_id: str
+    name: str = ""
+    prompt: Decimal = ZERO
+    completion: Decimal = ZERO
+    internal_reasoning: Decimal | None = None
+    input_cache_read: Decimal | None = None
+    input_cache_write: Decimal | None = None
+    request: Decimal = ZERO
+    image: Decimal = ZERO
+    discount: Decimal = ZERO
+    # Routers such as openrouter/auto publish "-1": the price is that of the model served.
+    variable: bool = False
+    context_length: int | None = None
+    max_completion_tokens: int | None = None
+
+    @property
+    def is_free(self) -> bool:
+        return not self.variable and all(
+            (getattr(self, name) or ZERO) == ZERO for name in PRICE_FIELDS
+        )
+
+    def pricing_strings(self) -> dict[str, str]:
+        """Prices as OpenRouter writes them (strings), for API answers and storage."""
+        if self.variable:
+            return {"prompt": "-1", "completion": "-1"}
+        out = {}
+        for name in PRICE_FIELDS:
+            value = getattr(self, name)
+            if value is not None and (value != ZERO or name in ("prompt", "completion")):
+                out[name] = format(value.normalize(), "f")
+        if self.discount:
+            out["discount"] = format(self.discount.normalize(), "f")
+        return out
+
+
+@dataclass(frozen=True)
+class TokenCounts:
+    prompt: int = 0
+    completion: int = 0
+    cached: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+    images: int = 0
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: dict[str, ModelPrice]
+    source: str  # openrouter | stored | snapshot
+    fetched_at: datetime | None = None
+    extra: dict = field(default_factory=dict)
+
+    def get(self, model_id: str) -> ModelPrice | None:
+        return self.models.get(model_id)
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self.models
+
+
+def _price(pricing: dict, name: str) -> Decimal | None:
+    value = to_decimal(pricing.get(name))
+    return value if value is not None and value >= ZERO else None
+
+
+def parse_model(entry: dict) -> ModelPrice | None:
+    """One entry of GET /models -> ModelPrice; None when it has no usable id."""
+    model_id = entry.get("id")
+    if not isinstance(model_id, str) or not model_id:
+        return None
+    pricing = entry.get("pricing") or {}
+    prompt_raw = to_decimal(pricing.get("prompt"))
+    completion_raw = to_decimal(pricing.get("completion"))
+    variable = (prompt_raw is not None and prompt_raw < 0) or (
+        completion_raw is not None and completion_raw < 0
+    )
+    top = entry.get("top_provider") or {}
+    discount = to_decimal(pricing.get("discount")) or ZERO
+    return ModelPrice(
+        model_id=model_id,
+        name=str(entry.get("name") or model_id),
+        prompt=_price(pricing, "prompt") or ZERO,
+        completion=_price(pricing, "completion") or ZERO,
+        internal_reasoning=_price(pricing, "internal_reasoning"),
+        input_cache_read=_price(pricing, "input_cache_read"),
+        input_cache_write=_price(pricing, "input_cache_write"),
+        request=_price(pricing, "request") or ZERO,
+        image=_price(pricing, "image") or ZERO,
+        discount=discount if ZERO <= discount < 1 else ZERO,
+        variable=variable,
+        context_length=top.get("context_length") or entry.get("context_length"),
+        max_completion_tokens=top.get("max_completion_tokens"),
+    )
+
+
+def parse_catalog(models_json: dict, source: str, fetched_at: datetime | None = None) -> Catalog:
+    models = {}
+    for entry in models_json.get("data") or []:
+        price = parse_model(entry)
+        if price is not None:
+            models[price.model_id] = price
+    return Catalog(models=models, source=source, fetched_at=fetched_at)
+
+
+def catalog_to_models_json(catalog: Catalog) -> dict:
+    """The compact /models-shaped form the catalog is stored in (fits one Firestore doc)."""
+    return {
+        "data": [
+            {
+                "id": p.model_id,
+                "name": p.name,
+                "pricing": p.pricing_strings(),
+                "top_provider": {
+                    "context_length": p.context_length,
+                    "max_completion_tokens": p.max_completion_tokens,
+                },
+            }
+            for p in catalog.models.values()
+        ]
+    }
+
+
+def fallback_price(model_id: str, prompt: Decimal, completion: Decimal) -> ModelPrice:
+    """The conservative price used for a model the catalog does not know: never $0."""
+    return ModelPrice(model_id=model_id, name=model_id, prompt=prompt, completion=completion)
+
+
+def estimate_cost(price: ModelPrice, tokens: TokenCounts) -> Decimal:
+    """What the catalog says this call costs, in USD (exact)."""
+    cached = min(tokens.cached, tokens.prompt)
+    cache_write = min(tokens.cache_write, tokens.prompt - cached)
+    uncached = tokens.prompt - cached - cache_write
+    reasoning = min(tokens.reasoning, tokens.completion)
+    cache_read_price = price.input_cache_read if price.input_cache_read is not None else price.prompt
+    cache_write_price = (
+        price.input_cache_write if price.input_cache_write is not None else price.prompt
+    )
+    reasoning_price = (
+        price.internal_reasoning if price.internal_reasoning is not None else price.completion
+    )
+    total = (
+        uncached * price.prompt
+        + cached * cache_read_price
+        + cache_write * cache_write_price
+        + (tokens.completion - reasoning) * price.completion
+        + reasoning * reasoning_price
+        + price.request
+        + tokens.images * price.image
+    )
+    return total * (1 - price.discount)
+
+
+def worst_case_cost(price: ModelPrice, prompt_tokens: int, max_completion_tokens: int) -> Decimal:
+    """Upper bound of a call before it is made: full-price prompt and every completion token."""
+    completion_price = max(price.completion, price.internal_reasoning or ZERO)
+    total = prompt_tokens * price.prompt + max_completion_tokens * completion_price + price.request
+    return total * (1 - price.discount)

@@ -1,0 +1,62 @@
+"""What one call adds to the per-user month/day rollups and the global totals (pure).
+
+The same numbers feed the ledger's Increments and any later correction (a settled pending
+row adds the difference), so the rollups always equal the sum of the rows.
+"""
+from __future__ import annotations
+
+from . import money
+from .usage import UsageRecord
+
+UNATTRIBUTED = "(none)"
+UNKNOWN_PROVIDER = "(unknown)"
+
+
+def _breakdown(record: UsageRecord) -> dict:
+    return {
+        "calls": 1,
+        "tokens": record.total_tokens,
+        "cost": money.usd_float(record.cost_nanos),
+        "cost_nanos": record.cost_nanos,
+    }
+
+
+def user_delta(record: UsageRecord) -> dict:
+    """Counters added to user_usage/{uid}/months/{m} and .../days/{d} for this call."""
+    free = record.is_free
+    return {
+        "calls": 1,
+        "free_calls": 1 if free else 0,
+        "paid_calls": 0 if free else 1,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "total_tokens": record.total_tokens,
+        "cached_tokens": record.cached_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "reasoning_tokens": record.reasoning_tokens,
+        "free_tokens": record.total_tokens if free else 0,
+        "paid_tokens": 0 if free else record.total_tokens,
+        "cost": money.usd_float(record.cost_nanos),
+        "cost_nanos": record.cost_nanos,
+        "latency_ms_total": record.latency_ms,
+        "by_model": {record.model: _breakdown(record)},
+        "by_feature": {record.feature or UNATTRIBUTED: _breakdown(record)},
+        "by_provider": {record.provider or UNKNOWN_PROVIDER: _breakdown(record)},
+    }
+
+
+def totals_delta(record: UsageRecord) -> dict:
+    """Counters added to one shard of usage_totals/{month}."""
+    free = record.is_free
+    return {
+        "calls": 1,
+        "free_calls": 1 if free else 0,
+        "paid_calls": 0 if free else 1,
+        "prompt_tokens": record.prompt_tokens,
+        "completion_tokens": record.completion_tokens,
+        "total_tokens": record.total_tokens,
+        "free_tokens": record.total_tokens if free else 0,
+        "paid_tokens": 0 if free else record.total_tokens,
+        "cost": money.usd_float(record.cost_nanos),
+        "cost_nanos": record.cost_nanos,
+    }

@@ -1,0 +1,251 @@
+"""UsageRecord: one metered call, and how a response becomes one (pure: no I/O).
+
+The cost of record is what OpenRouter charged (`usage.cost`). When the response carries no
+cost, the catalog estimate stands in (`cost_source: estimate`); when the model is not in the
+catalog either, a conservative fallback price is used and the row is flagged `unpriced` —
+never a silent $0. Free vs paid follows what was charged, not the model's name.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+
+from . import money
+from .pricing import ModelPrice, TokenCounts, estimate_cost
+
+FREE_SUFFIX = ":free"
+
+# Flags a row can carry; each marks something a person should look at.
+FLAG_FREE_MODEL_BILLED = "free_model_billed"
+FLAG_UNPRICED = "unpriced"
+FLAG_COST_MISSING = "cost_missing"
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    generation_id: str
+    user_id: str
+    requested_model: str
+    model: str
+    provider: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_nanos: int
+    estimated_cost_nanos: int
+    cost_source: str  # openrouter | estimate | unpriced | pending | reconciled
+    is_byok: bool
+    upstream_cost_nanos: int | None
+    latency_ms: int
+    endpoint: str
+    feature: str | None
+    status: str  # ok | error | aborted | incomplete
+    finish_reason: str | None
+    occurred_at: datetime
+    flags: tuple[str, ...] = ()
+    metadata: dict = field(default_factory=dict)
+    # Reservation (USD nanos) this call holds against the user's budget; released on record.
+    reserved_nanos: int = 0
+
+    @property
+    def is_free(self) -> bool:
+        return self.cost_nanos == 0
+
+    @property
+    def model_type(self) -> str:
+        return "free" if self.is_free else "paid"
+
+    @property
+    def month(self) -> str:
+        return self.occurred_at.strftime("%Y-%m")
+
+    @property
+    def day(self) -> str:
+        return self.occurred_at.strftime("%Y-%m-%d")
+
+    def row(self) -> dict:
+        """The `usage_tracking` document, without the server timestamp the ledger adds."""
+        return {
+            "generation_id": self.generation_id,
+            "user_id": self.user_id,
+            "model": self.model,
+            "requested_model": self.requested_model,
+            "provider": self.provider,
+            "is_free": self.is_free,
+            "model_type": self.model_type,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cost": money.usd_float(self.cost_nanos),
+            "cost_nanos": self.cost_nanos,
+            "estimated_cost": money.usd_float(self.estimated_cost_nanos),
+            "estimated_cost_nanos": self.estimated_cost_nanos,
+            "cost_source": self.cost_source,
+            "is_byok": self.is_byok,
+            "upstream_cost": (
+                None if self.upstream_cost_nanos is None else money.usd_float(self.upstream_cost_nanos)
+            ),
+            "upstream_cost_nanos": self.upstream_cost_nanos,
+            "latency_ms": self.latency_ms,
+            "endpoint": self.endpoint,
+            "feature": self.feature,
+            "status": self.status,
+            "finish_reason": self.finish_reason,
+            "flags": list(self.flags),
+            "month": self.month,
+            "day": self.day,
+            "occurred_at": self.occurred_at,
+            "metadata": self.metadata,
+        }
+
+    def to_log(self) -> dict:
+        """JSON-safe form for the structured log; `from_log` reads it back for replay."""
+        data = asdict(self)
+        data["occurred_at"] = self.occurred_at.isoformat()
+        data["flags"] = list(self.flags)
+        return data
+
+    @classmethod
+    def from_log(cls, data: dict) -> "UsageRecord":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        occurred = datetime.fromisoformat(values["occurred_at"])
+        values["occurred_at"] = occurred if occurred.tzinfo else occurred.replace(tzinfo=timezone.utc)
+        values["flags"] = tuple(values.get("flags") or ())
+        return cls(**values)
+
+
+def _int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return max(int(value), 0)
+
+
+def token_counts(usage: dict, images: int = 0) -> TokenCounts:
+    prompt_details = usage.get("prompt_tokens_details") or {}
+    completion_details = usage.get("completion_tokens_details") or {}
+    return TokenCounts(
+        prompt=_int(usage.get("prompt_tokens")),
+        completion=_int(usage.get("completion_tokens")),
+        cached=_int(prompt_details.get("cached_tokens")),
+        cache_write=_int(prompt_details.get("cache_write_tokens")),
+        reasoning=_int(completion_details.get("reasoning_tokens")),
+        images=images,
+    )
+
+
+def request_metadata(body: dict, store_prompts: bool = False) -> dict:
+    """What is kept about the request: sizes and parameters, no prompt text by default."""
+    messages = body.get("messages") or []
+    chars = 0
+    images = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, dict):
+                    continue
+                if part.get("type") == "image_url":
+                    images += 1
+                chars += len(part.get("text") or "") if isinstance(part.get("text"), str) else 0
+    meta = {
+        "message_count": len(messages),
+        "prompt_chars": chars,
+        "images": images,
+        "stream": bool(body.get("stream")),
+    }
+    for name in ("max_tokens", "temperature", "top_p"):
+        if body.get(name) is not None:
+            meta[name] = body[name]
+    if store_prompts:
+        meta["messages"] = messages
+    return meta
+
+
+def estimate_prompt_tokens(body: dict) -> int:
+    """A deliberately generous prompt size guess (about 3 characters a token) for estimates."""
+    meta = request_metadata(body)
+    return math.ceil(meta["prompt_chars"] / 3) + 8 * meta["message_count"] + 1
+
+
+def build_record(
+    *,
+    response: dict,
+    user_id: str,
+    requested_model: str,
+    price: ModelPrice | None,
+    fallback: ModelPrice,
+    latency_ms: int,
+    endpoint: str,
+    feature: str | None,
+    metadata: dict,
+    occurred_at: datetime,
+    generation_id: str | None = None,
+    status: str | None = None,
+) -> UsageRecord:
+    """An OpenRouter chat completion (dict) -> UsageRecord.
+
+    `price` is the catalog price of the model that served the call (None if unknown);
+    `fallback` is the conservative price used when there is neither a charged cost nor a price.
+    """
+    usage = response.get("usage") or {}
+    tokens = token_counts(usage, images=int(metadata.get("images") or 0))
+    served_model = str(response.get("model") or requested_model)
+    charged = money.to_decimal(usage.get("cost"))
+    is_byok = bool(usage.get("is_byok"))
+    cost_details = usage.get("cost_details") or {}
+    upstream = money.to_decimal(cost_details.get("upstream_inference_cost"))
+
+    flags: list[str] = []
+    estimate = estimate_cost(price if price is not None and not price.variable else fallback, tokens)
+    if charged is not None and charged >= 0:
+        cost, cost_source = charged, "openrouter"
+    elif price is not None and not price.variable:
+        cost, cost_source = estimate, "estimate"
+        flags.append(FLAG_COST_MISSING)
+    else:
+        cost, cost_source = estimate, "unpriced"
+        flags.extend([FLAG_COST_MISSING, FLAG_UNPRICED])
+
+    cost_nanos = money.to_nanos(cost)
+    if cost_nanos > 0 and (served_model.endswith(FREE_SUFFIX) or requested_model.endswith(FREE_SUFFIX)):
+        flags.append(FLAG_FREE_MODEL_BILLED)
+
+    choices = response.get("choices") or []
+    finish_reason = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
+    total = _int(usage.get("total_tokens")) or tokens.prompt + tokens.completion
+    return UsageRecord(
+        generation_id=str(generation_id or response.get("id") or ""),
+        user_id=user_id,
+        requested_model=requested_model,
+        model=served_model,
+        provider=response.get("provider") if isinstance(response.get("provider"), str) else None,
+        prompt_tokens=tokens.prompt,
+        completion_tokens=tokens.completion,
+        total_tokens=total,
+        cached_tokens=tokens.cached,
+        cache_write_tokens=tokens.cache_write,
+        reasoning_tokens=tokens.reasoning,
+        cost_nanos=cost_nanos,
+        estimated_cost_nanos=money.to_nanos(estimate),
+        cost_source=cost_source,
+        is_byok=is_byok,
+        upstream_cost_nanos=None if upstream is None else money.to_nanos(upstream),
+        latency_ms=latency_ms,
+        endpoint=endpoint,
+        feature=feature,
+        status=status or ("error" if finish_reason == "error" else "ok"),
+        finish_reason=finish_reason,
+        occurred_at=occurred_at,
+        flags=tuple(flags),
+        metadata=metadata,
+    )
