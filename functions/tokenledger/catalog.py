@@ -31,8 +31,12 @@ def load_snapshot() -> Catalog:
     )
 
 
+# Catalog reads and writes are off the critical path: fail fast and fall back, never stall a call.
+QUICK = {"retry": None, "timeout": 5.0}
+
+
 def read_stored(db) -> Catalog | None:
-    snap = store.pricing_doc(db).get()
+    snap = store.pricing_doc(db).get(**QUICK)
     if not snap.exists:
         return None
     data = snap.to_dict() or {}
@@ -49,7 +53,8 @@ def save(db, catalog: Catalog, source: str) -> None:
             "model_count": len(catalog.models),
             "models_json": json.dumps(catalog_to_models_json(catalog), separators=(",", ":")),
             "updated_at": firestore.SERVER_TIMESTAMP,
-        }
+        },
+        **QUICK,
     )
 
 

@@ -56,10 +56,13 @@ def increments(delta: dict) -> dict:
     }
 
 
-def _add_writes(batch, db, record: UsageRecord, settings: Settings) -> None:
+def _add_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool) -> None:
     row = record.row()
-    row["timestamp"] = firestore.SERVER_TIMESTAMP
+    # A replayed call keeps the time it happened; a live one takes the server's clock.
+    row["timestamp"] = record.occurred_at if replay else firestore.SERVER_TIMESTAMP
     row["recorded_at"] = firestore.SERVER_TIMESTAMP
+    if replay:
+        row["replayed"] = True
     row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
     batch.create(store.usage_doc(db, record.generation_id), row)
 
@@ -87,7 +90,7 @@ def _add_writes(batch, db, record: UsageRecord, settings: Settings) -> None:
     batch.set(store.totals_shard_doc(db, record.month, shard), totals, merge=True)
 
 
-def record_usage(db, record: UsageRecord, settings: Settings) -> RecordOutcome:
+def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = False) -> RecordOutcome:
     """Commit the row and rollups for one call, retrying transient errors with back-off.
 
     Raises RecordingFailed when it cannot commit within settings.record_deadline_s.
@@ -100,7 +103,7 @@ def record_usage(db, record: UsageRecord, settings: Settings) -> RecordOutcome:
         nonlocal attempts
         attempts += 1
         batch = db.batch()  # a fresh batch each attempt: a committed batch is spent
-        _add_writes(batch, db, record, settings)
+        _add_writes(batch, db, record, settings, replay)
         batch.commit()
 
     retrying = gretry.Retry(

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""Re-record usage that the API could not commit (logged as `usage_not_recorded`).
+
+Reads structured log output — the function's own JSON lines, the emulator's console, or a
+`gcloud logging read --format=json` export — from files or stdin, and records each entry's
+usage once: a call that is already in the ledger is left as it is, so running it twice is safe.
+
+    gcloud logging read 'jsonPayload.message="usage_not_recorded"' --format=json > lost.json
+    python scripts/replay_usage.py lost.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
+
+from tokenledger import config, ledger, store  # noqa: E402
+from tokenledger.usage import UsageRecord  # noqa: E402
+
+EVENT = "usage_not_recorded"
+
+
+def _entries(value):
+    """Yield log entries (dicts) from one parsed JSON value: an entry, an export list, ..."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _entries(item)
+    elif isinstance(value, dict):
+        yield value.get("jsonPayload", value)
+
+
+def entries_from_text(text: str):
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            yield from _entries(json.loads(stripped))
+            return
+        except ValueError:
+            pass
+    for line in text.splitlines():
+        start = line.find("{")  # the emulator prefixes function output with ">  "
+        if start < 0:
+            continue
+        try:
+            yield from _entries(json.loads(line[start:]))
+        except ValueError:
+            continue
+
+
+def unrecorded(entries):
+    for entry in entries:
+        if entry.get("message") == EVENT and isinstance(entry.get("record"), dict):
+            yield entry["record"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="*", help="log files (default: stdin)")
+    args = parser.parse_args(argv)
+    text = "\n".join(Path(f).read_text() for f in args.files) if args.files else sys.stdin.read()
+
+    records = list(unrecorded(entries_from_text(text)))
+    if not records:
+        print("no usage_not_recorded entries found")
+        return 0
+    db, settings = store.client(), config.settings()
+    counts = {"recorded": 0, "already_recorded": 0, "invalid": 0, "failed": 0}
+    for index, data in enumerate(records, 1):
+        try:
+            record = UsageRecord.from_log(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            counts["invalid"] += 1
+            print(f"[{index}/{len(records)}] skipped an unreadable entry: {exc}", file=sys.stderr)
+            continue
+        try:
+            outcome = ledger.record_usage(db, record, settings, replay=True)
+        except ledger.RecordingFailed as exc:
+            counts["failed"] += 1
+            print(f"[{index}/{len(records)}] {record.generation_id}: still failing: {exc.cause!r}", file=sys.stderr)
+            continue
+        counts[outcome.status] += 1
+        print(f"[{index}/{len(records)}] {record.generation_id}  user {record.user_id}  {outcome.status}")
+    width = max(len(k) for k in counts)
+    print()
+    for name, count in counts.items():
+        print(f"{name.replace('_', ' '):<{width}}  {count:>6}")
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
