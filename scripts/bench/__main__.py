@@ -1,0 +1,30 @@
+"""`python -m scripts.bench [section ...]`: run inside the stack (make bench)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT / "functions", ROOT):
+    sys.path.insert(0, str(path))
+
+from scripts.bench import metering  # noqa: E402
+from scripts.devkit import env as stack_env  # noqa: E402
+
+SECTIONS = {"metering": metering.run}
+
+
+def main(argv: list[str]) -> int:
+    stack = stack_env.from_environ(require_standin=True)
+    chosen = argv or list(SECTIONS)
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown:
+        print(f"unknown section(s) {unknown}; choose from {list(SECTIONS)}")
+        return 2
+    for name in chosen:
+        SECTIONS[name](stack)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,150 @@
+"""Issue 2 numbers: commits per tracked call, added API latency, CPU to build a record."""
+from __future__ import annotations
+
+import os
+import timeit
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import requests
+from google.cloud import firestore
+
+from scripts.bench.common import summary, timed_calls
+from scripts.devkit.api_client import ApiClient
+from scripts.devkit.auth_emulator import AuthEmulator
+from scripts.devkit.table import print_table
+from tokenledger import ledger
+from tokenledger.config import Settings
+from tokenledger.pricing import fallback_price, parse_model
+from tokenledger.usage import build_record
+
+RESPONSE = {
+    "id": "gen-bench",
+    "model": "anthropic/claude-sonnet-4",
+    "provider": "Anthropic",
+    "choices": [{"finish_reason": "stop"}],
+    "usage": {
+        "prompt_tokens": 2000,
+        "completion_tokens": 300,
+        "total_tokens": 2300,
+        "prompt_tokens_details": {"cached_tokens": 1500, "cache_write_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 120},
+        "cost": 0.0123,
+        "is_byok": False,
+        "cost_details": {"upstream_inference_cost": 0.0123},
+    },
+}
+PRICE = parse_model(
+    {"id": "anthropic/claude-sonnet-4", "pricing": {"prompt": "0.000003", "completion": "0.000015", "input_cache_read": "0.0000003"}}
+)
+FALLBACK = fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))
+
+
+def _record(generation_id: str = "gen-bench", uid: str = "bench-user"):
+    return build_record(
+        response={**RESPONSE, "id": generation_id},
+        user_id=uid,
+        requested_model="anthropic/claude-sonnet-4",
+        price=PRICE,
+        fallback=FALLBACK,
+        latency_ms=100,
+        endpoint="/v1/chat/completions",
+        feature="bench",
+        metadata={"images": 0, "message_count": 2},
+        occurred_at=datetime.now(timezone.utc),
+    )
+
+
+class CountingDb:
+    """Counts the commits and transactions the ledger asks Firestore for."""
+
+    def __init__(self, db):
+        self._db = db
+        self.commits = 0
+        self.transactions = 0
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def transaction(self, *args, **kwargs):
+        self.transactions += 1
+        return self._db.transaction(*args, **kwargs)
+
+    def batch(self):
+        batch = self._db.batch()
+        original = batch.commit
+
+        def commit(*args, **kwargs):
+            self.commits += 1
+            return original(*args, **kwargs)
+
+        batch.commit = commit
+        return batch
+
+
+def bench_commits(db, calls: int = 200) -> list:
+    counting = CountingDb(db)
+    uid = f"bench-{uuid.uuid4().hex[:8]}"
+    latencies = timed_calls(
+        lambda i: ledger.record_usage(counting, _record(f"gen-bench-{uuid.uuid4().hex}", uid), Settings()),
+        calls,
+        8,
+        "ledger commits",
+    )
+    p50, p95, _ = summary(latencies)
+    return [
+        ["Firestore commits per tracked call", f"{counting.commits / calls:.2f}", "target 1"],
+        ["transactions per tracked call", f"{counting.transactions / calls:.2f}", "target 0"],
+        ["ledger commit latency p50 / p95 (emulator)", f"{p50:.1f} / {p95:.1f} ms", f"{calls} calls, 8 threads"],
+    ]
+
+
+def bench_record_cpu() -> list:
+    number = 20_000
+    seconds = min(timeit.repeat(lambda: _record(), number=number, repeat=5))
+    per_call_us = seconds / number * 1e6
+    row_us = min(timeit.repeat(lambda r=_record(): r.row(), number=number, repeat=5)) / number * 1e6
+    return [
+        ["CPU to build a UsageRecord from a response", f"{per_call_us:.1f} µs", "target < 50 µs"],
+        ["CPU to render its Firestore row", f"{row_us:.1f} µs", ""],
+    ]
+
+
+def bench_added_latency(stack, calls: int = 120) -> list:
+    auth = AuthEmulator(stack.auth_host, stack.project)
+    api = ApiClient(stack.api_url)
+    user = auth.create_user("bench")
+    key = os.environ.get("OPENROUTER_API_KEY", "")
+    direct_url = os.environ["OPENROUTER_BASE_URL"].rstrip("/") + "/chat/completions"
+    session = requests.Session()
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "benchmark"}], "max_tokens": 16}
+
+    def direct(_):
+        response = session.post(direct_url, json={**body, "user": user.uid}, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        response.raise_for_status()
+
+    def through_api(_):
+        response = api.request("POST", "/v1/chat/completions", user, json=body)
+        response.raise_for_status()
+
+    through_api(0)  # warm the function instance (cold start is not what this measures)
+    rows = []
+    for concurrency in (1, 8):
+        direct_lat = timed_calls(direct, calls, concurrency, f"direct c={concurrency}")
+        api_lat = timed_calls(through_api, calls, concurrency, f"api c={concurrency}")
+        d50, d95, _ = summary(direct_lat)
+        a50, a95, _ = summary(api_lat)
+        rows.append([concurrency, f"{d50:.1f}", f"{d95:.1f}", f"{a50:.1f}", f"{a95:.1f}", f"{a50 - d50:.1f}", f"{a95 - d95:.1f}"])
+    return rows
+
+
+def run(stack) -> None:
+    db = firestore.Client(project=stack.project)
+    print("\n== Metering (issue 2) ==")
+    print_table(["measure", "value", "note"], bench_record_cpu() + bench_commits(db))
+    print_table(
+        ["concurrency", "direct p50", "direct p95", "API p50", "API p95", "added p50", "added p95"],
+        bench_added_latency(stack),
+        title="Chat latency in ms: the stand-in directly vs through the API (auth, catalog, ledger commit)",
+    )
