@@ -1,0 +1,164 @@
+"""Deterministic token counts and exact (Decimal) cost maths.
+
+Everything here is pure so the rules can be read in one place:
+  prompt_tokens     = sum over messages of 4 + ceil(len(text) / 4)
+  completion_tokens = min(max_tokens or 256, 16 + len(last message text) // 8)
+  reasoning_tokens  = completion_tokens // 2 for reasoning models (part of completion)
+  cost = ((prompt - cached - cache_write) * prompt + cached * cache_read
+          + cache_write * cache_write_price + images * image + request
+          + (completion - reasoning) * completion + reasoning * internal_reasoning)
+         * (1 - discount)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from .catalog import ZERO, Prices
+
+DEFAULT_MAX_TOKENS = 256
+
+
+def message_text(message: dict) -> tuple[str, int]:
+    """(text, image count) of one chat message."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content, 0
+    if not isinstance(content, list):
+        return "", 0  # e.g. an assistant tool-call message with content null
+    texts, images = [], 0
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "image_url" or "image_url" in part:
+            images += 1
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    return "".join(texts), images
+
+
+def count_prompt(messages: list[dict]) -> tuple[int, int]:
+    """(prompt tokens, images) for a list of messages."""
+    tokens = images = 0
+    for message in messages:
+        text, n_images = message_text(message)
+        tokens += 4 + math.ceil(len(text) / 4)
+        images += n_images
+    return tokens, images
+
+
+def prefix_key(messages: list[dict]) -> str:
+    """Stable identity of a message prefix, for the prompt-cache simulation."""
+    blob = json.dumps(messages, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Completion:
+    content: str
+    completion_tokens: int
+    reasoning_tokens: int
+    finish_reason: str  # "stop" or "length"
+
+
+def plan_completion(messages: list[dict], max_tokens: int | None, reasoning: bool) -> Completion:
+    last_text, _ = message_text(messages[-1])
+    user_texts = [message_text(m)[0] for m in messages if m.get("role") == "user"]
+    echoed = user_texts[-1] if user_texts else last_text
+    natural = 16 + len(last_text) // 8
+    limit = max_tokens if max_tokens is not None else DEFAULT_MAX_TOKENS
+    tokens = min(limit, natural)
+    # Collapse whitespace so the streamed word chunks re-join to exactly this text.
+    snippet = " ".join(echoed[:40].split())
+    content = f"Echo: {snippet}" if snippet else "Echo:"
+    return Completion(
+        content=content,
+        completion_tokens=tokens,
+        reasoning_tokens=tokens // 2 if reasoning else 0,
+        finish_reason="length" if tokens < natural else "stop",
+    )
+
+
+@dataclass(frozen=True)
+class Tokens:
+    prompt: int
+    completion: int
+    reasoning: int = 0
+    cached: int = 0
+    cache_write: int = 0
+    images: int = 0
+
+    def with_completion(self, completion: int, reasoning: int) -> "Tokens":
+        return replace(self, completion=completion, reasoning=reasoning)
+
+
+@dataclass(frozen=True)
+class Cost:
+    prompt: Decimal  # after discount; includes request and image prices
+    completion: Decimal  # after discount; includes reasoning
+    cache_discount: Decimal | None  # saving from cache reads minus cache-write premium
+
+    @property
+    def total(self) -> Decimal:
+        return self.prompt + self.completion
+
+
+def compute_cost(prices: Prices, tokens: Tokens) -> Cost:
+    cache_read = prices.cache_read if prices.cache_read is not None else prices.prompt
+    cache_write = prices.cache_write if prices.cache_write is not None else prices.prompt
+    reasoning_price = (
+        prices.internal_reasoning if prices.internal_reasoning is not None else prices.completion
+    )
+    uncached = tokens.prompt - tokens.cached - tokens.cache_write
+    prompt = (
+        uncached * prices.prompt
+        + tokens.cached * cache_read
+        + tokens.cache_write * cache_write
+        + tokens.images * (prices.image or ZERO)
+        + prices.request
+    )
+    completion = (
+        (tokens.completion - tokens.reasoning) * prices.completion
+        + tokens.reasoning * reasoning_price
+    )
+    keep = 1 - prices.discount
+    cache_discount = None
+    if tokens.cached or tokens.cache_write:
+        saved = tokens.cached * (prices.prompt - cache_read)
+        saved += tokens.cache_write * (prices.prompt - cache_write)
+        cache_discount = saved * keep
+    return Cost(prompt=prompt * keep, completion=completion * keep, cache_discount=cache_discount)
+
+
+_PIECE = re.compile(r"\s*\S+")
+
+
+def stream_pieces(content: str) -> list[str]:
+    """Split content into one-word deltas that concatenate back to content."""
+    return _PIECE.findall(content) or [content]
+
+
+def partial_completion(completion: int, reasoning: int, sent: int, pieces: int) -> int:
+    """Completion tokens billed when a stream dies after `sent` of `pieces` deltas.
+
+    Reasoning happens before the visible answer, so it is billed in full; the
+    visible part is billed pro rata.
+    """
+    visible = completion - reasoning
+    return reasoning + visible * min(sent, pieces) // max(pieces, 1)
+
+
+def native_finish_reason(provider: str, finish_reason: str | None) -> str | None:
+    """What the upstream provider itself called the finish reason."""
+    if finish_reason is None:
+        return None
+    table = {
+        "Anthropic": {"stop": "end_turn", "length": "max_tokens"},
+        "Google": {"stop": "STOP", "length": "MAX_TOKENS"},
+    }
+    return table.get(provider, {}).get(finish_reason, finish_reason)

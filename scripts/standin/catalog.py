@@ -1,0 +1,140 @@
+"""Model catalog: the /models payload plus the prices the stand-in bills with.
+
+The JSON file is in OpenRouter's own /models format ({"data": [...]}). Two facts
+OpenRouter does not publish per model (which provider name answers, and what the
+router ids like openrouter/auto actually serve) live under a separate top-level
+"x_standin" key so they never leak into the /models response.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+DEFAULT_MODELS_PATH = Path(__file__).resolve().parent.parent / "standin_models.json"
+
+# Used when a custom catalog has no x_standin.providers entry for a model.
+_PROVIDER_BY_PREFIX = {
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Google",
+    "deepseek": "DeepInfra",
+    "mistralai": "Mistral",
+    "meta-llama": "Chutes",
+    "perplexity": "Perplexity",
+}
+
+ZERO = Decimal(0)
+
+
+def _price(pricing: dict, key: str) -> Decimal | None:
+    """Decimal price for key, None when the model has no such price."""
+    raw = pricing.get(key)
+    if raw is None:
+        return None
+    try:
+        # str() first so a float like 0.2 becomes Decimal("0.2"), not its binary value.
+        return Decimal(str(raw))
+    except InvalidOperation as exc:
+        raise ValueError(f"bad price {key}={raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per unit. Optional prices are None when the model does not list them."""
+
+    prompt: Decimal
+    completion: Decimal
+    cache_read: Decimal | None
+    cache_write: Decimal | None
+    internal_reasoning: Decimal | None
+    request: Decimal
+    image: Decimal | None
+    discount: Decimal
+
+    @classmethod
+    def from_pricing(cls, pricing: dict) -> "Prices":
+        prompt = _price(pricing, "prompt")
+        completion = _price(pricing, "completion")
+        if prompt is None or completion is None:
+            raise ValueError("pricing needs prompt and completion")
+        return cls(
+            prompt=prompt,
+            completion=completion,
+            cache_read=_price(pricing, "input_cache_read"),
+            cache_write=_price(pricing, "input_cache_write"),
+            internal_reasoning=_price(pricing, "internal_reasoning"),
+            request=_price(pricing, "request") or ZERO,
+            image=_price(pricing, "image"),
+            discount=_price(pricing, "discount") or ZERO,
+        )
+
+    @property
+    def variable(self) -> bool:
+        # OpenRouter marks router models with "-1": the price is the served model's.
+        return self.prompt < 0 or self.completion < 0
+
+
+class Catalog:
+    def __init__(self, payload: dict):
+        models = payload.get("data")
+        if not isinstance(models, list):
+            raise ValueError('catalog must be {"data": [...]}')
+        extra = payload.get("x_standin") or {}
+        self._models: list[dict] = models
+        self._by_id: dict[str, dict] = {}
+        self._prices: dict[str, Prices] = {}
+        for model in models:
+            mid = model["id"]
+            self._by_id[mid] = model
+            self._prices[mid] = Prices.from_pricing(model.get("pricing") or {})
+        self._providers: dict[str, str] = dict(extra.get("providers") or {})
+        self._routes: dict[str, str] = dict(extra.get("routes") or {})
+        for mid, prices in self._prices.items():
+            target = self._routes.get(mid)
+            if prices.variable and target not in self._by_id:
+                raise ValueError(f"{mid} has variable pricing but no route to a priced model")
+            if target is not None and target not in self._by_id:
+                raise ValueError(f"route {mid} -> {target}: unknown target")
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "Catalog":
+        with open(path or DEFAULT_MODELS_PATH, encoding="utf-8") as fh:
+            return cls(json.load(fh))
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self._by_id
+
+    def listing(self, output_modalities: set[str] | None) -> list[dict]:
+        """Models for /models; None means every model."""
+        out = []
+        for model in self._models:
+            outputs = set((model.get("architecture") or {}).get("output_modalities") or [])
+            if output_modalities is None or outputs & output_modalities:
+                out.append(copy.deepcopy(model))
+        return out
+
+    def route(self, model_id: str) -> str:
+        """The model that actually serves a request for model_id."""
+        return self._routes.get(model_id, model_id)
+
+    def prices(self, model_id: str) -> Prices:
+        return self._prices[model_id]
+
+    def provider(self, model_id: str) -> str:
+        if model_id in self._providers:
+            return self._providers[model_id]
+        prefix = model_id.split("/", 1)[0]
+        return _PROVIDER_BY_PREFIX.get(prefix, prefix.capitalize() or "Unknown")
+
+    def is_reasoning(self, model_id: str) -> bool:
+        prices = self._prices.get(model_id)
+        has_reasoning_price = prices is not None and prices.internal_reasoning is not None
+        return has_reasoning_price or "r1" in model_id
+
+    def model(self, model_id: str) -> dict[str, Any] | None:
+        return self._by_id.get(model_id)
