@@ -1,0 +1,34 @@
+# Everything runs from functions/venv (made by scripts/bootstrap); the stack (Firebase emulators
+# + OpenRouter stand-in) is started and stopped around a command by scripts/stack exec.
+PY    := functions/venv/bin/python
+STACK := scripts/stack
+# pytest's exit code 5 means "no tests collected": not a failure while a suite is still empty.
+PYTEST = rc=0; $(PY) -m pytest $(1) -q || rc=$$?; [ $$rc -eq 5 ] || exit $$rc
+
+.PHONY: setup test unit integration demo bench up report
+.NOTPARALLEL:
+
+setup:
+	scripts/bootstrap
+
+test: setup unit integration
+
+unit: setup
+	@dirs=$$(for d in tests/unit tests/standin; do [ -d $$d ] && printf '%s ' $$d; done); \
+	if [ -n "$$dirs" ]; then $(call PYTEST,$$dirs); else echo "no unit tests yet"; fi
+
+integration:
+	@if [ -d tests/integration ]; then $(STACK) exec -- sh -c '$(call PYTEST,tests/integration)'; \
+	else echo "no integration tests yet"; fi
+
+demo: setup
+	$(STACK) exec -- $(PY) scripts/demo.py
+
+bench: setup
+	$(STACK) exec -- $(PY) -m scripts.bench $(ARGS)
+
+up: setup
+	$(STACK) up
+
+report: setup
+	$(PY) scripts/report.py $(ARGS)
