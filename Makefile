@@ -18,7 +18,7 @@ unit: setup
 	if [ -n "$$dirs" ]; then $(call PYTEST,$$dirs); else echo "no unit tests yet"; fi
 
 integration:
-	@if [ -d tests/integration ]; then $(STACK) exec -- sh -c '$(call PYTEST,tests/integration)'; \
+	@if [ -d tests/integration ]; then TOKENLEDGER_UPSTREAM_TIMEOUT_S=5 $(STACK) exec -- sh -c '$(call PYTEST,tests/integration)'; \
 	else echo "no integration tests yet"; fi
 
 demo: setup

@@ -107,8 +107,30 @@ def tail(path: Path, lines: int = 50) -> str:
 
 # ---- ports ----------------------------------------------------------------------------------
 
+def firebase_config() -> Path:
+    """firebase.json, or with STACK_PORT_OFFSET=N a copy beside it with every port moved by N,
+    so that several clones can run their stacks side by side."""
+    offset = int(os.environ.get("STACK_PORT_OFFSET", "0") or 0)
+    if not offset:
+        return ROOT / "firebase.json"
+    cfg = json.loads((ROOT / "firebase.json").read_text())
+    emulators = cfg.setdefault("emulators", {})
+    for name, default in {**DEFAULT_PORTS, "auth": 9099, "firestore": 8080, "functions": 5001,
+                          "pubsub": 8085}.items():
+        if name == "firestore-websocket":
+            continue
+        entry = emulators.setdefault(name, {})
+        entry["port"] = int(entry.get("port", default)) + offset
+    fs = emulators.setdefault("firestore", {})
+    fs["websocketPort"] = int(fs.get("websocketPort", 9150)) + offset
+    # Beside firebase.json: firebase-tools resolves the config's relative paths from its folder.
+    path = ROOT / f".firebase.offset-{offset}.json"
+    path.write_text(json.dumps(cfg, indent=2))
+    return path
+
+
 def emulator_ports() -> dict[str, tuple[str, int]]:
-    cfg = json.loads((ROOT / "firebase.json").read_text()).get("emulators", {})
+    cfg = json.loads(firebase_config().read_text()).get("emulators", {})
     ports: dict[str, tuple[str, int]] = {}
     for name in (*NEEDED, "hub", "logging", "eventarc", "tasks"):
         entry = cfg.get(name, {})
@@ -487,7 +509,7 @@ def run(args: argparse.Namespace) -> int:
         # pubsub-debug.log to the current directory; --config keeps the project root.
         fb = procs.start("firebase emulators",
                          [FIREBASE_BIN, "emulators:start", "--project", PROJECT, "--only", ONLY,
-                          "--config", ROOT / "firebase.json", "--non-interactive"],
+                          "--config", firebase_config(), "--non-interactive"],
                          fb_log, cwd=LOG_DIR, env=fb_env)
         say(f"starting emulators ({ONLY}); logs in {LOG_DIR.relative_to(ROOT)}/")
         watched = [("firebase emulators", fb, fb_log)]

@@ -61,7 +61,7 @@ class Api:
             headers.update(user.headers)
         return self.http.request(method, f"{self.base}{path}", headers=headers, timeout=60, **kwargs)
 
-    def chat(self, user, **body) -> requests.Response:
+    def chat(self, user, /, **body) -> requests.Response:
         body.setdefault("model", "openai/gpt-4o-mini")
         body.setdefault("messages", [{"role": "user", "content": "Hello there"}])
         return self.request("POST", "/v1/chat/completions", user, json=body)

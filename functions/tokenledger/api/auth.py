@@ -4,6 +4,7 @@ The uid always comes from the verified token, never from the request body.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from firebase_admin import auth as fb_auth
@@ -45,6 +46,10 @@ def current_caller() -> Caller:
         raise ApiError(503, "auth_unavailable", "Could not verify the token right now; retry shortly.")
     except (fb_auth.InvalidIdTokenError, ValueError):
         raise ApiError(401, "invalid_token", "The ID token is not valid for this project.", CHALLENGE)
+    # firebase_admin skips the expiry check for the Auth emulator's tokens; production
+    # verification does it too, so checking here changes nothing there.
+    if claims.get("exp", 0) <= time.time():
+        raise ApiError(401, "token_expired", "The ID token has expired; refresh it and retry.", CHALLENGE)
     uid = claims.get("uid") or claims.get("sub")
     if not uid:
         raise ApiError(401, "invalid_token", "The ID token names no user.", CHALLENGE)

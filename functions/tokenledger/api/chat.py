@@ -1,20 +1,50 @@
-"""Chat routes: POST /v1/chat/completions (metered) and GET /v1/models."""
+"""Chat routes: POST /v1/chat/completions (metered) and GET /v1/models.
+
+A metered call has three steps that every chat path (plain now, streamed later) shares:
+`prepare_call` (who, what, may they), the upstream call, then `meter_call` (record it once,
+before answering) or `abandon_call` when the upstream failed and nothing was billed.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from firebase_functions import logger as flog
 from flask import Blueprint, jsonify
 
 from .. import ledger, usage
 from ..openrouter import UpstreamError
-from ..pricing import fallback_price
+from ..pricing import Catalog, ModelPrice, fallback_price
 from . import validation
-from .auth import current_caller
-from .context import services
+from .auth import Caller, current_caller
+from .context import Services, services
 from .errors import ApiError
 
 bp = Blueprint("chat", __name__)
 
 CHAT_ENDPOINT = "/v1/chat/completions"
+
+
+@dataclass
+class PreparedCall:
+    caller: Caller
+    body: dict
+    chat: validation.ChatRequest
+    catalog: Catalog
+    price: ModelPrice  # the requested model's catalog entry
+
+
+def prepare_call(svc: Services) -> PreparedCall:
+    """Authenticate and validate; raises ApiError (nothing is written) when the call may not go."""
+    caller = current_caller()
+    body = validation.json_body(svc.settings)
+    chat = validation.chat_request(body, svc.settings)
+    catalog = svc.catalog.get()
+    price = validation.allowed_model(chat.model, catalog, svc.settings)
+    return PreparedCall(caller, body, chat, catalog, price)
+
+
+def abandon_call(svc: Services, call: PreparedCall) -> None:
+    """The upstream call failed before anything was billed: nothing to record."""
 
 
 def upstream_to_api_error(exc: UpstreamError) -> ApiError:
@@ -25,49 +55,36 @@ def upstream_to_api_error(exc: UpstreamError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message, headers)
 
 
-@bp.post(CHAT_ENDPOINT)
-def chat_completions():
-    svc = services()
-    caller = current_caller()
-    body = validation.json_body(svc.settings)
-    chat = validation.chat_request(body, svc.settings)
-    if chat.stream:
-        raise ApiError(400, "streaming_unsupported", "Streaming is not available yet; send stream: false.")
-    catalog = svc.catalog.get()
-    validation.allowed_model(chat.model, catalog, svc.settings)
-
-    try:
-        result = svc.openrouter.chat(body, caller.uid)
-    except UpstreamError as exc:
-        raise upstream_to_api_error(exc)
-
-    served = str(result.body.get("model") or chat.model)
-    price = catalog.get(served) or catalog.get(chat.model)
-    record = usage.build_record(
-        response=result.body,
-        user_id=caller.uid,
-        requested_model=chat.model,
+def build_call_record(
+    svc: Services,
+    call: PreparedCall,
+    response_body: dict,
+    latency_ms: int,
+    generation_id: str | None,
+    status: str | None = None,
+) -> usage.UsageRecord:
+    served = str(response_body.get("model") or call.chat.model)
+    # Price by the model that served (a router's own price is "variable").
+    price = call.catalog.get(served) or call.price
+    return usage.build_record(
+        response=response_body,
+        user_id=call.caller.uid,
+        requested_model=call.chat.model,
         price=price,
-        fallback=fallback_price(
-            served, svc.settings.fallback_prompt_price, svc.settings.fallback_completion_price
-        ),
-        latency_ms=result.latency_ms,
+        fallback=fallback_price(served, svc.settings.fallback_prompt_price, svc.settings.fallback_completion_price),
+        latency_ms=latency_ms,
         endpoint=CHAT_ENDPOINT,
-        feature=chat.feature,
-        metadata=usage.request_metadata(body, svc.settings.store_prompts),
+        feature=call.chat.feature,
+        metadata=usage.request_metadata(call.body, svc.settings.store_prompts),
         occurred_at=svc.now(),
-        generation_id=result.generation_id,
+        generation_id=generation_id,
+        status=status,
     )
-    recorded = _record(svc, record)
-    response = jsonify(result.body)
-    response.headers["X-Usage-Recorded"] = "true" if recorded else "false"
-    if record.generation_id:
-        response.headers["X-Generation-Id"] = record.generation_id
-    return response
 
 
-def _record(svc, record: usage.UsageRecord) -> bool:
-    """Commit before answering; if that fails the caller still gets the paid-for answer."""
+def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> bool:
+    """Commit the record before answering; False (and an ERROR log entry holding the whole
+    record, for scripts/replay_usage.py) when it could not be committed."""
     if not record.generation_id:
         flog.error("usage_not_recorded", reason="no generation id", record=record.to_log())
         return False
@@ -76,10 +93,30 @@ def _record(svc, record: usage.UsageRecord) -> bool:
     try:
         ledger.record_usage(svc.db, record, svc.settings)
     except ledger.RecordingFailed as exc:
-        # The full record goes to the log; scripts/replay_usage.py re-records it idempotently.
         flog.error("usage_not_recorded", reason=repr(exc.cause)[:500], record=record.to_log())
         return False
     return True
+
+
+@bp.post(CHAT_ENDPOINT)
+def chat_completions():
+    svc = services()
+    call = prepare_call(svc)
+    if call.chat.stream:
+        raise ApiError(400, "streaming_unsupported", "Streaming is not available yet; send stream: false.")
+    try:
+        result = svc.openrouter.chat(call.body, call.caller.uid)
+    except UpstreamError as exc:
+        abandon_call(svc, call)
+        raise upstream_to_api_error(exc)
+
+    record = build_call_record(svc, call, result.body, result.latency_ms, result.generation_id)
+    recorded = meter_call(svc, call, record)
+    response = jsonify(result.body)
+    response.headers["X-Usage-Recorded"] = "true" if recorded else "false"
+    if record.generation_id:
+        response.headers["X-Generation-Id"] = record.generation_id
+    return response
 
 
 @bp.get("/v1/models")
