@@ -4,10 +4,10 @@ from __future__ import annotations
 from tabulate import tabulate
 
 
-def print_table(headers: list[str], rows: list[list], title: str | None = None) -> None:
+def print_table(headers: list[str], rows: list[list], title: str | None = None, floatfmt: str = ",.6f") -> None:
     if title:
         print(f"\n{title}")
-    print(tabulate(rows, headers=headers, tablefmt="simple", floatfmt=",.6f", intfmt=","))
+    print(tabulate(rows, headers=headers, tablefmt="simple", floatfmt=floatfmt, intfmt=","))
 
 
 def usd(nanos: int, places: int = 6) -> str:
