@@ -164,3 +164,17 @@ def test_models_lists_prices_and_free_flags(api, user):
     assert data["openai/gpt-4o-mini"]["is_free"] is False
     assert data["openai/gpt-4o-mini"]["pricing"]["prompt"] == "0.00000015"
     assert response.json()["catalog"]["source"] in ("openrouter", "stored")
+
+
+def test_openai_sdk_works_against_the_api_with_the_id_token(stack, user, db):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=user.id_token, max_retries=0)
+    completion = client.chat.completions.create(
+        model="openai/gpt-4o-mini",
+        messages=[{"role": "user", "content": "hello from the SDK"}],
+        extra_body={"feature": "sdk"},
+    )
+    assert completion.usage.cost > 0  # OpenRouter's extra usage fields survive the trip
+    row = db.collection("usage_tracking").document(completion.id).get().to_dict()
+    assert row["user_id"] == user.uid and row["feature"] == "sdk"
