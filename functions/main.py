@@ -7,6 +7,12 @@ from tokenledger.api import app as api_app
 config.init()
 
 
-@https_fn.on_request(region=config.REGION, secrets=[config.OPENROUTER_API_KEY], memory=options.MemoryOption.MB_512, timeout_sec=300)
+@https_fn.on_request(
+    region=config.REGION,
+    secrets=[config.OPENROUTER_API_KEY],
+    memory=options.MemoryOption.MB_512,
+    timeout_sec=300,
+    cors=options.CorsOptions(cors_origins=config.cors_origins(), cors_methods=config.CORS_METHODS),
+)
 def api(req: https_fn.Request) -> https_fn.Response:
     return api_app.handle(req)

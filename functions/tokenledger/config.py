@@ -33,6 +33,19 @@ RECORD_DEADLINE_S = params.IntParam("TOKENLEDGER_RECORD_DEADLINE_S", default=20)
 TOTAL_SHARDS = params.IntParam("TOKENLEDGER_TOTAL_SHARDS", default=16)
 
 
+CORS_METHODS = ["get", "post", "put", "delete"]
+
+
+def cors_origins() -> str | list[str]:
+    """Browser origins allowed to call the API (TOKENLEDGER_CORS_ORIGINS, comma-separated).
+
+    Read at deploy time, when the CLI loads main.py with functions/.env. "*" is the default:
+    the API is authorised by bearer tokens, never cookies, so any origin is safe to allow.
+    """
+    origins = _split_list(os.environ.get("TOKENLEDGER_CORS_ORIGINS", "*"))
+    return "*" if not origins or "*" in origins else list(origins)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable the package uses, with the defaults a new deployment gets."""

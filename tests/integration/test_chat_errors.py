@@ -152,3 +152,20 @@ def test_upstream_timeout_is_504(api, user, db, standin, monkeypatch):
     response = api.chat(user)
     assert response.status_code == 504 and error_of(response)["code"] == "upstream_timeout"
     assert nothing_written(db, user.uid)
+
+
+def test_browsers_may_call_the_api_cross_origin(api, user):
+    preflight = api.request(
+        "OPTIONS",
+        "/v1/chat/completions",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert preflight.status_code in (200, 204)
+    assert preflight.headers.get("Access-Control-Allow-Origin") in ("*", "https://app.example.com")
+    denied = api.request("GET", "/v1/models", headers={"Origin": "https://app.example.com"})
+    assert denied.status_code == 401  # errors carry CORS headers too, so the app can read them
+    assert denied.headers.get("Access-Control-Allow-Origin") in ("*", "https://app.example.com")
