@@ -21,8 +21,8 @@ def _breakdown(record: UsageRecord) -> dict:
     }
 
 
-def user_delta(record: UsageRecord) -> dict:
-    """Counters added to user_usage/{uid}/months/{m} and .../days/{d} for this call."""
+def _counters(record: UsageRecord) -> dict:
+    """The counters both the per-user rollups and the global totals keep."""
     free = record.is_free
     return {
         "calls": 1,
@@ -31,13 +31,20 @@ def user_delta(record: UsageRecord) -> dict:
         "prompt_tokens": record.prompt_tokens,
         "completion_tokens": record.completion_tokens,
         "total_tokens": record.total_tokens,
-        "cached_tokens": record.cached_tokens,
-        "cache_write_tokens": record.cache_write_tokens,
-        "reasoning_tokens": record.reasoning_tokens,
         "free_tokens": record.total_tokens if free else 0,
         "paid_tokens": 0 if free else record.total_tokens,
         "cost": money.usd_float(record.cost_nanos),
         "cost_nanos": record.cost_nanos,
+    }
+
+
+def user_delta(record: UsageRecord) -> dict:
+    """Counters added to user_usage/{uid}/months/{m} and .../days/{d} for this call."""
+    return {
+        **_counters(record),
+        "cached_tokens": record.cached_tokens,
+        "cache_write_tokens": record.cache_write_tokens,
+        "reasoning_tokens": record.reasoning_tokens,
         "latency_ms_total": record.latency_ms,
         "by_model": {record.model: _breakdown(record)},
         "by_feature": {record.feature or UNATTRIBUTED: _breakdown(record)},
@@ -47,16 +54,4 @@ def user_delta(record: UsageRecord) -> dict:
 
 def totals_delta(record: UsageRecord) -> dict:
     """Counters added to one shard of usage_totals/{month}."""
-    free = record.is_free
-    return {
-        "calls": 1,
-        "free_calls": 1 if free else 0,
-        "paid_calls": 0 if free else 1,
-        "prompt_tokens": record.prompt_tokens,
-        "completion_tokens": record.completion_tokens,
-        "total_tokens": record.total_tokens,
-        "free_tokens": record.total_tokens if free else 0,
-        "paid_tokens": 0 if free else record.total_tokens,
-        "cost": money.usd_float(record.cost_nanos),
-        "cost_nanos": record.cost_nanos,
-    }
+    return _counters(record)
