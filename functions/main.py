@@ -1,7 +1,7 @@
 """Cloud Functions entry points. Declarations only: each hands off to the tokenledger package."""
-from firebase_functions import https_fn, options
+from firebase_functions import https_fn, options, scheduler_fn
 
-from tokenledger import config
+from tokenledger import config, jobs
 from tokenledger.api import app as api_app
 
 config.init()
@@ -16,3 +16,13 @@ config.init()
 )
 def api(req: https_fn.Request) -> https_fn.Response:
     return api_app.handle(req)
+
+
+@scheduler_fn.on_schedule(schedule=config.RECONCILE_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=540)
+def reconcile_usage(event: scheduler_fn.ScheduledEvent) -> None:
+    jobs.reconcile_usage()
+
+
+@scheduler_fn.on_schedule(schedule=config.REFRESH_PRICING_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=300)
+def refresh_pricing(event: scheduler_fn.ScheduledEvent) -> None:
+    jobs.refresh_pricing()

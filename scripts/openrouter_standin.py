@@ -14,6 +14,8 @@ Test control (no auth):
                                         cache_min_tokens, stream_stall_s, api_key
   POST /_control/script                 {"user": uid|null, "responses": [behaviour...]}
                                         one-shot, FIFO; a user's own queue before null's
+  POST /_control/pricing                {"model": id, "pricing": {...}} change a model's prices
+                                        (merged; /_control/reset restores them)
   GET  /_control/requests               last 1000 chat requests (authorization redacted)
   GET  /_control/generations[?user=]    generation records
 Behaviour keys: status message retry_after error_type metadata | omit_cost cost_null

@@ -6,6 +6,7 @@ import json
 import logging
 import threading
 import time
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from google.cloud import firestore
 
 from . import store
 from .config import Settings
-from .pricing import Catalog, catalog_to_models_json, parse_catalog
+from .pricing import Catalog, PriceChange, catalog_to_models_json, parse_catalog, price_changes
 
 SNAPSHOT_PATH = Path(__file__).parent / "data" / "models_snapshot.json"
 MEMORY_TTL_S = 300  # a warm instance re-reads the stored catalog at most every 5 minutes
@@ -56,6 +57,44 @@ def save(db, catalog: Catalog, source: str) -> None:
         },
         **QUICK,
     )
+
+
+HISTORY = "history"
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    catalog: Catalog
+    previous_source: str  # stored | snapshot: what the changes are measured against
+    changes: list[PriceChange]
+
+
+def refresh(db, fetch_models, now: datetime) -> RefreshResult:
+    """Fetch /models (every page, every modality), make it the catalog in force, keep a
+    history entry when anything changed, and log each changed price."""
+    fetched = parse_catalog(fetch_models(), "openrouter", now)
+    if not fetched.models:
+        raise ValueError("OpenRouter /models answered no usable models; the catalog in force is kept")
+    previous = read_stored(db)
+    if previous is None or not previous.models:
+        previous = load_snapshot()
+    changes = price_changes(previous, fetched)
+    save(db, fetched, "openrouter")
+    if changes or previous.source == "snapshot":
+        store.pricing_doc(db).collection(HISTORY).document(now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")).set(
+            {
+                "source": "openrouter",
+                "fetched_at": now,
+                "model_count": len(fetched.models),
+                "models_json": json.dumps(catalog_to_models_json(fetched), separators=(",", ":")),
+                "changes": [asdict(c) for c in changes],
+                "compared_with": previous.source,
+            },
+            **QUICK,
+        )
+    for change in changes:
+        flog.info("price_changed", model=change.model_id, field=change.field, old=change.old, new=change.new)
+    return RefreshResult(fetched, previous.source, changes)
 
 
 class CatalogProvider:

@@ -31,6 +31,15 @@ CATALOG_MAX_AGE_S = params.IntParam("TOKENLEDGER_CATALOG_MAX_AGE_S", default=86_
 UPSTREAM_TIMEOUT_S = params.IntParam("TOKENLEDGER_UPSTREAM_TIMEOUT_S", default=120)
 RECORD_DEADLINE_S = params.IntParam("TOKENLEDGER_RECORD_DEADLINE_S", default=20)
 TOTAL_SHARDS = params.IntParam("TOKENLEDGER_TOTAL_SHARDS", default=16)
+# Settlement of pending (aborted / incomplete) rows and the monthly drift check.
+PENDING_MAX_AGE_S = params.IntParam("TOKENLEDGER_PENDING_MAX_AGE_S", default=86_400)
+GENERATION_LOOKUPS = params.IntParam("TOKENLEDGER_GENERATION_LOOKUPS", default=4)
+DRIFT_TOLERANCE_PCT = params.StringParam("TOKENLEDGER_DRIFT_TOLERANCE_PCT", default="0.01")
+DRIFT_TOLERANCE_USD = params.StringParam("TOKENLEDGER_DRIFT_TOLERANCE_USD", default="1")
+
+# Schedules of the scheduled functions (fixed at deploy time).
+RECONCILE_SCHEDULE = "every 15 minutes"
+REFRESH_PRICING_SCHEDULE = "every day 03:17"
 
 
 CORS_METHODS = ["get", "post", "put", "delete"]
@@ -67,6 +76,10 @@ class Settings:
     upstream_timeout_s: int = 120
     record_deadline_s: int = 20
     total_shards: int = 16
+    pending_max_age_s: int = 86_400  # a pending row unresolved this long is settled at its estimate
+    generation_lookups: int = 4  # GET /generation attempts per row per run (back-off between)
+    drift_tolerance_pct: Decimal = Decimal("0.01")
+    drift_tolerance_usd: Decimal = Decimal("1")
     extra: dict = field(default_factory=dict)
 
 
@@ -103,6 +116,10 @@ def settings() -> Settings:
         upstream_timeout_s=UPSTREAM_TIMEOUT_S.value,
         record_deadline_s=RECORD_DEADLINE_S.value,
         total_shards=TOTAL_SHARDS.value,
+        pending_max_age_s=PENDING_MAX_AGE_S.value,
+        generation_lookups=GENERATION_LOOKUPS.value,
+        drift_tolerance_pct=Decimal(DRIFT_TOLERANCE_PCT.value),
+        drift_tolerance_usd=Decimal(DRIFT_TOLERANCE_USD.value),
     )
 
 

@@ -17,7 +17,7 @@ from google.cloud import firestore
 
 from . import rollups, store
 from .config import Settings
-from .usage import UsageRecord
+from .usage import COST_PENDING, UsageRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,13 @@ def _add_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool
     if replay:
         row["replayed"] = True
     row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
+    # A pending row keeps its reservation until reconcile.py settles it (and releases it).
+    holds_reservation = record.cost_source == COST_PENDING
+    row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
     batch.create(store.usage_doc(db, record.generation_id), row)
 
     user_delta = increments(rollups.user_delta(record))
-    if record.reserved_nanos:
+    if record.reserved_nanos and not holds_reservation:
         user_delta["reserved_nanos"] = firestore.Increment(-record.reserved_nanos)
     month_doc = {
         **user_delta,

@@ -6,9 +6,12 @@ an ERROR log; a 429 keeps its Retry-After.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
+import httpx
 import openai
 
 from .config import Settings
@@ -125,6 +128,58 @@ class OpenRouterClient:
             raise UpstreamError(502, "upstream_error", f"The AI service failed: {error.get('message', '')}"[:500])
         return ChatResult(data, latency_ms, raw.headers.get("x-generation-id") or data.get("id"))
 
+    def open_stream(self, body: dict, user_id: str) -> "UpstreamStream":
+        """Start a streamed chat call; raises UpstreamError when it fails before the first byte.
+
+        The SDK's raw streaming response is kept open so SSE lines (comments included) can be
+        relayed as they arrive; the caller must close() the stream.
+        """
+        params = {k: v for k, v in body.items() if k not in LOCAL_FIELDS}
+        model = params.pop("model")
+        messages = params.pop("messages")
+        params.pop("stream", None)
+        stack = contextlib.ExitStack()
+        started = time.perf_counter()
+        try:
+            response = stack.enter_context(
+                self._client.chat.completions.with_streaming_response.create(
+                    model=model, messages=messages, user=user_id, stream=True, extra_body=params
+                )
+            )
+        except openai.APIStatusError as exc:
+            stack.close()
+            raise map_status_error(exc) from exc
+        except openai.APITimeoutError as exc:
+            stack.close()
+            raise UpstreamError(504, "upstream_timeout", "The AI service timed out.") from exc
+        except openai.APIConnectionError as exc:
+            stack.close()
+            raise UpstreamError(502, "upstream_unreachable", "The AI service could not be reached.") from exc
+        return UpstreamStream(response, stack, started, response.headers.get("x-generation-id"))
+
+    def generation(self, generation_id: str, timeout: float = 10.0) -> dict | None:
+        """The generation record (`data` of GET /generation), or None while it is not found (404)."""
+        try:
+            body = self._client.with_options(timeout=timeout, max_retries=0).get(
+                "/generation", cast_to=object, options={"params": {"id": generation_id}}
+            )
+        except openai.NotFoundError:
+            return None
+        except openai.APIStatusError as exc:
+            raise map_status_error(exc) from exc
+        except openai.APIError as exc:
+            raise UpstreamError(502, "upstream_unreachable", str(exc)) from exc
+        data = body.get("data") if isinstance(body, dict) else None
+        return data if isinstance(data, dict) else None
+
+    def key_info(self) -> dict:
+        """GET /key `data`: the account's own usage totals (USD)."""
+        body = self.get_json("/key")
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict):
+            raise UpstreamError(502, "upstream_error", "GET /key answered without data.")
+        return data
+
     def get_json(self, path: str, params: dict | None = None, timeout: float = 10.0) -> dict:
         """GET {base}{path} with the key; raises UpstreamError on failure."""
         try:
@@ -154,3 +209,28 @@ class OpenRouterClient:
             if len(entries) < page_size or not new:
                 return {"data": list(models.values())}
             offset += page_size
+
+
+class UpstreamStream:
+    """An open streamed chat response: its SSE lines, then close()."""
+
+    def __init__(self, response, stack: contextlib.ExitStack, started: float, generation_id: str | None):
+        self._response = response
+        self._stack = stack
+        self.started = started
+        self.generation_id = generation_id
+
+    def lines(self) -> Iterator[str]:
+        """Raw SSE lines as they arrive. A read timeout or a dropped connection ends the
+        iteration with StreamBroken (what arrived before stays valid)."""
+        try:
+            yield from self._response.iter_lines()
+        except (httpx.TransportError, openai.APIError) as exc:
+            raise StreamBroken(type(exc).__name__) from exc
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+class StreamBroken(Exception):
+    """The upstream stream ended abnormally (timeout, connection lost)."""

@@ -183,3 +183,27 @@ def worst_case_cost(price: ModelPrice, prompt_tokens: int, max_completion_tokens
     completion_price = max(price.completion, price.internal_reasoning or ZERO)
     total = prompt_tokens * price.prompt + max_completion_tokens * completion_price + price.request
     return total * (1 - price.discount)
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    model_id: str
+    field: str  # a price field, or "model" when the model was added / removed
+    old: str | None
+    new: str | None
+
+
+def price_changes(old: Catalog, new: Catalog) -> list[PriceChange]:
+    """Every price that differs between two catalogs, plus models added and removed."""
+    changes: list[PriceChange] = []
+    for model_id in sorted(old.models.keys() | new.models.keys()):
+        before, after = old.get(model_id), new.get(model_id)
+        if before is None or after is None:
+            changes.append(PriceChange(model_id, "model", None if before is None else "listed",
+                                       None if after is None else "listed"))
+            continue
+        a, b = before.pricing_strings(), after.pricing_strings()
+        for name in sorted(a.keys() | b.keys()):
+            if a.get(name) != b.get(name):
+                changes.append(PriceChange(model_id, name, a.get(name), b.get(name)))
+    return changes

@@ -55,3 +55,22 @@ def user_delta(record: UsageRecord) -> dict:
 def totals_delta(record: UsageRecord) -> dict:
     """Counters added to one shard of usage_totals/{month}."""
     return _counters(record)
+
+
+def difference(new: dict, old: dict) -> dict:
+    """new - old, key by key (nested maps too): what a corrected row adds to the rollups.
+
+    Keys whose difference is zero are left out, so a correction touches only what changed.
+    """
+    out: dict = {}
+    for key in new.keys() | old.keys():
+        a, b = new.get(key), old.get(key)
+        if isinstance(a, dict) or isinstance(b, dict):
+            sub = difference(a or {}, b or {})
+            if sub:
+                out[key] = sub
+        else:
+            diff = (a or 0) - (b or 0)
+            if diff:
+                out[key] = diff
+    return out

@@ -20,6 +20,15 @@ FREE_SUFFIX = ":free"
 FLAG_FREE_MODEL_BILLED = "free_model_billed"
 FLAG_UNPRICED = "unpriced"
 FLAG_COST_MISSING = "cost_missing"
+FLAG_PENDING = "pending_settlement"  # recorded at an estimate; reconcile settles it
+FLAG_SETTLED_AT_ESTIMATE = "settled_at_estimate"  # OpenRouter never answered for it
+
+# cost_source values
+COST_OPENROUTER = "openrouter"
+COST_ESTIMATE = "estimate"
+COST_UNPRICED = "unpriced"
+COST_PENDING = "pending"
+COST_RECONCILED = "reconciled"
 
 
 @dataclass(frozen=True)
@@ -248,4 +257,40 @@ def build_record(
         occurred_at=occurred_at,
         flags=tuple(flags),
         metadata=metadata,
+    )
+
+
+def record_from_row(row: dict) -> UsageRecord:
+    """A stored `usage_tracking` row -> UsageRecord (for corrections computed from the row)."""
+    occurred = row.get("occurred_at") or row.get("timestamp")
+    if isinstance(occurred, str):
+        occurred = datetime.fromisoformat(occurred)
+    if occurred.tzinfo is None:
+        occurred = occurred.replace(tzinfo=timezone.utc)
+    return UsageRecord(
+        generation_id=row["generation_id"],
+        user_id=row["user_id"],
+        requested_model=row.get("requested_model") or row["model"],
+        model=row["model"],
+        provider=row.get("provider"),
+        prompt_tokens=int(row.get("prompt_tokens") or 0),
+        completion_tokens=int(row.get("completion_tokens") or 0),
+        total_tokens=int(row.get("total_tokens") or 0),
+        cached_tokens=int(row.get("cached_tokens") or 0),
+        cache_write_tokens=int(row.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(row.get("reasoning_tokens") or 0),
+        cost_nanos=int(row.get("cost_nanos") or 0),
+        estimated_cost_nanos=int(row.get("estimated_cost_nanos") or 0),
+        cost_source=str(row.get("cost_source") or COST_ESTIMATE),
+        is_byok=bool(row.get("is_byok")),
+        upstream_cost_nanos=row.get("upstream_cost_nanos"),
+        latency_ms=int(row.get("latency_ms") or 0),
+        endpoint=str(row.get("endpoint") or ""),
+        feature=row.get("feature"),
+        status=str(row.get("status") or "ok"),
+        finish_reason=row.get("finish_reason"),
+        occurred_at=occurred,
+        flags=tuple(row.get("flags") or ()),
+        metadata=dict(row.get("metadata") or {}),
+        reserved_nanos=int(row.get("reserved_nanos") or 0),
     )

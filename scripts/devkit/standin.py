@@ -23,6 +23,15 @@ class StandinControl:
     def script(self, responses: list[dict], user: str | None = None) -> None:
         self._post("/_control/script", {"user": user, "responses": responses})
 
+    def set_pricing(self, model: str, **pricing) -> dict:
+        return self._post("/_control/pricing", {"model": model, "pricing": pricing})
+
+    def key(self, api_key: str) -> dict:
+        """GET /key as OpenRouter answers it (the account's usage), with the stack's key."""
+        response = self.http.get(f"{self.root}/api/v1/key", headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+        response.raise_for_status()
+        return response.json()["data"]
+
     def requests(self) -> list[dict]:
         response = self.http.get(f"{self.root}/_control/requests", timeout=10)
         response.raise_for_status()

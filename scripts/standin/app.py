@@ -227,6 +227,7 @@ def create_app(api_key: str | None = None, models_path: str | None = None) -> Fl
     @app.post("/_control/reset")
     def control_reset():
         state.reset()
+        catalog.reset()
         return json_response({"ok": True})
 
     @app.route("/_control/config", methods=["GET", "POST"])
@@ -257,6 +258,18 @@ def create_app(api_key: str | None = None, models_path: str | None = None) -> Fl
         except ValueError as exc:
             return error_response(400, str(exc))
         return json_response({"user": user, "queued": queued})
+
+    @app.post("/_control/pricing")
+    def control_pricing():
+        body = request.get_json(force=True, silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str) \
+                or not isinstance(body.get("pricing"), dict):
+            return error_response(400, 'expected {"model": ..., "pricing": {...}}')
+        try:
+            pricing = catalog.set_pricing(body["model"], body["pricing"])
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        return json_response({"model": body["model"], "pricing": pricing})
 
     @app.get("/_control/requests")
     def control_requests():

@@ -85,6 +85,7 @@ class Catalog:
         if not isinstance(models, list):
             raise ValueError('catalog must be {"data": [...]}')
         extra = payload.get("x_standin") or {}
+        self._original = copy.deepcopy(payload)
         self._models: list[dict] = models
         self._by_id: dict[str, dict] = {}
         self._prices: dict[str, Prices] = {}
@@ -100,6 +101,22 @@ class Catalog:
                 raise ValueError(f"{mid} has variable pricing but no route to a priced model")
             if target is not None and target not in self._by_id:
                 raise ValueError(f"route {mid} -> {target}: unknown target")
+
+    def set_pricing(self, model_id: str, pricing: dict) -> dict:
+        """Change a model's prices (merged into its pricing), as OpenRouter does now and then."""
+        model = self._by_id.get(model_id)
+        if model is None:
+            raise ValueError(f"unknown model {model_id!r}")
+        merged = {**(model.get("pricing") or {}), **pricing}
+        prices = Prices.from_pricing(merged)  # raises ValueError on a bad price
+        model["pricing"] = merged
+        self._prices[model_id] = prices
+        return copy.deepcopy(merged)
+
+    def reset(self) -> None:
+        """Back to the prices the catalog was loaded with."""
+        original = self._original
+        self.__init__(copy.deepcopy(original))
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Catalog":

@@ -1,6 +1,6 @@
 """Chat routes: POST /v1/chat/completions (metered) and GET /v1/models.
 
-A metered call has three steps that every chat path (plain now, streamed later) shares:
+A metered call has three steps that every chat path (plain here, streamed in chat_stream) shares:
 `prepare_call` (who, what, may they), the upstream call, then `meter_call` (record it once,
 before answering) or `abandon_call` when the upstream failed and nothing was billed.
 """
@@ -103,7 +103,9 @@ def chat_completions():
     svc = services()
     call = prepare_call(svc)
     if call.chat.stream:
-        raise ApiError(400, "streaming_unsupported", "Streaming is not available yet; send stream: false.")
+        from .chat_stream import stream_chat  # here: chat_stream builds on this module's steps
+
+        return stream_chat(svc, call)
     try:
         result = svc.openrouter.chat(call.body, call.caller.uid)
     except UpstreamError as exc:

@@ -1,0 +1,37 @@
+"""The scheduled jobs behind main.py's scheduled functions (and the scripts that run them by hand).
+
+Both are idempotent: the emulator (and a retrying scheduler) may run them more than once.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from firebase_functions import logger as flog
+
+from . import catalog, config, reconcile, store
+from .openrouter import OpenRouterClient
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def reconcile_usage(settings: config.Settings | None = None, progress=None) -> tuple[list, reconcile.Drift]:
+    """Settle pending rows, then check this month's drift against OpenRouter's account."""
+    settings = settings or config.settings()
+    db, client = store.client(), OpenRouterClient(settings)
+    results = reconcile.settle_pending(db, client, settings, now(), progress=progress)
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.outcome] = counts.get(result.outcome, 0) + 1
+    drift = reconcile.check_drift(db, client, settings, now())
+    flog.info("reconcile_usage_done", **counts, drift=str(drift.drift), above_tolerance=drift.above_tolerance)
+    return results, drift
+
+
+def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshResult:
+    settings = settings or config.settings()
+    client = OpenRouterClient(settings)
+    result = catalog.refresh(store.client(), client.list_models, now())
+    flog.info("refresh_pricing_done", models=len(result.catalog.models), changes=len(result.changes))
+    return result

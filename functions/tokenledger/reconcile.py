@@ -1,0 +1,271 @@
+"""Settling pending rows against OpenRouter, and the monthly drift check.
+
+Pending rows (streams the client aborted, or that ended without a usage chunk) were
+recorded at an estimate. Settlement asks GET /generation for what was really charged
+(it 404s for a while after a call, hence the back-off), then in ONE batch: updates the row
+to `total_cost` (`cost_source: reconciled`), adds the difference to the month/day rollups
+and the totals shard (rollups.difference of the old and new row, so the rollups keep
+equalling the rows), and releases the reservation the row held. Rows still unresolved past
+`pending_max_age_s` are settled at their estimate and flagged.
+
+Idempotent: only `pending` rows are read, and each update carries a precondition on the
+row's update time, so a row settled by a concurrent run fails the batch and nothing of it
+applies (no double correction).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Callable
+
+from firebase_functions import logger as flog
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from . import money, rollups, store
+from .config import Settings
+from .ledger import increments
+from .openrouter import UpstreamError
+from .usage import (
+    COST_ESTIMATE,
+    COST_PENDING,
+    COST_RECONCILED,
+    FLAG_PENDING,
+    FLAG_SETTLED_AT_ESTIMATE,
+    UsageRecord,
+    record_from_row,
+)
+
+log = logging.getLogger(__name__)
+
+SETTLED = "settled"  # to the charged cost
+SETTLED_AT_ESTIMATE = "settled_at_estimate"  # unresolved past the configured age
+STILL_PENDING = "still_pending"  # not found yet; next run tries again
+ALREADY_SETTLED = "already_settled"  # another run got there first
+FAILED = "failed"
+
+ADMIN_ALERTS = "admin_alerts"
+YOUNG_ROW_S = 300
+
+
+@dataclass(frozen=True)
+class Settlement:
+    generation_id: str
+    user_id: str
+    outcome: str
+    old_cost_nanos: int
+    new_cost_nanos: int
+    detail: str = ""
+
+    @property
+    def difference_nanos(self) -> int:
+        return self.new_cost_nanos - self.old_cost_nanos
+
+
+def pending_rows(db, limit: int = 500) -> list:
+    query = db.collection(store.USAGE).where(filter=FieldFilter("cost_source", "==", COST_PENDING))
+    return list(query.limit(limit).stream())
+
+
+def lookup_generation(client, generation_id: str, attempts: int, first_delay_s: float = 0.5,
+                      sleep: Callable[[float], None] = time.sleep) -> dict | None:
+    """GET /generation with back-off (0.5 s, 1 s, 2 s, ...): None when still not found."""
+    delay = first_delay_s
+    for attempt in range(max(attempts, 1)):
+        record = client.generation(generation_id)
+        if record is not None:
+            return record
+        if attempt < attempts - 1:
+            sleep(delay)
+            delay *= 2
+    return None
+
+
+def settled_record(record: UsageRecord, generation: dict) -> UsageRecord:
+    """The row as OpenRouter billed it: total_cost and, where given, the real token counts."""
+    charged = money.to_decimal(generation.get("total_cost"))
+    if charged is None:
+        charged = money.to_decimal(generation.get("usage")) or money.ZERO
+
+    def tokens(name: str, current: int) -> int:
+        value = generation.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else current
+
+    prompt = tokens("tokens_prompt", record.prompt_tokens)
+    completion = tokens("tokens_completion", record.completion_tokens)
+    upstream = money.to_decimal(generation.get("upstream_inference_cost"))
+    flags = tuple(f for f in record.flags if f != FLAG_PENDING)
+    return dataclasses.replace(
+        record,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cached_tokens=tokens("native_tokens_cached", record.cached_tokens),
+        reasoning_tokens=tokens("native_tokens_reasoning", record.reasoning_tokens),
+        cost_nanos=money.to_nanos(charged),
+        cost_source=COST_RECONCILED,
+        is_byok=bool(generation.get("is_byok", record.is_byok)),
+        upstream_cost_nanos=None if upstream is None else money.to_nanos(upstream),
+        provider=record.provider or generation.get("provider_name"),
+        finish_reason=record.finish_reason or generation.get("finish_reason"),
+        flags=flags,
+        reserved_nanos=0,
+    )
+
+
+def at_estimate(record: UsageRecord) -> UsageRecord:
+    flags = tuple(f for f in record.flags if f != FLAG_PENDING) + (FLAG_SETTLED_AT_ESTIMATE,)
+    return dataclasses.replace(record, cost_source=COST_ESTIMATE, flags=flags, reserved_nanos=0)
+
+
+def _row_update(new: UsageRecord) -> dict:
+    row = new.row()
+    fields = {
+        name: row[name]
+        for name in (
+            "provider", "is_free", "model_type", "prompt_tokens", "completion_tokens", "total_tokens",
+            "cached_tokens", "reasoning_tokens", "cost", "cost_nanos", "cost_source", "is_byok",
+            "upstream_cost", "upstream_cost_nanos", "finish_reason", "flags",
+        )
+    }
+    fields["reserved_nanos"] = 0
+    fields["settled_at"] = firestore.SERVER_TIMESTAMP
+    return fields
+
+
+def apply_settlement(db, snapshot, old: UsageRecord, new: UsageRecord, settings: Settings) -> None:
+    """One batch: the row (only if unchanged since read), the rollup corrections, the release."""
+    batch = db.batch()
+    batch.update(snapshot.reference, _row_update(new),
+                 option=db.write_option(last_update_time=snapshot.update_time))
+    user = rollups.difference(rollups.user_delta(new), rollups.user_delta(old))
+    month = {**increments(user), "updated_at": firestore.SERVER_TIMESTAMP}
+    if old.reserved_nanos:
+        month["reserved_nanos"] = firestore.Increment(-old.reserved_nanos)
+    batch.set(store.user_month_doc(db, old.user_id, old.month), month, merge=True)
+    if user:
+        day = {**increments(user), "updated_at": firestore.SERVER_TIMESTAMP}
+        batch.set(store.user_day_doc(db, old.user_id, old.day), day, merge=True)
+    totals = rollups.difference(rollups.totals_delta(new), rollups.totals_delta(old))
+    if totals:
+        shard = store.shard_index(old.generation_id, settings.total_shards)
+        batch.set(store.totals_shard_doc(db, old.month, shard), increments(totals), merge=True)
+    batch.commit()
+
+
+def settle_one(db, client, settings: Settings, snapshot, now: datetime,
+               sleep: Callable[[float], None] = time.sleep) -> Settlement:
+    old = record_from_row(snapshot.to_dict())
+    base = dict(generation_id=old.generation_id, user_id=old.user_id, old_cost_nanos=old.cost_nanos)
+    # Only a young row gets the back-off (the 404 window is short); an older one gets one
+    # lookup per run, so rows OpenRouter never resolves cannot slow every run down.
+    young = now - old.occurred_at < timedelta(seconds=YOUNG_ROW_S)
+    attempts = settings.generation_lookups if young else 1
+    try:
+        generation = lookup_generation(client, old.generation_id, attempts, sleep=sleep)
+    except UpstreamError as exc:
+        return Settlement(**base, outcome=FAILED, new_cost_nanos=old.cost_nanos, detail=exc.message)
+    if generation is not None:
+        new, outcome = settled_record(old, generation), SETTLED
+    elif now - old.occurred_at > timedelta(seconds=settings.pending_max_age_s):
+        new, outcome = at_estimate(old), SETTLED_AT_ESTIMATE
+    else:
+        return Settlement(**base, outcome=STILL_PENDING, new_cost_nanos=old.cost_nanos)
+    try:
+        apply_settlement(db, snapshot, old, new, settings)
+    except (gexc.FailedPrecondition, gexc.NotFound):
+        return Settlement(**base, outcome=ALREADY_SETTLED, new_cost_nanos=old.cost_nanos)
+    except gexc.GoogleAPIError as exc:
+        return Settlement(**base, outcome=FAILED, new_cost_nanos=old.cost_nanos, detail=str(exc)[:200])
+    if outcome == SETTLED_AT_ESTIMATE:
+        flog.warn("usage_settled_at_estimate", generation_id=old.generation_id, user_id=old.user_id)
+    return Settlement(**base, outcome=outcome, new_cost_nanos=new.cost_nanos)
+
+
+def settle_pending(db, client, settings: Settings, now: datetime,
+                   progress: Callable[[int, int, Settlement], None] | None = None,
+                   sleep: Callable[[float], None] = time.sleep) -> list[Settlement]:
+    """Settle every pending row it can; returns what happened to each."""
+    rows = pending_rows(db)
+    results = []
+    for index, snapshot in enumerate(rows, 1):
+        result = settle_one(db, client, settings, snapshot, now, sleep=sleep)
+        results.append(result)
+        if progress:
+            progress(index, len(rows), result)
+    return results
+
+
+# -- monthly drift ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Drift:
+    month: str
+    ledger_total: Decimal
+    openrouter_total: Decimal
+    tolerance: Decimal
+
+    @property
+    def drift(self) -> Decimal:
+        return self.openrouter_total - self.ledger_total
+
+    @property
+    def above_tolerance(self) -> bool:
+        return abs(self.drift) > self.tolerance
+
+
+def drift_tolerance(openrouter_total: Decimal, settings: Settings) -> Decimal:
+    """The larger of the relative and the absolute tolerance (default 1% or $1)."""
+    return max(abs(openrouter_total) * settings.drift_tolerance_pct, settings.drift_tolerance_usd)
+
+
+def ledger_month_nanos(db, month: str) -> int:
+    shards = db.collection(store.TOTALS).document(month).collection(store.SHARDS).stream()
+    return sum(int((s.to_dict() or {}).get("cost_nanos") or 0) for s in shards)
+
+
+def check_drift(db, client, settings: Settings, now: datetime) -> Drift:
+    """Compare this month's ledger with GET /key usage_monthly; write reconciliation/{month}
+    and, above tolerance, an admin alert."""
+    month = now.strftime("%Y-%m")
+    key = client.key_info()
+    openrouter_total = money.to_decimal(key.get("usage_monthly")) or money.ZERO
+    ledger_total = money.from_nanos(ledger_month_nanos(db, month))
+    result = Drift(month, ledger_total, openrouter_total, drift_tolerance(openrouter_total, settings))
+    doc = {
+        "month": month,
+        "ledger_total": float(result.ledger_total),
+        "ledger_total_nanos": money.to_nanos(result.ledger_total),
+        "openrouter_total": float(result.openrouter_total),
+        "openrouter_total_nanos": money.to_nanos(result.openrouter_total),
+        "drift": float(result.drift),
+        "drift_nanos": money.to_nanos(result.drift),
+        "tolerance": float(result.tolerance),
+        "above_tolerance": result.above_tolerance,
+        "checked_at": now,
+    }
+    db.collection(store.RECONCILIATION).document(month).set(doc)
+    if result.above_tolerance:
+        flog.error("ledger_drift", month=month, drift=str(result.drift), tolerance=str(result.tolerance))
+        db.collection(ADMIN_ALERTS).document(f"ledger_drift_{month}").set(
+            {
+                "alert_type": "ledger_drift",
+                "month": month,
+                "ledger_total": doc["ledger_total"],
+                "openrouter_total": doc["openrouter_total"],
+                "drift": doc["drift"],
+                "tolerance": doc["tolerance"],
+                "message": (
+                    f"The ledger for {month} differs from OpenRouter's account by "
+                    f"${result.drift:.6f} (tolerance ${result.tolerance:.2f})."
+                ),
+                "updated_at": firestore.SERVER_TIMESTAMP,
+                "created_at": now,
+            }
+        )
+    return result

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""Fetch OpenRouter's /models (every page, every modality) and make it the catalog in force.
+
+Does what the scheduled `refresh_pricing` function does, from a terminal: stores the catalog
+in model_pricing/current (source, fetched_at), keeps a history entry when anything changed,
+and prints the changed prices as a table.
+
+    scripts/stack exec -- functions/venv/bin/python scripts/refresh_pricing.py
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
+
+from scripts.devkit.table import print_table  # noqa: E402
+from tokenledger import jobs  # noqa: E402
+from tokenledger.openrouter import UpstreamError  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
+    print("fetching /models (all pages, all modalities)...", flush=True)
+    try:
+        result = jobs.refresh_pricing()
+    except (UpstreamError, ValueError) as exc:
+        print(f"refresh failed, the catalog in force is kept: {exc}", file=sys.stderr)
+        return 1
+    print(f"{len(result.catalog.models)} models stored as the catalog in force "
+          f"(fetched_at {result.catalog.fetched_at.isoformat()})")
+    if result.changes:
+        print_table(["model", "price", "was", "now"],
+                    [[c.model_id, c.field, c.old or "-", c.new or "-"] for c in result.changes],
+                    title=f"Changes against the {result.previous_source} catalog")
+    else:
+        print(f"no price changes against the {result.previous_source} catalog")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
