@@ -4,6 +4,7 @@ Both are idempotent: the emulator (and a retrying scheduler) may run them more t
 """
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 
 from firebase_functions import logger as flog
@@ -14,6 +15,12 @@ from .openrouter import OpenRouterClient
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def emulator_probe(event) -> bool:
+    """The Functions emulator runs a scheduled handler once more, with no job name, when it
+    starts a worker (its health probe); Cloud Scheduler always sends one. Skip that run."""
+    return os.environ.get("FUNCTIONS_EMULATOR") == "true" and not getattr(event, "job_name", None)
 
 
 def reconcile_usage(settings: config.Settings | None = None, progress=None) -> tuple[list, reconcile.Drift]:

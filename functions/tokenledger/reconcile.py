@@ -72,18 +72,9 @@ def pending_rows(db, limit: int = 500) -> list:
     return list(query.limit(limit).stream())
 
 
-def lookup_generation(client, generation_id: str, attempts: int, first_delay_s: float = 0.5,
-                      sleep: Callable[[float], None] = time.sleep) -> dict | None:
-    """GET /generation with back-off (0.5 s, 1 s, 2 s, ...): None when still not found."""
-    delay = first_delay_s
-    for attempt in range(max(attempts, 1)):
-        record = client.generation(generation_id)
-        if record is not None:
-            return record
-        if attempt < attempts - 1:
-            sleep(delay)
-            delay *= 2
-    return None
+def backoff_delays(attempts: int, first_delay_s: float = 0.5) -> list[float]:
+    """Pauses between lookup rounds: 0.5 s, 1 s, 2 s, ... (attempts - 1 of them)."""
+    return [first_delay_s * 2**i for i in range(max(attempts, 1) - 1)]
 
 
 def settled_record(record: UsageRecord, generation: dict) -> UsageRecord:
@@ -158,18 +149,10 @@ def apply_settlement(db, snapshot, old: UsageRecord, new: UsageRecord, settings:
     batch.commit()
 
 
-def settle_one(db, client, settings: Settings, snapshot, now: datetime,
-               sleep: Callable[[float], None] = time.sleep) -> Settlement:
-    old = record_from_row(snapshot.to_dict())
+def settle_row(db, snapshot, old: UsageRecord, generation: dict | None, settings: Settings,
+               now: datetime) -> Settlement:
+    """Settle one row from its generation record (or at its estimate once too old)."""
     base = dict(generation_id=old.generation_id, user_id=old.user_id, old_cost_nanos=old.cost_nanos)
-    # Only a young row gets the back-off (the 404 window is short); an older one gets one
-    # lookup per run, so rows OpenRouter never resolves cannot slow every run down.
-    young = now - old.occurred_at < timedelta(seconds=YOUNG_ROW_S)
-    attempts = settings.generation_lookups if young else 1
-    try:
-        generation = lookup_generation(client, old.generation_id, attempts, sleep=sleep)
-    except UpstreamError as exc:
-        return Settlement(**base, outcome=FAILED, new_cost_nanos=old.cost_nanos, detail=exc.message)
     if generation is not None:
         new, outcome = settled_record(old, generation), SETTLED
     elif now - old.occurred_at > timedelta(seconds=settings.pending_max_age_s):
@@ -190,14 +173,43 @@ def settle_one(db, client, settings: Settings, snapshot, now: datetime,
 def settle_pending(db, client, settings: Settings, now: datetime,
                    progress: Callable[[int, int, Settlement], None] | None = None,
                    sleep: Callable[[float], None] = time.sleep) -> list[Settlement]:
-    """Settle every pending row it can; returns what happened to each."""
-    rows = pending_rows(db)
-    results = []
-    for index, snapshot in enumerate(rows, 1):
-        result = settle_one(db, client, settings, snapshot, now, sleep=sleep)
+    """Settle every pending row it can; returns what happened to each.
+
+    Lookups go in rounds with back-off between them (GET /generation 404s for a while after
+    a call), so one run waits at most the sum of the back-off pauses however many rows are
+    pending. Only young rows are retried within a run: an older one was already looked up
+    by earlier runs and gets one lookup per run.
+    """
+    waiting = [(snap, record_from_row(snap.to_dict())) for snap in pending_rows(db)]
+    total, done = len(waiting), 0
+    results: list[Settlement] = []
+
+    def finish(result: Settlement) -> None:
+        nonlocal done
+        done += 1
         results.append(result)
         if progress:
-            progress(index, len(rows), result)
+            progress(done, total, result)
+
+    delays = backoff_delays(settings.generation_lookups)
+    for round_index in range(len(delays) + 1):
+        last_round = round_index == len(delays)
+        retry = []
+        for snap, old in waiting:
+            try:
+                generation = client.generation(old.generation_id)
+            except UpstreamError as exc:
+                finish(Settlement(old.generation_id, old.user_id, FAILED, old.cost_nanos, old.cost_nanos, exc.message))
+                continue
+            young = now - old.occurred_at < timedelta(seconds=YOUNG_ROW_S)
+            if generation is None and young and not last_round:
+                retry.append((snap, old))
+                continue
+            finish(settle_row(db, snap, old, generation, settings, now))
+        if not retry:
+            break
+        sleep(delays[round_index])
+        waiting = retry
     return results
 
 
