@@ -36,6 +36,8 @@ PENDING_MAX_AGE_S = params.IntParam("TOKENLEDGER_PENDING_MAX_AGE_S", default=86_
 GENERATION_LOOKUPS = params.IntParam("TOKENLEDGER_GENERATION_LOOKUPS", default=4)
 DRIFT_TOLERANCE_PCT = params.StringParam("TOKENLEDGER_DRIFT_TOLERANCE_PCT", default="0.01")
 DRIFT_TOLERANCE_USD = params.StringParam("TOKENLEDGER_DRIFT_TOLERANCE_USD", default="1")
+# OpenRouter's fee on a BYOK call, as a share of the catalog price (what `cost` then holds).
+BYOK_FEE_RATE = params.StringParam("TOKENLEDGER_BYOK_FEE_RATE", default="0.05")
 
 # Schedules of the scheduled functions (fixed at deploy time).
 RECONCILE_SCHEDULE = "every 15 minutes"
@@ -80,6 +82,7 @@ class Settings:
     generation_lookups: int = 4  # GET /generation attempts per row per run (back-off between)
     drift_tolerance_pct: Decimal = Decimal("0.01")
     drift_tolerance_usd: Decimal = Decimal("1")
+    byok_fee_rate: Decimal = Decimal("0.05")
     extra: dict = field(default_factory=dict)
 
 
@@ -120,6 +123,7 @@ def settings() -> Settings:
         generation_lookups=GENERATION_LOOKUPS.value,
         drift_tolerance_pct=Decimal(DRIFT_TOLERANCE_PCT.value),
         drift_tolerance_usd=Decimal(DRIFT_TOLERANCE_USD.value),
+        byok_fee_rate=Decimal(BYOK_FEE_RATE.value),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from . import money
 from .pricing import ModelPrice, TokenCounts, estimate_cost
@@ -200,6 +201,7 @@ def build_record(
     occurred_at: datetime,
     generation_id: str | None = None,
     status: str | None = None,
+    byok_fee_rate: Decimal | None = None,
 ) -> UsageRecord:
     """An OpenRouter chat completion (dict) -> UsageRecord.
 
@@ -216,6 +218,9 @@ def build_record(
 
     flags: list[str] = []
     estimate = estimate_cost(price if price is not None and not price.variable else fallback, tokens)
+    if is_byok and byok_fee_rate is not None:
+        # BYOK: the provider bills the tokens; OpenRouter charges (`cost`) its fee on them.
+        estimate *= byok_fee_rate
     if charged is not None and charged >= 0:
         cost, cost_source = charged, "openrouter"
     elif price is not None and not price.variable:

@@ -79,6 +79,7 @@ def build_call_record(
         occurred_at=svc.now(),
         generation_id=generation_id,
         status=status,
+        byok_fee_rate=svc.settings.byok_fee_rate,
     )
 
 

@@ -1,0 +1,115 @@
+"""The catalog estimate against what OpenRouter charges, one documented case each.
+
+The "charged" side is the stand-in's billing (scripts/standin/billing.py), written from
+OpenRouter's published rules independently of tokenledger.pricing: cache reads at the
+cache-read price, cache writes at the write price (both inside prompt_tokens), reasoning as
+completion (at internal_reasoning when listed), per-request and per-image prices, discount,
+and the BYOK fee. Prices come from the same /models entries both sides read.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from scripts.standin.billing import Tokens, compute_cost
+from scripts.standin.catalog import DEFAULT_MODELS_PATH, Prices
+from tokenledger import money
+from tokenledger.pricing import fallback_price, parse_model
+from tokenledger.usage import build_record
+
+BYOK_FEE = Decimal("0.05")
+MODELS = {m["id"]: m for m in json.loads(DEFAULT_MODELS_PATH.read_text())["data"]}
+# A model whose reasoning tokens cost more than its visible completion tokens.
+MODELS["example/reasoner"] = {
+    "id": "example/reasoner",
+    "pricing": {"prompt": "0.000001", "completion": "0.000004", "internal_reasoning": "0.000008"},
+}
+FALLBACK = fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))
+
+# (case, model, tokens, byok)
+CORPUS = [
+    ("plain", "openai/gpt-4o", Tokens(prompt=1200, completion=350), False),
+    ("cache read (OpenAI 0.5x)", "openai/gpt-4o", Tokens(prompt=5000, completion=200, cached=4096), False),
+    ("cache read (Anthropic 0.1x)", "anthropic/claude-sonnet-4", Tokens(prompt=9000, completion=400, cached=8000), False),
+    ("cache write (Anthropic 1.25x)", "anthropic/claude-sonnet-4", Tokens(prompt=9000, completion=400, cache_write=8000), False),
+    ("cache read + write", "anthropic/claude-3.5-haiku", Tokens(prompt=6000, completion=100, cached=3000, cache_write=2500), False),
+    ("reasoning at internal_reasoning", "deepseek/deepseek-r1", Tokens(prompt=300, completion=2400, reasoning=2000), False),
+    ("reasoning at its own price", "example/reasoner", Tokens(prompt=300, completion=2400, reasoning=2000), False),
+    ("reasoning at the completion price", "openai/gpt-4o-mini", Tokens(prompt=300, completion=900, reasoning=600), False),
+    ("per-request price", "perplexity/sonar", Tokens(prompt=40, completion=120), False),
+    ("per-image price", "google/gemini-2.5-flash", Tokens(prompt=1500, completion=80, images=2), False),
+    ("per-image, image model", "google/gemini-2.5-flash-image-preview", Tokens(prompt=20, completion=1300, images=1), False),
+    ("discount", "mistralai/mistral-small-3.2-24b-instruct", Tokens(prompt=2200, completion=700), False),
+    ("BYOK fee", "anthropic/claude-sonnet-4", Tokens(prompt=4000, completion=600, cached=2000), True),
+    ("BYOK fee with discount", "mistralai/mistral-small-3.2-24b-instruct", Tokens(prompt=2200, completion=700), True),
+]
+
+
+def charged(model: str, tokens: Tokens, byok: bool) -> tuple[Decimal, Decimal]:
+    """(cost charged to the account, upstream inference cost) as OpenRouter reports them."""
+    upstream = compute_cost(Prices.from_pricing(MODELS[model]["pricing"]), tokens).total
+    return (upstream * BYOK_FEE if byok else upstream), upstream
+
+
+def documented_response(model: str, tokens: Tokens, byok: bool) -> dict:
+    cost, upstream = charged(model, tokens, byok)
+    return {
+        "id": "gen-corpus",
+        "model": model,
+        "choices": [],
+        "usage": {
+            "prompt_tokens": tokens.prompt,
+            "completion_tokens": tokens.completion,
+            "total_tokens": tokens.prompt + tokens.completion,
+            "prompt_tokens_details": {"cached_tokens": tokens.cached, "cache_write_tokens": tokens.cache_write},
+            "completion_tokens_details": {"reasoning_tokens": tokens.reasoning},
+            "cost": float(cost),  # JSON numbers arrive as floats
+            "is_byok": byok,
+            "cost_details": {"upstream_inference_cost": float(upstream)},
+        },
+    }
+
+
+def record_for(model: str, tokens: Tokens, byok: bool):
+    return build_record(
+        response=documented_response(model, tokens, byok),
+        user_id="u",
+        requested_model=model,
+        price=parse_model(MODELS[model]),
+        fallback=FALLBACK,
+        latency_ms=1,
+        endpoint="/v1/chat/completions",
+        feature=None,
+        metadata={"images": tokens.images},
+        occurred_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
+        byok_fee_rate=BYOK_FEE,
+    )
+
+
+@pytest.mark.parametrize("case, model, tokens, byok", CORPUS, ids=[c[0] for c in CORPUS])
+def test_estimate_is_within_one_percent_and_cost_of_record_is_exact(case, model, tokens, byok):
+    cost, upstream = charged(model, tokens, byok)
+    record = record_for(model, tokens, byok)
+    charged_nanos = money.to_nanos(money.to_decimal(float(cost)))
+    assert record.cost_nanos == charged_nanos and record.cost_source == "openrouter"
+    assert abs(record.estimated_cost_nanos - charged_nanos) <= charged_nanos / 100, case
+    if byok:
+        assert record.upstream_cost_nanos == money.to_nanos(money.to_decimal(float(upstream)))
+
+
+def test_the_corpus_catches_naive_pricing():
+    """prompt_tokens x prompt price (ignoring cache, per-item prices, discount, BYOK) is more
+    than 1% off on every case but those where no such rule applies: the corpus can tell a
+    right estimate from a wrong one."""
+    agree = set()
+    for case, model, tokens, byok in CORPUS:
+        price = parse_model(MODELS[model])
+        naive = tokens.prompt * price.prompt + tokens.completion * price.completion
+        cost, _ = charged(model, tokens, byok)
+        if abs(naive - cost) <= cost / 100:
+            agree.add(case)
+    # Reasoning is billed at the completion price for both reasoning models here.
+    assert agree == {"plain", "reasoning at internal_reasoning", "reasoning at the completion price"}
