@@ -18,13 +18,17 @@ def api(req: https_fn.Request) -> https_fn.Response:
     return api_app.handle(req)
 
 
-@scheduler_fn.on_schedule(schedule=config.RECONCILE_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=540)
+@scheduler_fn.on_schedule(
+    schedule=config.RECONCILE_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=540
+)
 def reconcile_usage(event: scheduler_fn.ScheduledEvent) -> None:
     if not jobs.emulator_probe(event):
         jobs.reconcile_usage()
 
 
-@scheduler_fn.on_schedule(schedule=config.REFRESH_PRICING_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=300)
+@scheduler_fn.on_schedule(
+    schedule=config.REFRESH_PRICING_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=300
+)
 def refresh_pricing(event: scheduler_fn.ScheduledEvent) -> None:
     if not jobs.emulator_probe(event):
         jobs.refresh_pricing()
