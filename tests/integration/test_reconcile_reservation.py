@@ -1,0 +1,82 @@
+"""A pending row keeps the budget reservation its call held until settlement releases it
+(the ledger batch for a pending row does not release it; reconcile_usage's batch does)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from datetime import datetime, timezone
+
+import requests
+from google.cloud import firestore
+
+from scripts.trigger_schedule import trigger
+from tokenledger import ledger, money, store
+from tokenledger.config import Settings
+from tokenledger.pricing import fallback_price
+from tokenledger.usage import build_record
+
+from .ledger_checks import month_doc, rows_for
+
+RESERVED = 2_000_000  # $0.002 held against the budget while the call ran
+
+
+def upstream_generation(uid: str) -> dict:
+    """A real generation at the stand-in (as if a stream to it had been cut off)."""
+    response = requests.post(
+        os.environ["OPENROUTER_BASE_URL"].rstrip("/") + "/chat/completions",
+        headers={"Authorization": f"Bearer {os.environ['OPENROUTER_API_KEY']}"},
+        json={"model": "openai/gpt-4o-mini", "user": uid, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def test_reservation_is_held_by_the_pending_row_and_released_on_settlement(user, standin, db):
+    body = upstream_generation(user.uid)
+    now = datetime.now(timezone.utc)
+    record = build_record(
+        response={"id": body["id"], "model": body["model"], "choices": [],
+                  "usage": {"prompt_tokens": 10, "completion_tokens": 3}},
+        user_id=user.uid, requested_model="openai/gpt-4o-mini", price=None,
+        fallback=fallback_price("openai/gpt-4o-mini", money.to_decimal("0.00001"), money.to_decimal("0.00003")),
+        latency_ms=50, endpoint="/v1/chat/completions", feature=None, metadata={"stream": True},
+        occurred_at=now, status="aborted",
+    )
+    record = dataclasses.replace(record, cost_source="pending", flags=("pending_settlement",), reserved_nanos=RESERVED)
+    # The reservation as the budget check makes it: a blind increment before the call.
+    month_ref = store.user_month_doc(db, user.uid, record.month)
+    month_ref.set({"reserved_nanos": firestore.Increment(RESERVED)}, merge=True)
+    ledger.record_usage(db, record, Settings())
+
+    [row] = rows_for(db, user.uid)
+    assert row["reserved_nanos"] == RESERVED
+    assert month_doc(db, user.uid, record.month)["reserved_nanos"] == RESERVED  # still held
+
+    status, text = trigger("reconcile_usage", timeout=120)
+    assert status == 200, text
+    [row] = rows_for(db, user.uid)
+    assert row["cost_source"] == "reconciled" and row["reserved_nanos"] == 0
+    month = month_doc(db, user.uid, record.month)
+    assert month["reserved_nanos"] == 0  # released once, by the settlement
+    assert month["cost_nanos"] == row["cost_nanos"] == money.to_nanos(money.to_decimal(body["usage"]["cost"]))
+
+    status, text = trigger("reconcile_usage", timeout=120)  # again: nothing released twice
+    assert status == 200, text
+    assert month_doc(db, user.uid, record.month)["reserved_nanos"] == 0
+
+
+def test_a_call_with_usage_releases_its_reservation_in_its_own_batch(user, standin, db):
+    body = upstream_generation(user.uid)
+    record = build_record(
+        response=body, user_id=user.uid, requested_model="openai/gpt-4o-mini", price=None,
+        fallback=fallback_price("x", money.to_decimal("0.00001"), money.to_decimal("0.00003")),
+        latency_ms=50, endpoint="/v1/chat/completions", feature=None, metadata={},
+        occurred_at=datetime.now(timezone.utc),
+    )
+    record = dataclasses.replace(record, reserved_nanos=RESERVED)
+    store.user_month_doc(db, user.uid, record.month).set({"reserved_nanos": firestore.Increment(RESERVED)}, merge=True)
+    ledger.record_usage(db, record, Settings())  # a call with its usage: released in its own batch
+    assert month_doc(db, user.uid, record.month)["reserved_nanos"] == 0
+    [row] = rows_for(db, user.uid)
+    assert row["reserved_nanos"] == 0 and row["cost_source"] == "openrouter"
