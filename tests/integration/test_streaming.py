@@ -136,3 +136,33 @@ def test_upstream_refusal_before_streaming_is_an_error_response(api, user, stand
     assert response.json()["error"]["code"] == "rate_limited"
     assert response.headers.get("Retry-After") == "7"
     assert rows_for(db, user.uid) == []
+
+
+def test_openai_sdk_streams_through_the_api_and_reads_the_usage_chunk(stack, user, standin, db):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=user.id_token, max_retries=0)
+    chunks = list(client.chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "Hello SDK"}], stream=True,
+    ))
+    usage_chunks = [c for c in chunks if c.usage is not None]
+    assert len(usage_chunks) == 1 and usage_chunks[0].choices == []
+    [row] = rows_for(db, user.uid)
+    assert row["_id"] == chunks[0].id
+    assert row["cost_nanos"] == money.to_nanos(money.to_decimal(usage_chunks[0].usage.cost))
+
+
+def test_openai_sdk_raises_on_a_mid_stream_error(stack, user, standin, db):
+    import openai
+    import pytest
+
+    standin.script([{"stream_error_after": 1, "status": 502}], user=user.uid)
+    client = openai.OpenAI(base_url=f"{stack.api_url}/v1", api_key=user.id_token, max_retries=0)
+    stream = client.chat.completions.create(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": LONG_TEXT}], stream=True,
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+    [row] = rows_for(db, user.uid)
+    assert row["status"] == "error" and row["cost_source"] == "pending"

@@ -5,7 +5,8 @@ meter_call), stretched over a stream:
   * chunks are forwarded as they arrive (comment lines included, they keep proxies alive);
   * when the usage chunk (empty `choices`) arrives, the call is recorded once, BEFORE that
     chunk and `[DONE]` are passed on, so a client that saw its cost knows it was recorded;
-  * an error chunk after streaming started is forwarded as it came (an SSE error event);
+  * an error chunk after streaming started is forwarded as it came (an SSE error event),
+    once the call is recorded (clients such as the openai SDK stop reading at it);
   * when the client goes away (the WSGI server closes the generator: GeneratorExit) or the
     upstream ends without usage, the call is still recorded, in the generator's `finally`:
     status aborted / incomplete / error, cost_source `pending`, an estimate of the cost so
@@ -57,6 +58,7 @@ class StreamRelay:
     def events(self) -> Iterator[str]:
         client_gone = True  # until the loop finishes, leaving means the client closed us
         broken = False
+        held_error = None  # an error chunk waits until the call is recorded (SDKs stop reading at it)
         try:
             try:
                 for line in self.upstream.lines():
@@ -68,6 +70,12 @@ class StreamRelay:
                         break
                     if event.usage is not None and self.recorded is None:
                         self._meter(status=STATUS_ERROR if self.state.error else None)
+                    elif event.error is not None and self.recorded is None:
+                        held_error = line  # a usage chunk may still follow it
+                        continue
+                    if held_error is not None:
+                        yield held_error + "\n\n"
+                        held_error = None
                     yield line + "\n\n"
             except StreamBroken as exc:
                 broken = True
@@ -75,6 +83,8 @@ class StreamRelay:
             client_gone = False
             if self.recorded is None:
                 self._meter_pending(STATUS_ERROR if self.state.error else STATUS_INCOMPLETE)
+            if held_error is not None:
+                yield held_error + "\n\n"
             if broken and not self.state.error:
                 yield streaming.sse_error(
                     "upstream_incomplete",
