@@ -80,3 +80,38 @@ def test_a_call_with_usage_releases_its_reservation_in_its_own_batch(user, stand
     assert month_doc(db, user.uid, record.month)["reserved_nanos"] == 0
     [row] = rows_for(db, user.uid)
     assert row["reserved_nanos"] == 0 and row["cost_source"] == "openrouter"
+
+
+def test_two_runs_settling_the_same_row_apply_the_correction_once(user, standin, db):
+    """Both runs read the row while pending; the second's batch fails on the row's update-time
+    precondition, so none of its rollup increments apply."""
+    from tokenledger import reconcile
+    from tokenledger.openrouter import OpenRouterClient
+    from tokenledger.usage import record_from_row
+
+    body = upstream_generation(user.uid)
+    now = datetime.now(timezone.utc)
+    record = build_record(
+        response={"id": body["id"], "model": body["model"], "choices": [],
+                  "usage": {"prompt_tokens": 10, "completion_tokens": 3}},
+        user_id=user.uid, requested_model="openai/gpt-4o-mini", price=None,
+        fallback=fallback_price("openai/gpt-4o-mini", money.to_decimal("0.00001"), money.to_decimal("0.00003")),
+        latency_ms=50, endpoint="/v1/chat/completions", feature=None, metadata={}, occurred_at=now,
+        status="incomplete",
+    )
+    record = dataclasses.replace(record, cost_source="pending", reserved_nanos=RESERVED)
+    store.user_month_doc(db, user.uid, record.month).set({"reserved_nanos": firestore.Increment(RESERVED)}, merge=True)
+    ledger.record_usage(db, record, Settings())
+
+    settings = Settings(openrouter_base_url=os.environ["OPENROUTER_BASE_URL"].rstrip("/"),
+                        openrouter_api_key=os.environ["OPENROUTER_API_KEY"])
+    generation = OpenRouterClient(settings).generation(body["id"])
+    snap = store.usage_doc(db, body["id"]).get()  # both runs read this same snapshot
+    first = reconcile.settle_row(db, snap, record_from_row(snap.to_dict()), generation, settings, now)
+    second = reconcile.settle_row(db, snap, record_from_row(snap.to_dict()), generation, settings, now)
+    assert (first.outcome, second.outcome) == ("settled", "already_settled")
+
+    [row] = rows_for(db, user.uid)
+    month = month_doc(db, user.uid, record.month)
+    assert month["cost_nanos"] == row["cost_nanos"] == money.to_nanos(money.to_decimal(body["usage"]["cost"]))
+    assert month["reserved_nanos"] == 0 and month["calls"] == 1
