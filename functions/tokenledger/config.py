@@ -39,6 +39,10 @@ DRIFT_TOLERANCE_USD = params.StringParam("TOKENLEDGER_DRIFT_TOLERANCE_USD", defa
 # OpenRouter's fee on a BYOK call, as a share of the catalog price (what `cost` then holds).
 BYOK_FEE_RATE = params.StringParam("TOKENLEDGER_BYOK_FEE_RATE", default="0.05")
 
+# Analytics: the longest range answered, and rows per query while an export streams.
+ANALYTICS_MAX_DAYS = params.IntParam("TOKENLEDGER_ANALYTICS_MAX_DAYS", default=366)
+EXPORT_PAGE_SIZE = params.IntParam("TOKENLEDGER_EXPORT_PAGE_SIZE", default=500)
+
 # Schedules of the scheduled functions (fixed at deploy time).
 RECONCILE_SCHEDULE = "every 15 minutes"
 REFRESH_PRICING_SCHEDULE = "every day 03:17"
@@ -83,6 +87,8 @@ class Settings:
     drift_tolerance_pct: Decimal = Decimal("0.01")
     drift_tolerance_usd: Decimal = Decimal("1")
     byok_fee_rate: Decimal = Decimal("0.05")
+    analytics_max_days: int = 366  # longest from..to range a usage summary or export answers
+    export_page_size: int = 500  # rows per Firestore query while streaming an export
     extra: dict = field(default_factory=dict)
 
 
@@ -124,6 +130,8 @@ def settings() -> Settings:
         drift_tolerance_pct=Decimal(DRIFT_TOLERANCE_PCT.value),
         drift_tolerance_usd=Decimal(DRIFT_TOLERANCE_USD.value),
         byok_fee_rate=Decimal(BYOK_FEE_RATE.value),
+        analytics_max_days=ANALYTICS_MAX_DAYS.value,
+        export_page_size=EXPORT_PAGE_SIZE.value,
     )
 
 

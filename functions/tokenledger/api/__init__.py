@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from . import chat, errors
+from . import analytics, chat, errors
 
 
 def create_app() -> Flask:
@@ -11,6 +11,7 @@ def create_app() -> Flask:
     flask_app.json.sort_keys = False
     errors.register(flask_app)
     flask_app.register_blueprint(chat.bp)
+    flask_app.register_blueprint(analytics.bp)
 
     @flask_app.get("/healthz")
     def healthz():

@@ -1,0 +1,171 @@
+"""Analytics routes: a user's usage and export, cost estimates, and the admin views.
+
+Summaries are read from rollups (analytics.py); the export streams rows page by page, so
+neither memory nor the response time to first byte grows with the collection.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from .. import analytics, estimate, usage
+from .. import analytics_math as am
+from .. import export_format
+from . import validation
+from .auth import Caller, current_caller, require_admin
+from .context import services
+from .errors import ApiError
+
+bp = Blueprint("analytics", __name__)
+
+TOP_USERS_DEFAULT = 10
+TOP_USERS_MAX = 100
+ALL_USERS = "*"
+FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+
+
+def _range_error(exc: am.RangeError) -> ApiError:
+    return ApiError(400, exc.code, exc.message)
+
+
+def _span() -> am.DateRange:
+    svc = services()
+    try:
+        return am.date_range(
+            request.args.get("from"), request.args.get("to"), svc.now().date(), svc.settings.analytics_max_days
+        )
+    except am.RangeError as exc:
+        raise _range_error(exc)
+
+
+def _granularity() -> str:
+    value = request.args.get("granularity", "day")
+    if value not in am.GRANULARITIES:
+        raise ApiError(400, "invalid_granularity", f"'granularity' must be one of {', '.join(am.GRANULARITIES)}.")
+    return value
+
+
+def _month() -> str:
+    value = request.args.get("month")
+    if value is None:
+        return services().now().strftime("%Y-%m")
+    try:
+        return am.parse_month(value)
+    except am.RangeError as exc:
+        raise _range_error(exc)
+
+
+def _usage_answer(uid: str):
+    span, granularity = _span(), _granularity()
+    return jsonify(analytics.user_usage(services().db, uid, span, granularity))
+
+
+def _own_user(caller: Caller) -> None:
+    asked = request.args.get("user")
+    if asked not in (None, "", caller.uid):
+        raise ApiError(403, "forbidden", "You can only read your own usage.")
+
+
+@bp.get("/v1/usage")
+def my_usage():
+    caller = current_caller()
+    _own_user(caller)
+    return _usage_answer(caller.uid)
+
+
+@bp.get("/v1/admin/usage/<uid>")
+def user_usage(uid: str):
+    require_admin()
+    return _usage_answer(uid)
+
+
+@bp.get("/v1/admin/top-users")
+def top_users():
+    require_admin()
+    month = _month()
+    raw = request.args.get("limit", str(TOP_USERS_DEFAULT))
+    if not raw.isdigit() or not 1 <= int(raw) <= TOP_USERS_MAX:
+        raise ApiError(400, "invalid_limit", f"'limit' must be a whole number from 1 to {TOP_USERS_MAX}.")
+    return jsonify(analytics.top_users(services().db, month, int(raw)))
+
+
+@bp.get("/v1/admin/totals")
+def totals():
+    require_admin()
+    month = _month()
+    return jsonify(analytics.totals(services().db, month))
+
+
+def _export_subject(caller: Caller) -> str | None:
+    """Whose rows: the caller's own; an admin may name any user or `*` (everyone)."""
+    asked = request.args.get("user")
+    if asked in (None, "", caller.uid):
+        return caller.uid
+    if not caller.admin:
+        raise ApiError(403, "forbidden", "You can only export your own usage.")
+    return None if asked == ALL_USERS else asked
+
+
+def _stream(pages, fmt: str, header: dict):
+    """The response body, produced page by page (no request context is used in here)."""
+    if fmt == "csv":
+        yield export_format.csv_lines([], header=True)
+        for page in pages:
+            yield export_format.csv_lines([export_format.export_row(i, d) for i, d in page])
+        return
+    count = 0
+    yield '{"export":' + _json(header) + ',"rows":[\n'
+    for page in pages:
+        yield export_format.json_items([export_format.export_row(i, d) for i, d in page], first=count == 0)
+        count += len(page)
+    yield '\n],"count":' + str(count) + "}\n"
+
+
+def _json(value) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+@bp.get("/v1/usage/export")
+def export():
+    caller = current_caller()
+    svc = services()
+    span = _span()
+    fmt = request.args.get("format", "csv")
+    if fmt not in FORMATS:
+        raise ApiError(400, "invalid_format", "'format' must be csv or json.")
+    subject = _export_subject(caller)
+    pages = analytics.export_pages(svc.db, subject, span, svc.settings.export_page_size)
+    header = {"user": subject or ALL_USERS, "from": span.start.isoformat(), "to": span.end.isoformat()}
+    name = f"usage-{subject or 'all'}-{header['from']}-{header['to']}.{fmt}"
+    return Response(
+        _stream(pages, fmt, header),
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        content_type=FORMATS[fmt],
+    )
+
+
+class EstimateRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1, max_length=200)
+    messages: list[validation.Message] = Field(min_length=1)
+    max_tokens: StrictInt | None = Field(default=None, gt=0)
+
+
+@bp.post("/v1/estimate")
+def estimate_cost():
+    current_caller()
+    svc = services()
+    body = validation.json_body(svc.settings)
+    try:
+        asked = EstimateRequest.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_request", validation.describe(exc))
+    cap = svc.settings.max_tokens_cap
+    if asked.max_tokens is not None and asked.max_tokens > cap:
+        raise ApiError(400, "max_tokens_too_large", f"max_tokens is {asked.max_tokens}; this app allows at most {cap}.")
+    price = validation.allowed_model(asked.model, svc.catalog.get(), svc.settings)
+    # Without max_tokens the completion may run to the model's limit (within this app's cap).
+    completion = asked.max_tokens or min(price.max_completion_tokens or cap, cap)
+    return jsonify(estimate.call_estimate(price, usage.estimate_prompt_tokens(body), completion))
