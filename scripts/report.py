@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from google.cloud import firestore  # noqa: E402
 from scripts.devkit.table import print_table, usd  # noqa: E402
 from tokenledger import analytics  # noqa: E402
 from tokenledger import analytics_math as am  # noqa: E402
+from tokenledger.money import from_nanos  # noqa: E402
 
 BREAKDOWN_TITLES = {"by_model": "model", "by_feature": "feature", "by_provider": "provider"}
 
@@ -71,6 +73,16 @@ def _free_paid_rows(t: dict) -> list[list]:
     ]
 
 
+def _figure(name: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    if name.startswith(("avg_cost", "cost_per")):
+        return f"${value:,.6f}"
+    if name.endswith("share") or "share_of" in name:
+        return f"{100 * value:.1f}%"
+    return f"{value:,.0f} ms" if "latency" in name else f"{value:,}"
+
+
 def print_tables(report: dict) -> None:
     t = report["totals"]
     who = f"user {report['user_id']}" if "user_id" in report else "all users"
@@ -83,7 +95,7 @@ def print_tables(report: dict) -> None:
     if "active_users" in report:
         rows.append(["active users", f"{report['active_users']:,}"])
     for name, value in report["efficiency"].items():
-        rows.append([name.replace("_", " "), "-" if value is None else f"{value:,.6g}"])
+        rows.append([name.removesuffix("_ms").replace("_", " "), _figure(name, value)])
     print_table(["measure", "value"], rows, title="Totals")
     if "top_users" in report:
         print_table(
@@ -102,15 +114,19 @@ def write_csv(report: dict, out) -> None:
     """One long table: section, key and the same counters for every line."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "key", "calls", "tokens", "cost", "cost_nanos"])
+
+    def line(section, key, calls, tokens, nanos):
+        writer.writerow([section, key, calls, tokens, format(from_nanos(nanos), "f"), nanos])
+
     t = report["totals"]
-    writer.writerow(["totals", report.get("user_id", "all"), t["calls"], t["total_tokens"], t["cost"], t["cost_nanos"]])
+    line("totals", report.get("user_id", "all"), t["calls"], t["total_tokens"], t["cost_nanos"])
     for u in report.get("top_users", []):
-        writer.writerow(["user", u["user_id"], u["calls"], u["total_tokens"], u["cost"], u["cost_nanos"]])
+        line("user", u["user_id"], u["calls"], u["total_tokens"], u["cost_nanos"])
     for name, label in BREAKDOWN_TITLES.items():
         for key, v in report[name].items():
-            writer.writerow([label, key, v["calls"], v["tokens"], v["cost"], v["cost_nanos"]])
-    writer.writerow(["tier", "free", t["free_calls"], t["free_tokens"], 0.0, 0])
-    writer.writerow(["tier", "paid", t["paid_calls"], t["paid_tokens"], t["cost"], t["cost_nanos"]])
+            line(label, key, v["calls"], v["tokens"], v["cost_nanos"])
+    line("tier", "free", t["free_calls"], t["free_tokens"], 0)
+    line("tier", "paid", t["paid_calls"], t["paid_tokens"], t["cost_nanos"])
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -118,7 +134,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--month", default=datetime.now(timezone.utc).strftime("%Y-%m"), help="YYYY-MM (default: this month, UTC)")
     parser.add_argument("--user", help="one user's month instead of the whole app's")
     parser.add_argument("--top", type=int, default=10, help="how many top users (default 10)")
-    parser.add_argument("--project", default=os.environ.get("GCLOUD_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT"))
+    parser.add_argument("--project", default=os.environ.get("GCLOUD_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT"),
+                        help="Firebase project id (default: GCLOUD_PROJECT or GOOGLE_CLOUD_PROJECT)")
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout instead of tables")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
@@ -136,6 +153,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `report.py --csv | head` ends quietly
     args = parse_args(argv)
     db = firestore.Client(project=args.project)
     report = user_report(db, args.month, args.user) if args.user else month_report(db, args.month, args.top)

@@ -15,7 +15,8 @@ MAX_BARS = 10
 
 
 def _dollars(value, _pos=None) -> str:
-    return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:,.4f}"
+    # Cents are enough from a dime up; below that, show where the money is.
+    return f"${value:,.2f}" if value >= 0.1 or value == 0 else f"${value:,.4f}"
 
 
 def _short(label: str, width: int = 22) -> str:
@@ -73,9 +74,9 @@ def draw(report: dict, path: str) -> None:
         values = [v["cost_nanos"] / 1e9 for _, v in groups]
         notes = [f"{v['calls']:,} calls" for _, v in groups]
         right.set_title("Cost by feature")
-    bars = right.barh(range(len(values)), values, color="#4c72b0")
+    bars = right.barh(range(len(values)), values, color="#4c72b0", height=0.7)
     right.set_yticks(range(len(values)), labels, fontsize=9)
-    right.invert_yaxis()  # the largest on top
+    right.set_ylim(max(len(values), 5) - 0.5, -0.5)  # the largest on top; a lone bar stays a bar
     right.xaxis.set_major_formatter(FuncFormatter(_dollars))
     right.grid(axis="x", alpha=0.3)
     for bar, value, note in zip(bars, values, notes):
