@@ -77,10 +77,12 @@ def test_exports_never_include_other_users_rows(api, two_users, admin):
     assert "attachment" in api.request("GET", "/v1/usage/export", alice).headers["Content-Disposition"]
 
 
-def test_export_csv_header_names_the_row_fields(api, two_users):
+def test_export_is_streamed_with_a_header_naming_the_row_fields(api, two_users):
     alice, _ = two_users
-    text = api.request("GET", "/v1/usage/export?format=csv", alice).text
-    header = text.splitlines()[0].split(",")
+    response = api.request("GET", "/v1/usage/export?format=csv", alice)
+    # Streamed as it is read, page by page: no length known up front.
+    assert response.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in response.headers
+    header = response.text.splitlines()[0].split(",")
     for column in ("generation_id", "user_id", "timestamp", "model", "feature", "prompt_tokens",
                    "completion_tokens", "total_tokens", "cost", "cost_source"):
         assert column in header
