@@ -32,3 +32,12 @@ def reconcile_usage(event: scheduler_fn.ScheduledEvent) -> None:
 def refresh_pricing(event: scheduler_fn.ScheduledEvent) -> None:
     if not jobs.emulator_probe(event):
         jobs.refresh_pricing()
+
+
+@scheduler_fn.on_schedule(
+    schedule=config.BUDGET_CHECK_SCHEDULE, timezone="Etc/UTC", region=config.REGION, memory=options.MemoryOption.MB_512,
+    timeout_sec=540,
+)
+def check_budgets(event: scheduler_fn.ScheduledEvent) -> None:
+    if not jobs.emulator_probe(event):
+        jobs.check_budgets(event.schedule_time)

@@ -59,6 +59,17 @@ def cors_origins() -> str | list[str]:
     """
     origins = _split_list(os.environ.get("TOKENLEDGER_CORS_ORIGINS", "*"))
     return "*" if not origins or "*" in origins else list(origins)
+# Budgets: defaults for users without a user_budgets document (empty = no budget).
+DEFAULT_MONTHLY_BUDGET = params.StringParam("TOKENLEDGER_DEFAULT_MONTHLY_BUDGET", default="")
+DEFAULT_ALERT_THRESHOLDS = params.StringParam("TOKENLEDGER_DEFAULT_ALERT_THRESHOLDS", default="0.8,1.0")
+DEFAULT_ENFORCE = params.BoolParam("TOKENLEDGER_DEFAULT_ENFORCE", default=False)
+DEFAULT_FREE_DAILY_REQUESTS = params.IntParam("TOKENLEDGER_DEFAULT_FREE_DAILY_REQUESTS", default=0)
+RESERVATION_TTL_S = params.IntParam("TOKENLEDGER_RESERVATION_TTL_S", default=900)
+MAIL_ENABLED = params.BoolParam("TOKENLEDGER_MAIL_ENABLED", default=False)
+BUDGET_CHECK_PAGE_SIZE = params.IntParam("TOKENLEDGER_BUDGET_CHECK_PAGE_SIZE", default=500)
+# The schedule is fixed when the function is deployed (on_schedule takes a plain string), so it
+# comes from the deploy-time environment (functions/.env), not from a runtime param.
+BUDGET_CHECK_SCHEDULE = os.environ.get("TOKENLEDGER_BUDGET_CHECK_SCHEDULE", "every 60 minutes")
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,13 @@ class Settings:
     byok_fee_rate: Decimal = Decimal("0.05")
     analytics_max_days: int = 366  # longest from..to range a usage summary or export answers
     export_page_size: int = 500  # rows per Firestore query while streaming an export
+    default_monthly_budget: Decimal | None = None
+    default_alert_thresholds: tuple[Decimal, ...] = (Decimal("0.8"), Decimal("1.0"))
+    default_enforce: bool = False
+    default_free_daily_requests: int = 0  # 0: no cap on free-model calls
+    reservation_ttl_s: int = 900
+    mail_enabled: bool = False
+    budget_check_page_size: int = 500
     extra: dict = field(default_factory=dict)
 
 
@@ -132,7 +150,19 @@ def settings() -> Settings:
         byok_fee_rate=Decimal(BYOK_FEE_RATE.value),
         analytics_max_days=ANALYTICS_MAX_DAYS.value,
         export_page_size=EXPORT_PAGE_SIZE.value,
+        default_monthly_budget=Decimal(DEFAULT_MONTHLY_BUDGET.value) if DEFAULT_MONTHLY_BUDGET.value.strip() else None,
+        default_alert_thresholds=tuple(Decimal(t) for t in _split_list(DEFAULT_ALERT_THRESHOLDS.value)),
+        default_enforce=DEFAULT_ENFORCE.value,
+        default_free_daily_requests=DEFAULT_FREE_DAILY_REQUESTS.value,
+        reservation_ttl_s=RESERVATION_TTL_S.value,
+        mail_enabled=MAIL_ENABLED.value,
+        budget_check_page_size=BUDGET_CHECK_PAGE_SIZE.value,
     )
+
+
+def is_emulator() -> bool:
+    """True only inside the Firebase Functions emulator (firebase-tools sets this variable)."""
+    return os.environ.get("FUNCTIONS_EMULATOR") == "true"
 
 
 def init() -> None:

@@ -15,7 +15,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
 
-from . import rollups, store
+from . import money, rollups, store
 from .config import Settings
 from .usage import COST_PENDING, UsageRecord
 
@@ -65,13 +65,19 @@ def _add_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool
         row["replayed"] = True
     row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
     # A pending row keeps its reservation until reconcile.py settles it (and releases it).
-    holds_reservation = record.cost_source == COST_PENDING
+    holds_reservation = record.cost_source == COST_PENDING and not replay
     row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
     batch.create(store.usage_doc(db, record.generation_id), row)
 
     user_delta = increments(rollups.user_delta(record))
-    if record.reserved_nanos and not holds_reservation:
+    # A final row releases the call's reservation in this batch; a pending row takes it over
+    # (reconcile releases it when it settles the row). A replay never does: by then the
+    # reservation has expired and the budget check has released it (or will).
+    if record.reserved_nanos and not holds_reservation and not replay:
         user_delta["reserved_nanos"] = firestore.Increment(-record.reserved_nanos)
+        user_delta["reserved"] = firestore.Increment(-money.usd_float(record.reserved_nanos))
+    if record.reservation_id and not replay:
+        batch.delete(store.reservation_doc(db, record.reservation_id))
     month_doc = {
         **user_delta,
         "user_id": record.user_id,

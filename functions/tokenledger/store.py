@@ -53,3 +53,19 @@ def totals_shard_doc(db: firestore.Client, month: str, shard: int):
 
 def pricing_doc(db: firestore.Client):
     return db.collection(PRICING).document(PRICING_CURRENT)
+
+
+def budget_doc(db: firestore.Client, uid: str):
+    return db.collection(BUDGETS).document(uid)
+
+
+def alert_doc(db: firestore.Client, alert_id: str):
+    return db.collection(ALERTS).document(alert_id)
+
+
+def mail_doc(db: firestore.Client, mail_id: str):
+    return db.collection(MAIL).document(mail_id)
+
+
+def reservation_doc(db: firestore.Client, reservation_id: str):
+    return db.collection(RESERVATIONS).document(reservation_id)

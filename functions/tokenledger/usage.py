@@ -60,6 +60,8 @@ class UsageRecord:
     metadata: dict = field(default_factory=dict)
     # Reservation (USD nanos) this call holds against the user's budget; released on record.
     reserved_nanos: int = 0
+    # The reservation document the ledger deletes when it settles the call (None: nothing held).
+    reservation_id: str | None = None
 
     @property
     def is_free(self) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from . import analytics, chat, errors
+from . import analytics, budgets, chat, errors
 
 
 def create_app() -> Flask:
@@ -12,6 +12,7 @@ def create_app() -> Flask:
     errors.register(flask_app)
     flask_app.register_blueprint(chat.bp)
     flask_app.register_blueprint(analytics.bp)
+    flask_app.register_blueprint(budgets.bp)
 
     @flask_app.get("/healthz")
     def healthz():

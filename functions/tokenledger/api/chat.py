@@ -6,12 +6,12 @@ before answering) or `abandon_call` when the upstream failed and nothing was bil
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from firebase_functions import logger as flog
 from flask import Blueprint, jsonify
 
-from .. import ledger, usage
+from .. import admission, budgets, ledger, usage
 from ..openrouter import UpstreamError
 from ..pricing import Catalog, ModelPrice, fallback_price
 from . import validation
@@ -31,20 +31,71 @@ class PreparedCall:
     chat: validation.ChatRequest
     catalog: Catalog
     price: ModelPrice  # the requested model's catalog entry
+    # The budget gate's verdict; holds the reservation of an enforced budget until settled.
+    admission: admission.Admission | None = None
 
 
 def prepare_call(svc: Services) -> PreparedCall:
-    """Authenticate and validate; raises ApiError (nothing is written) when the call may not go."""
+    """Authenticate, validate and admit against the budget; raises ApiError when the call may not
+    go (nothing is written then, and nothing is left reserved)."""
     caller = current_caller()
     body = validation.json_body(svc.settings)
     chat = validation.chat_request(body, svc.settings)
     catalog = svc.catalog.get()
     price = validation.allowed_model(chat.model, catalog, svc.settings)
-    return PreparedCall(caller, body, chat, catalog, price)
+    call = PreparedCall(caller, body, chat, catalog, price)
+    call.admission = admit(svc, call)
+    return call
+
+
+def admit(svc: Services, call: PreparedCall) -> admission.Admission:
+    settings = svc.settings
+    worst = budgets.worst_case_nanos(
+        call.price,
+        fallback_price(call.chat.model, settings.fallback_prompt_price, settings.fallback_completion_price),
+        usage.estimate_prompt_tokens(call.body),
+        call.chat.max_tokens or call.chat.max_completion_tokens,
+        settings,
+    )
+    try:
+        return admission.admit(svc.db, settings, call.caller.uid, call.price.is_free, worst, svc.now())
+    except admission.BudgetExceeded as exc:
+        raise ApiError(
+            402,
+            "budget_exceeded",
+            f"This call could cost up to {money_text(exc.estimate_nanos)} and would take you over your monthly "
+            f"budget: spent {money_text(exc.spent_nanos)} of {money_text(exc.budget_nanos)}"
+            + (f", {money_text(exc.reserved_nanos)} held by calls in progress" if exc.reserved_nanos > 0 else "")
+            + ". Free models remain available.",
+            extra={
+                "spent": usd(exc.spent_nanos),
+                "reserved": usd(max(exc.reserved_nanos, 0)),
+                "monthly_budget": usd(exc.budget_nanos),
+                "estimated_cost": usd(exc.estimate_nanos),
+            },
+        )
+    except admission.FreeQuotaExceeded as exc:
+        raise ApiError(
+            429,
+            "free_quota_exceeded",
+            f"You have used your {exc.limit} free-model requests for today (UTC); try again tomorrow or use a paid model.",
+            {"Retry-After": str(exc.retry_after_s)},
+        )
+
+
+def money_text(nanos: int) -> str:
+    """Dollars for a sentence: cents when there are dollars, micro-dollars for small amounts."""
+    return f"${usd(nanos):,.2f}" if nanos >= 1_000_000_000 or nanos == 0 else f"${usd(nanos):,.6f}"
+
+
+def usd(nanos: int) -> float:
+    return nanos / 1e9
 
 
 def abandon_call(svc: Services, call: PreparedCall) -> None:
-    """The upstream call failed before anything was billed: nothing to record."""
+    """The upstream call failed before anything was billed: nothing to record; the budget
+    reservation (if any) is given back."""
+    admission.abandon(svc.db, call.admission)
 
 
 def upstream_to_api_error(exc: UpstreamError) -> ApiError:
@@ -83,9 +134,16 @@ def build_call_record(
     )
 
 
-def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> bool:
+def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord, settle_reservation: bool = True) -> bool:
     """Commit the record before answering; False (and an ERROR log entry holding the whole
-    record, for scripts/replay_usage.py) when it could not be committed."""
+    record, for scripts/replay_usage.py) when it could not be committed.
+
+    With settle_reservation (the default) the same commit releases the call's budget
+    reservation; a caller recording a `pending` row (cost not known yet) passes False and keeps
+    the reservation until it settles the row."""
+    reservation = call.admission.reservation if call.admission else None
+    if settle_reservation and reservation is not None:
+        record = replace(record, reserved_nanos=reservation.amount_nanos, reservation_id=reservation.reservation_id)
     if not record.generation_id:
         flog.error("usage_not_recorded", reason="no generation id", record=record.to_log())
         return False
@@ -96,7 +154,22 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     except ledger.RecordingFailed as exc:
         flog.error("usage_not_recorded", reason=repr(exc.cause)[:500], record=record.to_log())
         return False
+    if settle_reservation and reservation is not None:
+        call.admission.reservation = None
     return True
+
+
+def budget_status(svc: Services, call: PreparedCall) -> dict | None:
+    """The caller's month after the call (the `budget` object of the response), with real-time
+    alerts written for thresholds reached. None when it cannot be read right now: the answer
+    must not fail over it (the scheduled check writes any alert missed)."""
+    if call.admission is None:
+        return None
+    try:
+        return admission.after_call(svc.db, svc.settings, call.caller.uid, call.admission, svc.now())
+    except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
+        flog.warn("budget_status_failed", error=type(exc).__name__, detail=str(exc)[:300])
+        return None
 
 
 @bp.post(CHAT_ENDPOINT)
@@ -115,7 +188,8 @@ def chat_completions():
 
     record = build_call_record(svc, call, result.body, result.latency_ms, result.generation_id)
     recorded = meter_call(svc, call, record)
-    response = jsonify(result.body)
+    # Beside `usage`: OpenAI clients ignore fields they do not know.
+    response = jsonify({**result.body, "budget": budget_status(svc, call)})
     response.headers["X-Usage-Recorded"] = "true" if recorded else "false"
     if record.generation_id:
         response.headers["X-Generation-Id"] = record.generation_id

@@ -5,9 +5,12 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from flask import has_request_context, request
+
 from .. import config, store
 from ..catalog import CatalogProvider
 from ..openrouter import OpenRouterClient
+from .errors import ApiError
 
 
 @dataclass
@@ -22,7 +25,25 @@ class Services:
 
     @staticmethod
     def now() -> datetime:
-        return datetime.now(timezone.utc)
+        return request_clock() or datetime.now(timezone.utc)
+
+
+# Tests set the clock of one request (month rollover, daily quotas) with this header. It is
+# honoured ONLY inside the Functions emulator: in production the clock is the server's.
+CLOCK_HEADER = "X-Tokenledger-Now"
+
+
+def request_clock() -> datetime | None:
+    if not config.is_emulator() or not has_request_context():
+        return None
+    value = request.headers.get(CLOCK_HEADER)
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "invalid_clock", f"{CLOCK_HEADER} must be an ISO 8601 time, e.g. 2026-12-01T00:00:00Z.")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @functools.lru_cache(maxsize=1)

@@ -18,16 +18,17 @@ HTTP_SLUGS = {
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None, extra: dict | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers or {}
+        self.extra = extra or {}  # further machine-readable fields of the error object
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None):
-    response = jsonify({"error": {"code": code, "message": message}})
+def error_response(status: int, code: str, message: str, headers: dict | None = None, extra: dict | None = None):
+    response = jsonify({"error": {"code": code, "message": message, **(extra or {})}})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -37,7 +38,7 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
 def register(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+        return error_response(exc.status, exc.code, exc.message, exc.headers, exc.extra)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -1,0 +1,144 @@
+"""Budget alerts: the `budget_alerts` document, the `mail` document that goes with it, and the
+once-only write of both.
+
+Once per user, month and threshold: the alert id is deterministic ({uid}_{YYYY-MM}_{threshold})
+and written with `create()`, together with its mail document (same id) and the month document's
+`alerts_sent` flag, in one batch. A second writer (another check, a concurrent chat call) gets
+AlreadyExists for the whole batch and writes nothing. The flag lets readers of the month
+document (every chat call, the scheduled check) skip thresholds already alerted without reading
+the alert documents.
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from . import budgets, money, store
+
+SCHEDULED = "scheduled"
+REALTIME = "realtime"
+
+
+@dataclass(frozen=True)
+class AlertFacts:
+    user_id: str
+    month: str
+    threshold: Decimal
+    current_cost_nanos: int
+    budget: budgets.Budget
+
+
+def alert_id(user_id: str, month: str, threshold: Decimal) -> str:
+    return f"{user_id}_{month}_{budgets.threshold_key(threshold)}"
+
+
+def alert_doc(facts: AlertFacts, source: str, now: datetime) -> dict:
+    limit = facts.budget.monthly_budget_nanos or 0
+    pct = budgets.percentage(facts.current_cost_nanos, limit)
+    return {
+        "user_id": facts.user_id,
+        "month": facts.month,
+        "threshold": float(facts.threshold),
+        "alert_type": budgets.alert_type(facts.threshold),
+        "current_cost": money.usd_float(facts.current_cost_nanos),
+        "current_cost_nanos": facts.current_cost_nanos,
+        "monthly_budget": money.usd_float(limit),
+        "monthly_budget_nanos": limit,
+        "percentage_used": pct if pct is not None and pct != float("inf") else None,
+        "created_at": now,
+        "source": source,
+    }
+
+
+def mail_doc(facts: AlertFacts, to: str) -> dict:
+    """A document for the Trigger Email extension (collection `mail`): to + message."""
+    spent = money.usd_float(facts.current_cost_nanos)
+    limit = money.usd_float(facts.budget.monthly_budget_nanos or 0)
+    pct = int(facts.threshold * 100)
+    if budgets.alert_type(facts.threshold) == budgets.EXCEEDED:
+        subject = f"Your AI budget for {facts.month} is used up" if pct == 100 else (
+            f"Your AI spending for {facts.month} is at {pct}% of your budget")
+    else:
+        subject = f"You have used {pct}% of your AI budget for {facts.month}"
+    text = (
+        f"You have spent ${spent:,.2f} of your ${limit:,.2f} monthly budget for {facts.month}.\n"
+        + ("Calls may be refused until next month.\n" if facts.budget.enforced and pct >= 100 else "")
+    )
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines())
+    return {"to": to, "message": {"subject": subject, "text": text, "html": body}}
+
+
+def write_alert(db, facts: AlertFacts, source: str, now: datetime, mail_enabled: bool) -> bool:
+    """Create the alert (and its mail) once; False when it already existed."""
+    aid = alert_id(facts.user_id, facts.month, facts.threshold)
+    batch = db.batch()
+    batch.create(store.alert_doc(db, aid), alert_doc(facts, source, now))
+    if mail_enabled and facts.budget.email:
+        batch.create(store.mail_doc(db, aid), mail_doc(facts, facts.budget.email))
+    batch.set(
+        store.user_month_doc(db, facts.user_id, facts.month),
+        {"alerts_sent": {budgets.threshold_flag(facts.threshold): True}, "user_id": facts.user_id, "month": facts.month},
+        merge=True,
+    )
+    try:
+        batch.commit(timeout=10.0)
+    except gexc.AlreadyExists:
+        return False
+    return True
+
+
+def write_missing(db, user_id: str, month: str, budget: budgets.Budget, cost_nanos: int, alerts_sent: dict,
+                  source: str, now: datetime, mail_enabled: bool) -> list[Decimal]:
+    """Write the alert of every reached threshold not yet marked sent; returns those written."""
+    written = []
+    for threshold in budgets.missing_alerts(budget, cost_nanos, alerts_sent):
+        facts = AlertFacts(user_id, month, threshold, cost_nanos, budget)
+        if write_alert(db, facts, source, now, mail_enabled):
+            written.append(threshold)
+    return written
+
+
+# ---- reading ------------------------------------------------------------------------------------
+
+def _page(query, db, limit: int, page_token: str | None) -> tuple[list[dict], str | None]:
+    if page_token:
+        cursor = store.alert_doc(db, page_token).get()
+        if not cursor.exists:
+            raise LookupError("page_token")
+        query = query.start_after(cursor)
+    snaps = list(query.limit(limit + 1).stream())
+    items = [public(s.id, s.to_dict()) for s in snaps[:limit]]
+    return items, (snaps[limit - 1].id if len(snaps) > limit else None)
+
+
+def list_for_user(db, user_id: str, limit: int, page_token: str | None = None):
+    query = (
+        db.collection(store.ALERTS)
+        .where(filter=firestore.FieldFilter("user_id", "==", user_id))
+        .order_by("created_at", direction=firestore.Query.DESCENDING)
+    )
+    return _page(query, db, limit, page_token)
+
+
+def list_for_month(db, month: str, limit: int, page_token: str | None = None):
+    query = (
+        db.collection(store.ALERTS)
+        .where(filter=firestore.FieldFilter("month", "==", month))
+        .order_by("created_at", direction=firestore.Query.DESCENDING)
+    )
+    return _page(query, db, limit, page_token)
+
+
+def public(doc_id: str, doc: dict) -> dict:
+    created = doc.get("created_at")
+    return {
+        "id": doc_id,
+        **{k: doc.get(k) for k in ("user_id", "month", "threshold", "alert_type", "current_cost",
+                                   "monthly_budget", "percentage_used", "source")},
+        "created_at": created.isoformat() if hasattr(created, "isoformat") else created,
+    }

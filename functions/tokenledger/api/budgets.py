@@ -1,0 +1,158 @@
+"""Budget routes: the caller's month (GET /v1/budget), admins' budgets per user
+(PUT/GET /v1/admin/budgets/<uid>) and the alerts (GET /v1/alerts, GET /v1/admin/alerts)."""
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, jsonify, request
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
+
+from .. import admission, alerts, budgets, money, reservations, store
+from . import validation
+from .auth import current_caller, require_admin
+from .context import services
+from .errors import ApiError
+
+bp = Blueprint("budgets", __name__)
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+UID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+MAX_PAGE = 100
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # a sanity check; delivery is the mail extension's job
+Number = StrictInt | StrictFloat
+
+
+class BudgetUpdate(BaseModel):
+    """The body of PUT /v1/admin/budgets/<uid>: the whole budget (omitted fields take defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
+    monthly_budget: Number | None = Field(default=None, ge=0, le=1_000_000)
+    alert_thresholds: list[Number] = Field(default_factory=lambda: [0.8, 1.0], max_length=20)
+    enforce: StrictBool = False
+    email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
+    free_daily_requests: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
+
+    @field_validator("alert_thresholds")
+    @classmethod
+    def _thresholds(cls, values: list) -> list:
+        problem = budgets.check_thresholds([budgets.threshold_decimal(v) for v in values])
+        if problem:
+            raise ValueError(problem)
+        return values
+
+
+def _uid(uid: str) -> str:
+    if not UID_RE.fullmatch(uid):
+        raise ApiError(400, "invalid_user_id", "The user id in the path is not a valid Firebase uid.")
+    return uid
+
+
+def _month(value: str | None, default: str) -> str:
+    if value is None:
+        return default
+    if not MONTH_RE.fullmatch(value):
+        raise ApiError(400, "invalid_month", "month must look like 2026-11 (YYYY-MM).")
+    return value
+
+
+def _limit() -> int:
+    raw = request.args.get("limit", "20")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise ApiError(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_PAGE}.")
+    return int(raw)
+
+
+def _page(fetch):
+    try:
+        items, next_token = fetch(_limit(), request.args.get("page_token") or None)
+    except LookupError:
+        raise ApiError(400, "invalid_page_token", "page_token does not name an alert; start again without it.")
+    return jsonify({"data": items, "next_page_token": next_token})
+
+
+def budget_json(uid: str, budget: budgets.Budget, doc: dict | None) -> dict:
+    limit = budget.monthly_budget_nanos
+    stamps = {k: (doc or {}).get(k) for k in ("created_at", "updated_at")}
+    return {
+        "user_id": uid,
+        "monthly_budget": None if limit is None else money.usd_float(limit),
+        "alert_thresholds": [float(t) for t in budget.alert_thresholds],
+        "enforce": budget.enforce,
+        "email": budget.email,
+        "free_daily_requests": budget.free_daily_requests,
+        "source": budget.source,
+        **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in stamps.items()},
+    }
+
+
+@bp.get("/v1/budget")
+def my_budget():
+    svc = services()
+    caller = current_caller()
+    now = svc.now()
+    month, day = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")
+    budget = admission.read_budget(svc.db, caller.uid, svc.settings)
+    totals = reservations.read_month(svc.db, caller.uid, month)
+    free_today = reservations.free_requests_today(svc.db, caller.uid, day)
+    return jsonify(budgets.status(budget, month, totals.cost_nanos, totals.reserved_nanos, free_today))
+
+
+@bp.put("/v1/admin/budgets/<uid>")
+def put_budget(uid: str):
+    svc = services()
+    require_admin()
+    uid = _uid(uid)
+    body = validation.json_body(svc.settings)
+    try:
+        update = BudgetUpdate.model_validate(body)
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_budget", validation.describe(exc))
+    amount = None if update.monthly_budget is None else money.to_decimal(update.monthly_budget)
+    doc = {
+        "monthly_budget": None if amount is None else float(amount),
+        "monthly_budget_nanos": None if amount is None else money.to_nanos(amount),
+        "alert_thresholds": [float(t) for t in update.alert_thresholds],
+        "enforce": update.enforce,
+        "email": update.email,
+        "free_daily_requests": update.free_daily_requests or None,
+        "updated_at": firestore.SERVER_TIMESTAMP,
+    }
+    ref = store.budget_doc(svc.db, uid)
+    try:
+        ref.create({**doc, "created_at": firestore.SERVER_TIMESTAMP})
+        status = 201
+    except gexc.AlreadyExists:  # an update keeps the first created_at
+        ref.set(doc, merge=True)
+        status = 200
+    stored = ref.get().to_dict()
+    response = jsonify(budget_json(uid, budgets.budget_from_doc(stored, svc.settings), stored))
+    response.status_code = status
+    return response
+
+
+@bp.get("/v1/admin/budgets/<uid>")
+def get_budget(uid: str):
+    svc = services()
+    require_admin()
+    uid = _uid(uid)
+    snap = store.budget_doc(svc.db, uid).get()
+    doc = snap.to_dict() if snap.exists else None
+    return jsonify(budget_json(uid, budgets.budget_from_doc(doc, svc.settings), doc))
+
+
+@bp.get("/v1/alerts")
+def my_alerts():
+    svc = services()
+    caller = current_caller()
+    return _page(lambda limit, token: alerts.list_for_user(svc.db, caller.uid, limit, token))
+
+
+@bp.get("/v1/admin/alerts")
+def admin_alerts():
+    svc = services()
+    require_admin()
+    month = _month(request.args.get("month"), svc.now().strftime("%Y-%m"))
+    return _page(lambda limit, token: alerts.list_for_month(svc.db, month, limit, token))
+

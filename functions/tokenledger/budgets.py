@@ -1,0 +1,179 @@
+"""Budget rules (pure: no I/O): what a user's budget is, what a call may cost at worst, whether
+it is admitted, which alert thresholds a month has reached, and the status a user is shown.
+
+All money is integer nano-dollars; thresholds are exact Decimals (0.8 means 80%).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from . import money
+from .config import Settings
+from .pricing import ModelPrice, worst_case_cost
+
+MAX_THRESHOLD = Decimal(10)
+EXCEEDED = "budget_exceeded"
+THRESHOLD = "budget_threshold"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A user's budget in force: their user_budgets document, else the configured defaults."""
+
+    monthly_budget_nanos: int | None
+    alert_thresholds: tuple[Decimal, ...]
+    enforce: bool = False
+    email: str | None = None
+    free_daily_requests: int | None = None
+    source: str = "none"  # user | default | none
+
+    @property
+    def has_dollar_budget(self) -> bool:
+        return self.monthly_budget_nanos is not None
+
+    @property
+    def enforced(self) -> bool:
+        return self.enforce and self.has_dollar_budget
+
+
+def threshold_decimal(value: object) -> Decimal:
+    result = money.to_decimal(value)
+    if result is None:
+        raise ValueError(f"not a number: {value!r}")
+    return result
+
+
+def default_budget(settings: Settings) -> Budget:
+    free = settings.default_free_daily_requests or None
+    if settings.default_monthly_budget is None and free is None:
+        return Budget(None, settings.default_alert_thresholds, source="none")
+    return Budget(
+        monthly_budget_nanos=(
+            None if settings.default_monthly_budget is None else money.to_nanos(settings.default_monthly_budget)
+        ),
+        alert_thresholds=settings.default_alert_thresholds,
+        enforce=settings.default_enforce,
+        free_daily_requests=free,
+        source="default",
+    )
+
+
+def budget_from_doc(doc: dict | None, settings: Settings) -> Budget:
+    """A user_budgets document (as stored by PUT /v1/admin/budgets) -> Budget."""
+    if not doc:
+        return default_budget(settings)
+    nanos = doc.get("monthly_budget_nanos")
+    if nanos is None and doc.get("monthly_budget") is not None:
+        nanos = money.to_nanos(threshold_decimal(doc["monthly_budget"]))
+    thresholds = doc.get("alert_thresholds")
+    return Budget(
+        monthly_budget_nanos=None if nanos is None else int(nanos),
+        alert_thresholds=(
+            tuple(threshold_decimal(t) for t in thresholds)
+            if thresholds is not None
+            else settings.default_alert_thresholds
+        ),
+        enforce=bool(doc.get("enforce", False)),
+        email=doc.get("email") or None,
+        free_daily_requests=doc.get("free_daily_requests") or None,
+        source="user",
+    )
+
+
+def check_thresholds(values: list[Decimal]) -> str | None:
+    """Why a list of alert thresholds is not acceptable, or None when it is."""
+    for value in values:
+        if not (0 < value <= MAX_THRESHOLD):
+            return f"every alert threshold must be in (0, {MAX_THRESHOLD}]; got {value}"
+    if list(values) != sorted(set(values)):
+        return "alert thresholds must be sorted ascending and unique"
+    return None
+
+
+# ---- admission ----------------------------------------------------------------------------------
+
+def worst_case_nanos(price: ModelPrice, fallback: ModelPrice, prompt_tokens: int, max_tokens: int | None,
+                     settings: Settings) -> int:
+    """What a call can cost at most, before it is made: the prompt estimate at the input price and
+    every completion token it may generate at the output price. A router with a variable price
+    is bounded by the configured fallback price."""
+    priced = fallback if price.variable else price
+    completion = max_tokens or price.max_completion_tokens or settings.max_tokens_cap
+    # Round up: a reservation must never be below the cost it stands for.
+    exact = worst_case_cost(priced, prompt_tokens, completion) * money.NANOS_PER_USD
+    return int(math.ceil(exact))
+
+
+def admits(cost_nanos: int, reserved_nanos: int, budget_nanos: int) -> bool:
+    """The check after the blind reservation: `reserved_nanos` already includes this call's own."""
+    return cost_nanos + reserved_nanos <= budget_nanos
+
+
+def seconds_to_next_day(now: datetime) -> int:
+    """Retry-After for the daily free quota: seconds until the next UTC midnight (at least 1)."""
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1, math.ceil((tomorrow - now).total_seconds()))
+
+
+# ---- thresholds and alerts -----------------------------------------------------------------------
+
+def threshold_key(threshold: Decimal) -> str:
+    """The threshold as written in alert ids: 0.8 -> "0.8", 1 -> "1.0"."""
+    text = format(threshold.normalize(), "f")
+    return text if "." in text else f"{text}.0"
+
+
+def threshold_flag(threshold: Decimal) -> str:
+    """Field-path-safe key for the month document's `alerts_sent` map (per mille: 0.8 -> "800")."""
+    return str(int((threshold * 1000).to_integral_value()))
+
+
+def reached(budget: Budget, cost_nanos: int) -> list[Decimal]:
+    """Thresholds the month's cost has reached (none without a dollar budget or any cost)."""
+    if not budget.has_dollar_budget or cost_nanos <= 0:
+        return []
+    return [t for t in budget.alert_thresholds if cost_nanos >= t * budget.monthly_budget_nanos]
+
+
+def missing_alerts(budget: Budget, cost_nanos: int, sent_flags: dict | None) -> list[Decimal]:
+    """Reached thresholds whose alert the month document does not mark as sent."""
+    sent = sent_flags or {}
+    return [t for t in reached(budget, cost_nanos) if not sent.get(threshold_flag(t))]
+
+
+def alert_type(threshold: Decimal) -> str:
+    return EXCEEDED if threshold >= 1 else THRESHOLD
+
+
+def percentage(cost_nanos: int, budget_nanos: int | None) -> float | None:
+    if budget_nanos is None:
+        return None
+    if budget_nanos == 0:
+        return 0.0 if cost_nanos == 0 else math.inf
+    return round(cost_nanos * 100 / budget_nanos, 2)
+
+
+def status(budget: Budget, month: str, cost_nanos: int, reserved_nanos: int,
+           free_requests_today: int | None = None) -> dict:
+    """The user's month as the API shows it (USD floats for people; exact nanos beside them)."""
+    limit = budget.monthly_budget_nanos
+    reserved_nanos = max(reserved_nanos, 0)
+    pct = percentage(cost_nanos, limit)
+    return {
+        "month": month,
+        "spent": money.usd_float(cost_nanos),
+        "spent_nanos": cost_nanos,
+        "reserved": money.usd_float(reserved_nanos),
+        "reserved_nanos": reserved_nanos,
+        "monthly_budget": None if limit is None else money.usd_float(limit),
+        "remaining": None if limit is None else money.usd_float(max(limit - cost_nanos - reserved_nanos, 0)),
+        "percentage_used": None if pct is None or math.isinf(pct) else pct,
+        "alert_thresholds": [float(t) for t in budget.alert_thresholds],
+        "enforce": budget.enforced,
+        "free_daily_requests": budget.free_daily_requests,
+        "free_requests_today": free_requests_today,
+        "source": budget.source,
+    }

@@ -1,0 +1,152 @@
+"""Hard caps without transactions: reserve a call's worst-case cost with blind increments on the
+user's month document, read it back, and release or settle the reservation afterwards.
+
+Why this holds under concurrency: every admitted call read a month total that already included
+its own reservation and every reservation committed before it, so the admitted reservations
+(each >= the cost it stands for) never add up to more than the budget. Refused calls take their
+reservation back. A reservation document with an expiry records each open reservation so the
+scheduled check can release the ones whose call crashed.
+
+Releases are once-only: a release deletes the reservation document with an `exists`
+precondition in the same batch as the decrement, so a second release (abandon after expiry, two
+checks at once) fails as a whole and changes nothing. The ledger settles a reservation inside
+the call's own batch (see ledger.py).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from . import budgets, money, store
+
+# Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
+QUICK = {"timeout": 10.0}
+
+
+@dataclass(frozen=True)
+class Reservation:
+    reservation_id: str
+    user_id: str
+    month: str
+    amount_nanos: int
+
+
+@dataclass(frozen=True)
+class MonthTotals:
+    cost_nanos: int
+    reserved_nanos: int
+    alerts_sent: dict
+
+
+def month_totals(doc: dict | None) -> MonthTotals:
+    doc = doc or {}
+    return MonthTotals(int(doc.get("cost_nanos") or 0), int(doc.get("reserved_nanos") or 0),
+                       dict(doc.get("alerts_sent") or {}))
+
+
+def read_month(db, uid: str, month: str) -> MonthTotals:
+    snap = store.user_month_doc(db, uid, month).get(field_paths=["cost_nanos", "reserved_nanos", "alerts_sent"], **QUICK)
+    return month_totals(snap.to_dict() if snap.exists else None)
+
+
+def _reserved_delta(amount_nanos: int) -> dict:
+    return {
+        "reserved_nanos": firestore.Increment(amount_nanos),
+        "reserved": firestore.Increment(money.usd_float(amount_nanos)),
+    }
+
+
+def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int) -> Reservation:
+    """Blind increment of the month's `reserved` and the reservation document, in one commit."""
+    reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos)
+    batch = db.batch()
+    batch.set(store.user_month_doc(db, uid, month), {**_reserved_delta(amount_nanos), "user_id": uid, "month": month},
+              merge=True)
+    batch.create(
+        store.reservation_doc(db, reservation.reservation_id),
+        {
+            "user_id": uid,
+            "month": month,
+            "amount_nanos": amount_nanos,
+            "amount": money.usd_float(amount_nanos),
+            "created_at": now,
+            "expires_at": now + timedelta(seconds=ttl_s),
+        },
+    )
+    batch.commit(**QUICK)
+    return reservation
+
+
+def release(db, reservation: Reservation) -> bool:
+    """Give the reservation back (refused or failed call). False when it was already released."""
+    return _release(db, reservation.reservation_id, reservation.user_id, reservation.month,
+                    reservation.amount_nanos, db.write_option(exists=True))
+
+
+def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition) -> bool:
+    batch = db.batch()
+    batch.delete(store.reservation_doc(db, reservation_id), option=precondition)
+    batch.set(store.user_month_doc(db, uid, month), _reserved_delta(-amount_nanos), merge=True)
+    try:
+        batch.commit(**QUICK)
+    except (gexc.NotFound, gexc.FailedPrecondition):
+        return False  # released or settled by someone else: nothing to give back twice
+    return True
+
+
+def release_expired(db, now: datetime, page_size: int = 500, progress=None) -> tuple[int, int]:
+    """Release every reservation whose expiry has passed (its call crashed before settling).
+
+    Returns (released, reads). Each release is guarded by the document's update time, so a call
+    that settles at the same moment and a second check running in parallel never double-count.
+    """
+    released = reads = 0
+    query = (
+        db.collection(store.RESERVATIONS)
+        .where(filter=firestore.FieldFilter("expires_at", "<=", now))
+        .order_by("expires_at")
+        .limit(page_size)
+    )
+    last = None
+    while True:
+        page = list((query.start_after(last) if last is not None else query).stream())
+        reads += max(len(page), 1)
+        for snap in page:
+            data = snap.to_dict()
+            if _release(db, snap.id, data["user_id"], data["month"], int(data["amount_nanos"]),
+                        db.write_option(last_update_time=snap.update_time)):
+                released += 1
+        if progress:
+            progress(len(page))
+        if len(page) < page_size:
+            return released, reads
+        last = page[-1]
+
+
+# ---- free-model daily quota ---------------------------------------------------------------------
+
+def count_free_request(db, uid: str, day: str, month: str, limit: int) -> tuple[bool, int]:
+    """Blind +1 on the day's `free_requests`, read back; over the limit -> take it back.
+
+    Returns (admitted, free requests today including this one when admitted).
+    """
+    ref = store.user_day_doc(db, uid, day)
+    ref.set({"free_requests": firestore.Increment(1), "user_id": uid, "month": month, "day": day}, merge=True, **QUICK)
+    count = int((ref.get(field_paths=["free_requests"], **QUICK).to_dict() or {}).get("free_requests") or 0)
+    if count <= limit:
+        return True, count
+    ref.set({"free_requests": firestore.Increment(-1)}, merge=True, **QUICK)
+    return False, limit
+
+
+def free_requests_today(db, uid: str, day: str) -> int:
+    snap = store.user_day_doc(db, uid, day).get(field_paths=["free_requests"], **QUICK)
+    return int((snap.to_dict() or {}).get("free_requests") or 0) if snap.exists else 0
+
+
+def admitted(totals: MonthTotals, budget: budgets.Budget) -> bool:
+    return budgets.admits(totals.cost_nanos, totals.reserved_nanos, budget.monthly_budget_nanos)
