@@ -7,6 +7,8 @@ back once, real-time alerts are written for thresholds reached, and the status i
 """
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,6 +18,8 @@ from . import alerts, budgets, reservations, store
 from .config import Settings
 
 BUDGET_READ = {"timeout": 10.0}
+# How long a call that would fit once other calls' reservations settle keeps trying (seconds).
+ADMISSION_PATIENCE_S = 2.0
 
 
 class BudgetExceeded(Exception):
@@ -62,18 +66,34 @@ def admit(db, settings: Settings, uid: str, is_free: bool, worst_case_nanos: int
         return admission
     if not budget.enforced:
         return admission
-    reservation = reservations.reserve(db, uid, admission.month, worst_case_nanos, now, settings.reservation_ttl_s)
-    try:
-        totals = reservations.read_month(db, uid, admission.month)
-    except gexc.GoogleAPIError:
-        reservations.release(db, reservation)
-        raise
-    if not reservations.admitted(totals, budget):
-        reservations.release(db, reservation)
-        raise BudgetExceeded(totals.cost_nanos, totals.reserved_nanos - worst_case_nanos,
-                             budget.monthly_budget_nanos, worst_case_nanos)
-    admission.reservation = reservation
+    admission.reservation = reserve_within_budget(db, settings, uid, admission.month, budget, worst_case_nanos, now)
     return admission
+
+
+def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: budgets.Budget,
+                          worst_case_nanos: int, now: datetime) -> reservations.Reservation:
+    """Reserve, read back, keep or give back. When only other calls' open reservations stand in
+    the way (the call would fit once they settle), try again after a short random pause for up
+    to ADMISSION_PATIENCE_S: in a burst, refused calls' momentary reservations would otherwise
+    refuse calls that fit."""
+    deadline = time.monotonic() + ADMISSION_PATIENCE_S
+    pause = 0.05
+    while True:
+        reservation = reservations.reserve(db, uid, month, worst_case_nanos, now, settings.reservation_ttl_s)
+        try:
+            totals = reservations.read_month(db, uid, month)
+        except gexc.GoogleAPIError:
+            reservations.release(db, reservation)
+            raise
+        if reservations.admitted(totals, budget):
+            return reservation
+        reservations.release(db, reservation)
+        others = totals.reserved_nanos - worst_case_nanos
+        fits_alone = budgets.admits(totals.cost_nanos, worst_case_nanos, budget.monthly_budget_nanos)
+        if not fits_alone or others <= 0 or time.monotonic() + pause > deadline:
+            raise BudgetExceeded(totals.cost_nanos, others, budget.monthly_budget_nanos, worst_case_nanos)
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 1.5, 0.3)
 
 
 def abandon(db, admission: Admission | None) -> None:

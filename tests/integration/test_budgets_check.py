@@ -1,0 +1,89 @@
+"""The scheduled budget check against the Firestore emulator: alerts once (repeated and
+concurrent runs), mail documents, month rollover by its clock, expired reservations released;
+and the deployed `check_budgets` function run through the Functions emulator."""
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from datetime import datetime, timedelta, timezone
+
+from scripts.trigger_schedule import trigger
+from tokenledger import reservations, store
+from tokenledger.config import Settings
+from tokenledger.jobs.budget_check import check_budgets
+
+from .budget_helpers import alert_ids, open_reservations
+
+NOW = datetime(2032, 5, 20, 12, 0, tzinfo=timezone.utc)
+MONTH = "2032-05"
+SETTINGS = Settings(mail_enabled=True, budget_check_page_size=7)
+
+def seed(db, spent: dict[str, int], budget_nanos: int = 1_000_000_000, **fields) -> dict[str, str]:
+    """Users with a budget and a month rollup (cost in nanos), as the API and ledger write them."""
+    uids = {}
+    batch = db.batch()
+    for name, cost in spent.items():
+        uid = f"chk-{name}-{uuid.uuid4().hex[:8]}"
+        uids[name] = uid
+        batch.set(store.budget_doc(db, uid), {"monthly_budget_nanos": budget_nanos, "monthly_budget": budget_nanos / 1e9,
+                                             "alert_thresholds": [0.8, 1.0], "enforce": False, **fields})
+        batch.set(store.user_month_doc(db, uid, MONTH), {"cost_nanos": cost, "user_id": uid, "month": MONTH})
+    batch.commit()
+    return uids
+
+def test_check_writes_each_missing_alert_once_with_mail(db):
+    uids = seed(db, {"low": 500_000_000, "warn": 850_000_000, "over": 1_300_000_000}, email="team@example.com")
+    first = check_budgets(db, SETTINGS, NOW)
+    assert alert_ids(db, uids["low"]) == set()
+    assert alert_ids(db, uids["warn"]) == {f"{uids['warn']}_{MONTH}_0.8"}
+    assert alert_ids(db, uids["over"]) == {f"{uids['over']}_{MONTH}_0.8", f"{uids['over']}_{MONTH}_1.0"}
+    over = db.collection("budget_alerts").document(f"{uids['over']}_{MONTH}_1.0").get().to_dict()
+    assert (over["alert_type"], over["source"], over["current_cost"], over["percentage_used"]) == (
+        "budget_exceeded", "scheduled", 1.3, 130.0)
+    mail = db.collection("mail").document(f"{uids['over']}_{MONTH}_1.0").get().to_dict()
+    assert mail["to"] == "team@example.com" and set(mail["message"]) == {"subject", "text", "html"}
+    assert first.budgets >= 3 and first.reads <= 2 * first.budgets + first.budgets // SETTINGS.budget_check_page_size + 3
+
+    again = check_budgets(db, SETTINGS, NOW)
+    assert not {a for a in again.alerts if a.split("_")[0] in uids.values()}
+    assert len(alert_ids(db, uids["over"])) == 2
+
+def test_concurrent_checks_write_each_alert_once(db):
+    uids = seed(db, {f"u{i}": 1_000_000_000 + i for i in range(12)})
+    # The month documents say nothing was sent, so every run tries every alert at once.
+    with ThreadPoolExecutor(6) as pool:
+        reports = list(pool.map(lambda _: check_budgets(db, SETTINGS, NOW), range(6)))
+    mine = [a for r in reports for a in r.alerts if a.rsplit("_", 2)[0] in uids.values()]
+    assert sorted(mine) == sorted(f"{uid}_{MONTH}_{t}" for uid in uids.values() for t in ("0.8", "1.0"))
+    assert all(len(alert_ids(db, uid)) == 2 for uid in uids.values())
+
+def test_a_new_month_starts_without_alerts(db):
+    uids = seed(db, {"jan": 2_000_000_000})
+    check_budgets(db, SETTINGS, NOW)
+    june = check_budgets(db, SETTINGS, NOW + timedelta(days=15))  # 2032-06: no spend yet
+    assert not [a for a in june.alerts if uids["jan"] in a]
+    assert alert_ids(db, uids["jan"]) == {f"{uids['jan']}_{MONTH}_0.8", f"{uids['jan']}_{MONTH}_1.0"}
+
+def test_expired_reservations_of_crashed_calls_are_released_once(db):
+    uid = f"crash-{uuid.uuid4().hex[:8]}"
+    # A call reserved its worst case and crashed before settling; another is still in flight.
+    crashed = reservations.reserve(db, uid, MONTH, 700, NOW - timedelta(hours=2), ttl_s=900)
+    live = reservations.reserve(db, uid, MONTH, 50, NOW - timedelta(seconds=5), ttl_s=900)
+    report = check_budgets(db, SETTINGS, NOW)
+    assert report.reservations_released >= 1
+    assert reservations.read_month(db, uid, MONTH).reserved_nanos == 50
+    assert [r["amount_nanos"] for r in open_reservations(db, uid)] == [50]
+    check_budgets(db, SETTINGS, NOW)  # a re-run releases nothing twice
+    assert reservations.read_month(db, uid, MONTH).reserved_nanos == 50
+    assert reservations.release(db, crashed) is False  # a late abandon changes nothing either
+    assert reservations.release(db, live) is True
+    assert reservations.read_month(db, uid, MONTH).reserved_nanos == 0
+
+def test_scheduled_function_runs_in_the_emulator(db):
+    uids = seed(db, {"sched": 900_000_000})
+    status, body = trigger("check_budgets", schedule_time="2032-05-31T23:00:00Z")
+    assert status == 200, body
+    alert = db.collection("budget_alerts").document(f"{uids['sched']}_{MONTH}_0.8").get()
+    assert alert.exists and alert.to_dict()["source"] == "scheduled"
+
