@@ -1,0 +1,105 @@
+"""Issue 3 numbers: the budget check over 10,000 budgets (reads, seconds) and the latency an
+enforced budget adds to a chat call (reserve + read back + settle) over an unenforced one."""
+from __future__ import annotations
+
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime, timezone
+
+from google.cloud import firestore
+
+from scripts.bench.common import summary
+from scripts.devkit.api_client import ApiClient
+from scripts.devkit.auth_emulator import AuthEmulator
+from scripts.devkit.table import print_table
+from tokenledger import store
+from tokenledger.config import Settings
+from tokenledger.jobs.budget_check import check_budgets
+
+BUDGETS = 10_000
+MONTH_NOW = datetime(2041, 3, 15, 12, 0, tzinfo=timezone.utc)  # a month no other run touches
+MONTH = MONTH_NOW.strftime("%Y-%m")
+
+
+def seed(db, count: int) -> str:
+    """`count` users with a $10 budget and a month rollup; every 10th at 85%, every 20th over."""
+    tag = uuid.uuid4().hex[:6]
+
+    def chunk(start: int) -> None:
+        batch = db.batch()
+        for i in range(start, min(start + 250, count)):
+            uid = f"bench-{tag}-{i:05d}"
+            cost = 10_500_000_000 if i % 20 == 0 else 8_500_000_000 if i % 10 == 0 else 2_000_000_000
+            batch.set(store.budget_doc(db, uid), {"monthly_budget": 10.0, "monthly_budget_nanos": 10_000_000_000,
+                                                 "alert_thresholds": [0.8, 1.0], "enforce": False})
+            batch.set(store.user_month_doc(db, uid, MONTH), {"cost_nanos": cost, "user_id": uid, "month": MONTH})
+        batch.commit()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        for done, _ in enumerate(pool.map(chunk, range(0, count, 250)), 1):
+            if done % 10 == 0:
+                print(f"    seeded {done * 250:,}/{count:,} budgets", flush=True)
+    print(f"    seeded {count:,} budgets in {time.monotonic() - started:.1f}s", flush=True)
+    return tag
+
+
+def bench_check(db) -> list:
+    seed(db, BUDGETS)
+    settings = replace(Settings(), budget_check_page_size=500)
+    rows = []
+    for label in ("first run (writes the alerts)", "re-run (nothing left to write)"):
+        report = check_budgets(db, settings, MONTH_NOW, lambda n: n % 2500 == 0 and print(f"    checked {n:,}", flush=True))
+        rows.append([label, f"{report.budgets:,}", f"{report.reads:,}", f"{report.reads / max(report.budgets, 1):.2f}",
+                     f"{report.alerts_written:,}", f"{report.seconds:.1f}"])
+    return rows
+
+
+def bench_enforced_latency(stack, calls: int = 60) -> list:
+    auth = AuthEmulator(stack.auth_host, stack.project)
+    api = ApiClient(stack.api_url)
+    admin = auth.create_user("bench-admin", admin=True)
+    users = {
+        "no budget": auth.create_user("bench-free"),
+        "budget, not enforced": auth.create_user("bench-soft"),
+        "budget, enforced": auth.create_user("bench-hard"),
+    }
+    api.request("PUT", f"/v1/admin/budgets/{users['budget, not enforced'].uid}", admin, json={"monthly_budget": 1000})
+    api.request("PUT", f"/v1/admin/budgets/{users['budget, enforced'].uid}", admin,
+                json={"monthly_budget": 1000, "enforce": True})
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "benchmark"}], "max_tokens": 16}
+    samples = {name: [] for name in users}
+    for user in users.values():
+        api.request("POST", "/v1/chat/completions", user, json=body).raise_for_status()  # warm
+    for i in range(calls):  # interleaved so that drift in the machine's load hits all alike
+        for name, user in users.items():
+            started = time.perf_counter()
+            api.request("POST", "/v1/chat/completions", user, json=body).raise_for_status()
+            samples[name].append((time.perf_counter() - started) * 1000)
+        if (i + 1) % 20 == 0:
+            print(f"    chats: {i + 1}/{calls} per user", flush=True)
+    base50, base95, _ = summary(samples["no budget"])
+    rows = []
+    for name, values in samples.items():
+        p50, p95, _ = summary(values)
+        rows.append([name, f"{p50:.1f}", f"{p95:.1f}", f"{p50 - base50:+.1f}", f"{p95 - base95:+.1f}"])
+    return rows
+
+
+def run(stack) -> None:
+    db = firestore.Client(project=stack.project)
+    print("\n== Budgets (issue 3) ==")
+    print_table(
+        ["budget check", "budgets", "reads", "reads/budget", "alerts written", "seconds"],
+        bench_check(db),
+        title=f"Scheduled budget check over {BUDGETS:,} budgets (Firestore emulator, one process)",
+        numparse=False,
+    )
+    print_table(
+        ["user", "p50 ms", "p95 ms", "added p50", "added p95"],
+        bench_enforced_latency(stack),
+        title="Chat latency through the API by budget kind (sequential calls; added = over 'no budget')",
+        numparse=False,
+    )
