@@ -18,11 +18,11 @@ unit: setup
 	if [ -n "$$dirs" ]; then $(call PYTEST,$$dirs); else echo "no unit tests yet"; fi
 
 integration:
-	@if [ -d tests/integration ]; then TOKENLEDGER_UPSTREAM_TIMEOUT_S=5 $(STACK) exec -- sh -c '$(call PYTEST,tests/integration)'; \
+	@if [ -d tests/integration ]; then TOKENLEDGER_UPSTREAM_TIMEOUT_S=5 TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- sh -c '$(call PYTEST,tests/integration)'; \
 	else echo "no integration tests yet"; fi
 
 demo: setup
-	$(STACK) exec -- $(PY) scripts/demo.py
+	TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- $(PY) scripts/demo.py
 
 bench: setup
 	$(STACK) exec -- $(PY) -m scripts.bench $(ARGS)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Offline demo: real users in the Auth emulator send free and paid chats through the HTTPS
-API; the per-user ledger is read back from Firestore and printed as a table.
+API; the per-user ledger is read back from Firestore and printed as a table. Then budgets: a
+user crosses 80% and 100% of a monthly budget (the alerts printed as they are written), and a
+user with a hard cap is refused with 402 before anything reaches OpenRouter.
 
 Run it with `make demo` (which starts the emulators and the OpenRouter stand-in around it).
 """
@@ -86,6 +88,59 @@ def main() -> int:
         rows,
         title=f"Usage for {month}, read back from Firestore (user_usage rollups)",
     )
+    return budgets_demo(auth, api, db)
+
+
+def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:
+    print("\n== Budgets and alerts ==")
+    admin = auth.create_user("admin", admin=True)
+    dave, erin = auth.create_user("dave"), auth.create_user("erin")
+    model, text = "anthropic/claude-sonnet-4", "Summarise our Q3 planning notes in five bullet points."
+
+    first = api.chat(dave, model, text, max_tokens=200).json()
+    cost = first["usage"]["cost"]
+    budget = round(cost * 4.5, 6)  # dave crosses 80% on his 4th call and 100% on his 5th
+    api.request("PUT", f"/v1/admin/budgets/{dave.uid}", admin,
+                json={"monthly_budget": budget, "alert_thresholds": [0.8, 1.0], "email": dave.email}).raise_for_status()
+    print(f"Admin sets dave's monthly budget to ${budget:.6f} (alerts at 80% and 100%, not enforced); "
+          f"one call costs about ${cost:.6f}")
+    seen: set[str] = set()
+    rows = []
+    for n in range(2, 7):
+        body = api.chat(dave, model, text, max_tokens=200).json()
+        status = body["budget"]
+        alerts = api.request("GET", "/v1/alerts", dave).json()["data"]
+        new = [a for a in reversed(alerts) if a["id"] not in seen]
+        seen.update(a["id"] for a in new)
+        rows.append([n, f"${status['spent']:.6f}", f"{status['percentage_used']:.1f}%",
+                     ", ".join(f"{a['alert_type']} at {a['threshold']:.0%} ({a['source']})" for a in new) or "-"])
+    print_table(["call", "spent this month", "of budget", "alert written by this call"], rows,
+                title="dave's calls (the budget object of each chat response, and GET /v1/alerts)", numparse=False)
+    mails = [db.collection("mail").document(a).get() for a in sorted(seen)]
+    for mail in mails:
+        if mail.exists:
+            print(f"  mail to {mail.get('to')}: {mail.get('message')['subject']}")
+
+    from scripts.trigger_schedule import trigger  # the scheduled function, run once by hand
+
+    status, text_out = trigger("check_budgets")
+    print(f"Scheduled check_budgets run: HTTP {status}; alerts for dave still {len(api.request('GET', '/v1/alerts', dave).json()['data'])} (each written once)")
+
+    cheap = "openai/gpt-4o-mini"
+    api.request("PUT", f"/v1/admin/budgets/{erin.uid}", admin, json={"monthly_budget": 0.0001, "enforce": True}).raise_for_status()
+    print("\nAdmin gives erin a hard cap of $0.0001 a month (enforce: true)")
+    for n in range(1, 20):
+        response = api.chat(erin, cheap, "Translate 'see you tomorrow' into German.", max_tokens=100)
+        if response.status_code == 402:
+            error = response.json()["error"]
+            print(f"  call {n}: HTTP 402 {error['code']}: {error['message']}")
+            break
+        print(f"  call {n}: HTTP {response.status_code}, spent ${response.json()['budget']['spent']:.6f} of $0.0001")
+    else:
+        print("  erin was never refused: the cap did not hold")
+        return 1
+    free = api.chat(erin, "meta-llama/llama-3.3-70b-instruct:free", "Tell me a joke.")
+    print(f"  a free model for erin: HTTP {free.status_code} (free models are never refused by the dollar budget)")
     return 0
 
 
