@@ -25,7 +25,7 @@ from google.cloud import firestore  # noqa: E402
 from scripts.devkit.table import print_table  # noqa: E402
 from tokenledger import config  # noqa: E402
 from tokenledger.config import Settings  # noqa: E402
-from tokenledger.jobs.budget_check import check_budgets  # noqa: E402
+from tokenledger.budget_check import check_budgets  # noqa: E402
 
 
 def parse_now(value: str | None) -> datetime:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 from firebase_functions import logger as flog
 
-from . import catalog, config, reconcile, store
+from . import budget_check, catalog, config, reconcile, store
 from .openrouter import OpenRouterClient
 
 
@@ -34,6 +34,18 @@ def reconcile_usage(settings: config.Settings | None = None, progress=None) -> t
     drift = reconcile.check_drift(db, client, settings, now())
     flog.info("reconcile_usage_done", **counts, drift=str(drift.drift), above_tolerance=drift.above_tolerance)
     return results, drift
+
+
+def check_budgets(schedule_time: datetime | None = None, settings: config.Settings | None = None):
+    """The budget check; its clock is the time Cloud Scheduler scheduled the run (so a run
+    triggered by hand in the emulator can pick one, e.g. a month boundary)."""
+    settings = settings or config.settings()
+    moment = schedule_time or now()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    report = budget_check.check_budgets(store.client(), settings, moment)
+    budget_check.log_report(report)
+    return report
 
 
 def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshResult:

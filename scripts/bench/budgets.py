@@ -16,7 +16,7 @@ from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
 from tokenledger import store
 from tokenledger.config import Settings
-from tokenledger.jobs.budget_check import check_budgets
+from tokenledger.budget_check import check_budgets
 
 BUDGETS = 10_000
 MONTH_NOW = datetime(2041, 3, 15, 12, 0, tzinfo=timezone.utc)  # a month no other run touches

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from scripts.trigger_schedule import trigger
 from tokenledger import reservations, store
 from tokenledger.config import Settings
-from tokenledger.jobs.budget_check import check_budgets
+from tokenledger.budget_check import check_budgets
 
 from .budget_helpers import alert_ids, open_reservations
 

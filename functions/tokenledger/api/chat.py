@@ -134,15 +134,15 @@ def build_call_record(
     )
 
 
-def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord, settle_reservation: bool = True) -> bool:
+def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> bool:
     """Commit the record before answering; False (and an ERROR log entry holding the whole
     record, for scripts/replay_usage.py) when it could not be committed.
 
-    With settle_reservation (the default) the same commit releases the call's budget
-    reservation; a caller recording a `pending` row (cost not known yet) passes False and keeps
-    the reservation until it settles the row."""
+    The call's budget reservation goes into the same commit: a final row releases it, a
+    `pending` row (cost not known yet) takes it over until reconcile settles the row (ledger.py).
+    Not committed: the reservation stays until it expires and the budget check releases it."""
     reservation = call.admission.reservation if call.admission else None
-    if settle_reservation and reservation is not None:
+    if reservation is not None:
         record = replace(record, reserved_nanos=reservation.amount_nanos, reservation_id=reservation.reservation_id)
     if not record.generation_id:
         flog.error("usage_not_recorded", reason="no generation id", record=record.to_log())
@@ -154,8 +154,8 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord, set
     except ledger.RecordingFailed as exc:
         flog.error("usage_not_recorded", reason=repr(exc.cause)[:500], record=record.to_log())
         return False
-    if settle_reservation and reservation is not None:
-        call.admission.reservation = None
+    if reservation is not None:
+        call.admission.reservation = None  # settled or handed to the row: abandon must not release it
     return True
 
 

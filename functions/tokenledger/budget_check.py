@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from firebase_functions import logger as flog
 
-from .. import alerts, budgets, reservations, store
-from ..config import Settings, is_emulator
+from . import alerts, budgets, reservations, store
+from .config import Settings
 
 MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent"]
 
@@ -83,18 +83,3 @@ def log_report(report: CheckReport) -> None:
         reservations_released=report.reservations_released,
         seconds=round(report.seconds, 2),
     )
-
-
-def run_scheduled(event, db, settings: Settings) -> CheckReport | None:
-    """The `check_budgets` scheduled function. The run's clock is the time Cloud Scheduler
-    scheduled it (a test or a by-hand run can pick it, e.g. a month boundary)."""
-    if event.job_name is None and is_emulator():
-        # The emulator probes each new worker with a request that reaches the handler without
-        # Cloud Scheduler's headers (see scripts/trigger_schedule.py): not a run.
-        return None
-    now = event.schedule_time
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
-    report = check_budgets(db, settings, now)
-    log_report(report)
-    return report

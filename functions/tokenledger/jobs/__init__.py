@@ -1,1 +1,0 @@
-"""Scheduled jobs: each a function of (db, settings, now) that the scheduled function and a script call."""
