@@ -138,6 +138,7 @@ def apply_settlement(db, snapshot, old: UsageRecord, new: UsageRecord, settings:
     month = {**increments(user), "updated_at": firestore.SERVER_TIMESTAMP}
     if old.reserved_nanos:
         month["reserved_nanos"] = firestore.Increment(-old.reserved_nanos)
+        month["reserved"] = firestore.Increment(-money.usd_float(old.reserved_nanos))  # the USD twin (budgets)
     batch.set(store.user_month_doc(db, old.user_id, old.month), month, merge=True)
     if user:
         day = {**increments(user), "updated_at": firestore.SERVER_TIMESTAMP}
