@@ -12,12 +12,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from firebase_functions import logger as flog
 from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
 
 from . import alerts, budgets, reservations, store
 from .config import Settings
 
-BUDGET_READ = {"timeout": 10.0}
+# The budget gate must not hold a call for long when Firestore is slow or down (a few quick
+# retries, then a decision: see read_budget).
+QUICK_RETRY = gretry.Retry(initial=0.05, maximum=0.5, multiplier=2.0, timeout=2.0)
+BUDGET_READ = {"timeout": 2.0, "retry": QUICK_RETRY}
 # How long a call that would fit once other calls' reservations settle keeps trying (seconds).
 ADMISSION_PATIENCE_S = 2.0
 
@@ -45,16 +50,33 @@ class Admission:
     day: str
     reservation: reservations.Reservation | None = None
     free_requests_today: int | None = None
+    checked: bool = True  # False: Firestore was unreachable and the call went on unchecked
 
 
-def read_budget(db, uid: str, settings: Settings) -> budgets.Budget:
-    snap = store.budget_doc(db, uid).get(**BUDGET_READ)
+class BudgetUnavailable(Exception):
+    """The budget of an enforced user cannot be checked right now (Firestore unreachable)."""
+
+
+def read_budget(db, uid: str, settings: Settings, fail_open: bool = False) -> budgets.Budget:
+    """The user's budget in force. With fail_open (the chat path), when Firestore cannot be read
+    the call goes on as if the user had no budget, like the ledger's own outage path (the
+    answer is given, the record replayed later) — unless the configured default budget is
+    enforced, where it is refused (BudgetUnavailable: 503)."""
+    try:
+        snap = store.budget_doc(db, uid).get(**BUDGET_READ)
+    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+        if not fail_open or settings.default_enforce:
+            raise BudgetUnavailable() from exc
+        flog.error("budget_unavailable", user_id=uid, error=type(exc).__name__)
+        return budgets.Budget(None, settings.default_alert_thresholds, source="unavailable")
     return budgets.budget_from_doc(snap.to_dict() if snap.exists else None, settings)
 
 
 def admit(db, settings: Settings, uid: str, is_free: bool, worst_case_nanos: int, now: datetime) -> Admission:
     """Raises BudgetExceeded / FreeQuotaExceeded (nothing left reserved) when the call may not go."""
-    budget = read_budget(db, uid, settings)
+    budget = read_budget(db, uid, settings, fail_open=True)
+    if budget.source == "unavailable":
+        return Admission(budget, now.strftime("%Y-%m"), now.strftime("%Y-%m-%d"), checked=False)
     admission = Admission(budget, now.strftime("%Y-%m"), now.strftime("%Y-%m-%d"))
     if is_free:
         if budget.free_daily_requests:
@@ -79,12 +101,15 @@ def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: 
     deadline = time.monotonic() + ADMISSION_PATIENCE_S
     pause = 0.05
     while True:
-        reservation = reservations.reserve(db, uid, month, worst_case_nanos, now, settings.reservation_ttl_s)
         try:
-            totals = reservations.read_month(db, uid, month)
-        except gexc.GoogleAPIError:
-            reservations.release(db, reservation)
-            raise
+            reservation = reservations.reserve(db, uid, month, worst_case_nanos, now, settings.reservation_ttl_s)
+        except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+            raise BudgetUnavailable() from exc
+        try:
+            totals = reservations.read_month(db, uid, month, retry=QUICK_RETRY)
+        except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+            abandon_reservation(db, reservation)
+            raise BudgetUnavailable() from exc
         if reservations.admitted(totals, budget):
             return reservation
         reservations.release(db, reservation)
@@ -96,6 +121,15 @@ def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: 
         pause = min(pause * 1.5, 0.3)
 
 
+def abandon_reservation(db, reservation: reservations.Reservation) -> None:
+    """Best effort: if Firestore is down the release fails too, and the budget check releases
+    the reservation when it expires."""
+    try:
+        reservations.release(db, reservation)
+    except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+        flog.warn("reservation_release_failed", reservation_id=reservation.reservation_id, error=type(exc).__name__)
+
+
 def abandon(db, admission: Admission | None) -> None:
     """The call failed before anything was billed: give its reservation back."""
     if admission is not None and admission.reservation is not None:
@@ -103,10 +137,12 @@ def abandon(db, admission: Admission | None) -> None:
         admission.reservation = None
 
 
-def after_call(db, settings: Settings, uid: str, admission: Admission, now: datetime) -> dict:
+def after_call(db, settings: Settings, uid: str, admission: Admission, now: datetime) -> dict | None:
     """The user's month after the call was recorded, with real-time alerts for the thresholds it
     reached (each at most once, see alerts.py). One read when nothing is to be written."""
-    totals = reservations.read_month(db, uid, admission.month)
+    if not admission.checked:
+        return None
+    totals = reservations.read_month(db, uid, admission.month, retry=QUICK_RETRY)
     if admission.budget.has_dollar_budget:
         alerts.write_missing(db, uid, admission.month, admission.budget, totals.cost_nanos, totals.alerts_sent,
                              alerts.REALTIME, now, settings.mail_enabled)

@@ -57,8 +57,10 @@ def alert_doc(facts: AlertFacts, source: str, now: datetime) -> dict:
 
 def mail_doc(facts: AlertFacts, to: str) -> dict:
     """A document for the Trigger Email extension (collection `mail`): to + message."""
-    spent = money.usd_float(facts.current_cost_nanos)
-    limit = money.usd_float(facts.budget.monthly_budget_nanos or 0)
+    # Cents for budgets of a dollar or more; micro-dollars below (a $0.01 budget is not "$0.00").
+    places = 2 if (facts.budget.monthly_budget_nanos or 0) >= 1_000_000_000 else 6
+    spent = f"${money.usd_float(facts.current_cost_nanos):,.{places}f}"
+    limit = f"${money.usd_float(facts.budget.monthly_budget_nanos or 0):,.{places}f}"
     pct = int(facts.threshold * 100)
     if budgets.alert_type(facts.threshold) == budgets.EXCEEDED:
         subject = f"Your AI budget for {facts.month} is used up" if pct == 100 else (
@@ -66,7 +68,7 @@ def mail_doc(facts: AlertFacts, to: str) -> dict:
     else:
         subject = f"You have used {pct}% of your AI budget for {facts.month}"
     text = (
-        f"You have spent ${spent:,.2f} of your ${limit:,.2f} monthly budget for {facts.month}.\n"
+        f"You have spent {spent} of your {limit} monthly budget for {facts.month}.\n"
         + ("Calls may be refused until next month.\n" if facts.budget.enforced and pct >= 100 else "")
     )
     body = "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines())

@@ -48,8 +48,9 @@ def month_totals(doc: dict | None) -> MonthTotals:
                        dict(doc.get("alerts_sent") or {}))
 
 
-def read_month(db, uid: str, month: str) -> MonthTotals:
-    snap = store.user_month_doc(db, uid, month).get(field_paths=["cost_nanos", "reserved_nanos", "alerts_sent"], **QUICK)
+def read_month(db, uid: str, month: str, **options) -> MonthTotals:
+    snap = store.user_month_doc(db, uid, month).get(field_paths=["cost_nanos", "reserved_nanos", "alerts_sent"],
+                                                    **{**QUICK, **options})
     return month_totals(snap.to_dict() if snap.exists else None)
 
 

@@ -99,17 +99,18 @@ def test_failed_upstream_call_releases_its_reservation(api, admin, user, db, sta
 
 
 def test_realtime_alerts_once_per_threshold_with_mail(api, admin, user, db, standin):
-    put_budget(api, admin, user.uid, monthly_budget=1, alert_thresholds=[0.5, 0.8, 1.0], email="owner@example.com")
+    # Cents, not dollars: test_reconcile_drift compares this month's ledger with the stand-in's.
+    put_budget(api, admin, user.uid, monthly_budget=0.01, alert_thresholds=[0.5, 0.8, 1.0], email="owner@example.com")
     seen = []
-    for cost in ("0.6", "0.1", "0.2", "0.3"):
+    for cost in ("0.006", "0.001", "0.002", "0.003"):
         standin.script([{"cost": cost}], user=user.uid)
         response = api.chat(user, model=PAID)
         assert response.status_code == 200, response.text
         seen.append(response.json()["budget"])
         assert response.json()["usage"]["cost"] == float(cost)
-    assert [round(b["spent"], 6) for b in seen] == [0.6, 0.7, 0.9, 1.2]
+    assert [b["spent_nanos"] for b in seen] == [6_000_000, 7_000_000, 9_000_000, 12_000_000]
     assert [b["percentage_used"] for b in seen] == [60.0, 70.0, 90.0, 120.0]
-    assert seen[-1]["remaining"] == 0 and seen[-1]["monthly_budget"] == 1.0
+    assert seen[-1]["remaining"] == 0 and seen[-1]["monthly_budget"] == 0.01
 
     month = _month()
     assert alert_ids(db, user.uid) == {f"{user.uid}_{month}_{t}" for t in ("0.5", "0.8", "1.0")}
@@ -117,8 +118,8 @@ def test_realtime_alerts_once_per_threshold_with_mail(api, admin, user, db, stan
     assert {d["source"] for d in docs.values()} == {"realtime"}
     assert [docs[t]["alert_type"] for t in ("0.5", "0.8", "1.0")] == ["budget_threshold", "budget_threshold", "budget_exceeded"]
     # Each alert carries the cost of the call that crossed it.
-    assert (docs["0.5"]["current_cost"], docs["0.8"]["current_cost"], docs["1.0"]["current_cost"]) == (0.6, 0.9, 1.2)
-    assert docs["1.0"]["percentage_used"] == 120.0 and docs["1.0"]["monthly_budget"] == 1.0
+    assert [docs[t]["current_cost_nanos"] for t in ("0.5", "0.8", "1.0")] == [6_000_000, 9_000_000, 12_000_000]
+    assert docs["1.0"]["percentage_used"] == 120.0 and docs["1.0"]["monthly_budget"] == 0.01
 
     listed = api.request("GET", "/v1/alerts", user, params={"limit": 2}).json()
     assert [a["threshold"] for a in listed["data"]] == [1.0, 0.8]  # newest first
@@ -131,7 +132,7 @@ def test_realtime_alerts_once_per_threshold_with_mail(api, admin, user, db, stan
     if MAIL_ENABLED:
         mail = mails[2].to_dict()
         assert mail["to"] == "owner@example.com"
-        assert month in mail["message"]["subject"] and "$1.20" in mail["message"]["text"]
+        assert month in mail["message"]["subject"] and "$0.012000 of your $0.010000" in mail["message"]["text"]
         assert mail["message"]["html"].startswith("<p>")
         assert all(m.exists for m in mails)
     else:

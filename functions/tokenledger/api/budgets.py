@@ -93,9 +93,13 @@ def my_budget():
     caller = current_caller()
     now = svc.now()
     month, day = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")
-    budget = admission.read_budget(svc.db, caller.uid, svc.settings)
-    totals = reservations.read_month(svc.db, caller.uid, month)
-    free_today = reservations.free_requests_today(svc.db, caller.uid, day)
+    try:
+        budget = admission.read_budget(svc.db, caller.uid, svc.settings)
+        totals = reservations.read_month(svc.db, caller.uid, month, retry=admission.QUICK_RETRY)
+        free_today = reservations.free_requests_today(svc.db, caller.uid, day)
+    except (admission.BudgetUnavailable, gexc.GoogleAPIError, gexc.RetryError):
+        raise ApiError(503, "budget_unavailable", "Your budget cannot be read right now; retry in a moment.",
+                       {"Retry-After": "5"})
     return jsonify(budgets.status(budget, month, totals.cost_nanos, totals.reserved_nanos, free_today))
 
 

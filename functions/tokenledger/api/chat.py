@@ -74,6 +74,9 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
                 "estimated_cost": usd(exc.estimate_nanos),
             },
         )
+    except admission.BudgetUnavailable:
+        raise ApiError(503, "budget_unavailable", "Your budget cannot be checked right now; retry in a moment.",
+                       {"Retry-After": "5"})
     except admission.FreeQuotaExceeded as exc:
         raise ApiError(
             429,
