@@ -113,7 +113,7 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
         attempts += 1
         batch = db.batch()  # a fresh batch each attempt: a committed batch is spent
         _add_writes(batch, db, record, settings, replay)
-        batch.commit()
+        batch.commit(retry=None, timeout=settings.record_deadline_s)  # the Retry below is the only retry loop
 
     retrying = gretry.Retry(
         predicate=gretry.if_exception_type(*TRANSIENT_ERRORS),
