@@ -50,8 +50,8 @@ class LostAckBatch:
     def __getattr__(self, name):
         return getattr(self._batch, name)
 
-    def commit(self):
-        self._batch.commit()
+    def commit(self, **options):
+        self._batch.commit(**options)
         self._db.lost_acks += 1
         raise gexc.DeadlineExceeded("ack lost")
 
@@ -82,7 +82,7 @@ class _Unavailable:
     def __getattr__(self, name):
         return lambda *a, **k: None
 
-    def commit(self):
+    def commit(self, **options):
         raise gexc.ServiceUnavailable("firestore briefly unavailable")
 
 
