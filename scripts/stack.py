@@ -113,6 +113,11 @@ def firebase_config() -> Path:
     offset = int(os.environ.get("STACK_PORT_OFFSET", "0") or 0)
     if not offset:
         return ROOT / "firebase.json"
+    # The suite's own ports lie 5 to 400 apart (4400/4500, 8080/8085, 9099/9299...): offsets that
+    # are multiples of 1000 never land one stack's port on another's.
+    if offset % 1000:
+        raise StackError(f"STACK_PORT_OFFSET={offset}: use a multiple of 1000 (e.g. 1000, 2000) so "
+                         "side-by-side stacks never share a port")
     cfg = json.loads((ROOT / "firebase.json").read_text())
     emulators = cfg.setdefault("emulators", {})
     for name, default in {**DEFAULT_PORTS, "auth": 9099, "firestore": 8080, "functions": 5001,

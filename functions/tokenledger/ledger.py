@@ -56,7 +56,8 @@ def increments(delta: dict) -> dict:
     }
 
 
-def _add_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool) -> None:
+def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool = False) -> None:
+    """Add one call's writes (row create + rollup increments) to a batch; commit is the caller's."""
     row = record.row()
     # A replayed call keeps the time it happened; a live one takes the server's clock.
     row["timestamp"] = record.occurred_at if replay else firestore.SERVER_TIMESTAMP
@@ -112,7 +113,7 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
         nonlocal attempts
         attempts += 1
         batch = db.batch()  # a fresh batch each attempt: a committed batch is spent
-        _add_writes(batch, db, record, settings, replay)
+        add_call_writes(batch, db, record, settings, replay)
         batch.commit(retry=None, timeout=settings.record_deadline_s)  # the Retry below is the only retry loop
 
     retrying = gretry.Retry(

@@ -79,7 +79,7 @@ def seed(db, records: list[UsageRecord], settings: Settings | None = None, calls
     for offset in range(0, len(records), calls_per_batch):
         batch = db.batch()
         for rec in records[offset : offset + calls_per_batch]:
-            ledger._add_writes(batch, db, rec, settings, replay=True)
+            ledger.add_call_writes(batch, db, rec, settings, replay=True)
         batch.commit()
         done = min(offset + calls_per_batch, len(records))
         if label and (done % step < calls_per_batch or done == len(records)):
