@@ -3,59 +3,26 @@ ERROR log, and scripts/replay_usage.py puts it in the ledger exactly once."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from .ledger_checks import month_doc, rows_for
+from .served_api import ROOT, free_port, served_api
 
-ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture()
 def api_without_firestore(stack, tmp_path):
     """The same `api` function served by functions-framework, with Firestore unreachable."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "FIRESTORE_EMULATOR_HOST": f"127.0.0.1:{free_port()}",  # nothing listens there
-        "TOKENLEDGER_RECORD_DEADLINE_S": "2",
-        "PYTHONUNBUFFERED": "1",
-    }
     log_path = tmp_path / "function.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [PYTHON, "-m", "functions_framework", "--target", "api", "--source", "main.py", "--port", str(port)],
-            cwd=ROOT / "functions",
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
+    dead_firestore = f"127.0.0.1:{free_port()}"  # nothing listens there
+    with served_api(log_path, FIRESTORE_EMULATOR_HOST=dead_firestore, TOKENLEDGER_RECORD_DEADLINE_S="2") as base:
         yield base, log_path
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_unrecorded_call_is_answered_logged_and_replayed_once(api_without_firestore, user, db, stack):
