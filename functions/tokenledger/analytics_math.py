@@ -216,17 +216,8 @@ def sum_shards(shards: Iterable[dict]) -> dict:
     return with_cost(totals)
 
 
-USER_ENTRY_FIELDS = (
-    "calls",
-    "free_calls",
-    "paid_calls",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "free_tokens",
-    "paid_tokens",
-    "cost_nanos",
-)
+# A top-users entry carries the same counters the global totals keep.
+USER_ENTRY_FIELDS = TOTAL_COUNTERS
 
 
 def user_entry(doc: dict, rank: int) -> dict:
