@@ -118,22 +118,21 @@ def _page(query, db, limit: int, page_token: str | None) -> tuple[list[dict], st
     return items, (snaps[limit - 1].id if len(snaps) > limit else None)
 
 
-def list_for_user(db, user_id: str, limit: int, page_token: str | None = None):
+def _newest_first(db, field: str, value: str, limit: int, page_token: str | None):
     query = (
         db.collection(store.ALERTS)
-        .where(filter=firestore.FieldFilter("user_id", "==", user_id))
+        .where(filter=firestore.FieldFilter(field, "==", value))
         .order_by("created_at", direction=firestore.Query.DESCENDING)
     )
     return _page(query, db, limit, page_token)
+
+
+def list_for_user(db, user_id: str, limit: int, page_token: str | None = None):
+    return _newest_first(db, "user_id", user_id, limit, page_token)
 
 
 def list_for_month(db, month: str, limit: int, page_token: str | None = None):
-    query = (
-        db.collection(store.ALERTS)
-        .where(filter=firestore.FieldFilter("month", "==", month))
-        .order_by("created_at", direction=firestore.Query.DESCENDING)
-    )
-    return _page(query, db, limit, page_token)
+    return _newest_first(db, "month", month, limit, page_token)
 
 
 def public(doc_id: str, doc: dict) -> dict:

@@ -15,21 +15,6 @@ from decimal import Decimal
 from . import money
 
 # Counters of user_usage/{uid}/months|days/* that a summary adds up.
-USER_COUNTERS = (
-    "calls",
-    "free_calls",
-    "paid_calls",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "free_tokens",
-    "paid_tokens",
-    "cost_nanos",
-    "latency_ms_total",
-)
 # Counters of usage_totals/{month}/shards/*.
 TOTAL_COUNTERS = (
     "calls",
@@ -41,6 +26,13 @@ TOTAL_COUNTERS = (
     "free_tokens",
     "paid_tokens",
     "cost_nanos",
+)
+# Counters of user_usage/{uid}/months|days/* that a summary adds up: the totals' and more.
+USER_COUNTERS = TOTAL_COUNTERS + (
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "latency_ms_total",
 )
 BREAKDOWNS = ("by_model", "by_feature", "by_provider")
 BREAKDOWN_COUNTERS = ("calls", "tokens", "cost_nanos")

@@ -9,6 +9,7 @@ runs at the same time, are safe: re-running writes only what is still missing.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -73,13 +74,5 @@ def check_budgets(db, settings: Settings, now: datetime, progress=None) -> Check
 
 
 def log_report(report: CheckReport) -> None:
-    flog.info(
-        "budget_check_done",
-        month=report.month,
-        budgets=report.budgets,
-        reads=report.reads,
-        alerts_written=report.alerts_written,
-        over_budget=report.over_budget,
-        reservations_released=report.reservations_released,
-        seconds=round(report.seconds, 2),
-    )
+    fields = {k: v for k, v in dataclasses.asdict(report).items() if k != "alerts"}
+    flog.info("budget_check_done", **{**fields, "seconds": round(report.seconds, 2)})
