@@ -24,8 +24,8 @@ from google.cloud import firestore  # noqa: E402
 
 from scripts.devkit.table import print_table  # noqa: E402
 from tokenledger import config  # noqa: E402
+from tokenledger.budgets.check import check_budgets  # noqa: E402
 from tokenledger.config import Settings  # noqa: E402
-from tokenledger.budget_check import check_budgets  # noqa: E402
 
 
 def parse_now(value: str | None) -> datetime:

@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
 
 from scripts.devkit.table import print_table, usd  # noqa: E402
-from tokenledger import config, jobs, reconcile, store  # noqa: E402
+from tokenledger import config, jobs, store
 from tokenledger.openrouter import OpenRouterClient, UpstreamError  # noqa: E402
+from tokenledger.reconcile import settle  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = dataclasses.replace(settings, pending_max_age_s=args.pending_max_age)
     db, client = store.client(), OpenRouterClient(settings)
 
-    def progress(index: int, total: int, result: reconcile.Settlement) -> None:
+    def progress(index: int, total: int, result: settle.Settlement) -> None:
         print(f"[{index}/{total}] {result.generation_id}  {result.outcome}", flush=True)
 
     print("settling pending rows...", flush=True)
-    results = reconcile.settle_pending(db, client, settings, jobs.now(), progress=progress)
+    results = settle.settle_pending(db, client, settings, jobs.now(), progress=progress)
     if results:
         print_table(
             ["generation", "user", "outcome", "was", "now", "difference"],
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_drift:
         try:
-            drift = reconcile.check_drift(db, client, settings, jobs.now())
+            drift = settle.check_drift(db, client, settings, jobs.now())
         except UpstreamError as exc:
             print(f"drift check failed: {exc.message}", file=sys.stderr)
             return 1
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
               f"${drift.drift:,.6f}", f"${drift.tolerance:,.2f}", "YES" if drift.above_tolerance else "no"]],
             title="Drift against OpenRouter (GET /key usage_monthly)",
         )
-    return 1 if counts.get(reconcile.FAILED) else 0
+    return 1 if counts.get(settle.FAILED) else 0
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
-from tokenledger import config, ledger, store  # noqa: E402
-from tokenledger.usage import UsageRecord  # noqa: E402
+from tokenledger import config, store
+from tokenledger.metering import ledger  # noqa: E402
+from tokenledger.metering.usage import UsageRecord  # noqa: E402
 
 EVENT = "usage_not_recorded"
 

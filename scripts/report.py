@@ -32,31 +32,33 @@ for path in (ROOT / "functions", ROOT):
 from google.cloud import firestore  # noqa: E402
 
 from scripts.devkit.table import print_table, usd  # noqa: E402
-from tokenledger import analytics  # noqa: E402
-from tokenledger import analytics_math as am  # noqa: E402
+from tokenledger.analytics import (
+    figures,  # noqa: E402
+    summaries,  # noqa: E402
+)
 from tokenledger.money import from_nanos  # noqa: E402
 
 BREAKDOWN_TITLES = {"by_model": "model", "by_feature": "feature", "by_provider": "provider"}
 
 
 def month_report(db, month: str, top: int) -> dict:
-    summed = analytics.totals(db, month)
+    summed = summaries.totals(db, month)
     return {
         "month": month,
         "totals": summed["totals"],
         "active_users": summed["active_users"],
         "efficiency": summed["efficiency"],
-        "top_users": analytics.top_users(db, month, top)["users"],
-        **analytics.month_breakdowns(db, month),
-        "daily_cost_nanos_by_model": analytics.daily_cost_by_model(db, month),
+        "top_users": summaries.top_users(db, month, top)["users"],
+        **summaries.month_breakdowns(db, month),
+        "daily_cost_nanos_by_model": summaries.daily_cost_by_model(db, month),
     }
 
 
 def user_report(db, month: str, uid: str) -> dict:
-    first, last = am.month_bounds(month)
-    summary = analytics.user_usage(db, uid, am.DateRange(first, last), "day")
+    first, last = figures.month_bounds(month)
+    summary = summaries.user_usage(db, uid, figures.DateRange(first, last), "day")
     summary.pop("meta", None)
-    return {"month": month, **summary, "daily_cost_nanos_by_model": analytics.daily_cost_by_model(db, month, uid)}
+    return {"month": month, **summary, "daily_cost_nanos_by_model": summaries.daily_cost_by_model(db, month, uid)}
 
 
 def _breakdown_rows(groups: dict, total_nanos: int) -> list[list]:
@@ -142,8 +144,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--plot", metavar="PNG", help="also draw the chart into this PNG file")
     args = parser.parse_args(argv)
     try:
-        am.parse_month(args.month)
-    except am.RangeError as exc:
+        figures.parse_month(args.month)
+    except figures.RangeError as exc:
         parser.error(exc.message)
     if not 1 <= args.top <= 1000:
         parser.error("--top must be between 1 and 1000")

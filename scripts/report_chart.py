@@ -8,7 +8,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from tokenledger import analytics_math as am  # noqa: E402
+from tokenledger.analytics import figures  # noqa: E402
 
 MAX_MODELS = 6  # more stacked colours than this cannot be told apart; the rest is "other"
 MAX_BARS = 10
@@ -24,8 +24,8 @@ def _short(label: str, width: int = 22) -> str:
 
 
 def _daily_series(report: dict) -> tuple[list[str], dict[str, list[float]]]:
-    first, last = am.month_bounds(report["month"])
-    days = am.DateRange(first, last).each_day()
+    first, last = figures.month_bounds(report["month"])
+    days = figures.DateRange(first, last).each_day()
     daily = report["daily_cost_nanos_by_model"]
     totals: dict[str, int] = {}
     for models in daily.values():

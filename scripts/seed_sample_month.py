@@ -25,7 +25,7 @@ for path in (ROOT / "functions", ROOT):
 from google.cloud import firestore  # noqa: E402
 
 from scripts.devkit import workload  # noqa: E402
-from tokenledger import analytics_math as am  # noqa: E402
+from tokenledger.analytics import figures  # noqa: E402
 
 # name: (calls per weekday, {model: weight}, features)
 HABITS = {
@@ -46,9 +46,9 @@ HABITS = {
 
 def month_records(month: str, seed: int) -> list:
     rng = random.Random(seed)
-    first, last = am.month_bounds(month)
+    first, last = figures.month_bounds(month)
     records = []
-    for day in am.DateRange(first, last).each_day():
+    for day in figures.DateRange(first, last).each_day():
         start = datetime.fromisoformat(f"{day}T00:00:00+00:00")
         weekend = start.weekday() >= 5
         for name, (per_day, models, features) in HABITS.items():
@@ -79,7 +79,7 @@ def main() -> int:
     args = parser.parse_args()
     if not os.environ.get("FIRESTORE_EMULATOR_HOST"):
         sys.exit("FIRESTORE_EMULATOR_HOST is not set: this script only writes to the emulator")
-    am.parse_month(args.month)
+    figures.parse_month(args.month)
     db = firestore.Client(project=os.environ.get("GCLOUD_PROJECT", "demo-tokenledger"))
     records = month_records(args.month, args.seed)
     print(f"seeding {len(records):,} calls for {len(HABITS)} users in {args.month}")

@@ -9,8 +9,11 @@ from datetime import datetime, timezone
 
 from firebase_functions import logger as flog
 
-from . import budget_check, catalog, config, reconcile, store
-from .openrouter import OpenRouterClient
+from tokenledger import config, store
+from tokenledger.budgets import check
+from tokenledger.openrouter import OpenRouterClient
+from tokenledger.pricing import catalog
+from tokenledger.reconcile import settle
 
 
 def now() -> datetime:
@@ -23,15 +26,15 @@ def emulator_probe(event) -> bool:
     return os.environ.get("FUNCTIONS_EMULATOR") == "true" and not getattr(event, "job_name", None)
 
 
-def reconcile_usage(settings: config.Settings | None = None, progress=None) -> tuple[list, reconcile.Drift]:
+def reconcile_usage(settings: config.Settings | None = None, progress=None) -> tuple[list, settle.Drift]:
     """Settle pending rows, then check this month's drift against OpenRouter's account."""
     settings = settings or config.settings()
     db, client = store.client(), OpenRouterClient(settings)
-    results = reconcile.settle_pending(db, client, settings, now(), progress=progress)
+    results = settle.settle_pending(db, client, settings, now(), progress=progress)
     counts: dict[str, int] = {}
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
-    drift = reconcile.check_drift(db, client, settings, now())
+    drift = settle.check_drift(db, client, settings, now())
     flog.info("reconcile_usage_done", **counts, drift=str(drift.drift), above_tolerance=drift.above_tolerance)
     return results, drift
 
@@ -43,8 +46,8 @@ def check_budgets(schedule_time: datetime | None = None, settings: config.Settin
     moment = schedule_time or now()
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    report = budget_check.check_budgets(store.client(), settings, moment)
-    budget_check.log_report(report)
+    report = check.check_budgets(store.client(), settings, moment)
+    check.log_report(report)
     return report
 
 

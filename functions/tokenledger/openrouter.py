@@ -14,7 +14,7 @@ from typing import Iterator
 import httpx
 import openai
 
-from .config import Settings
+from tokenledger.config import Settings
 
 # Fields of ours that must never reach OpenRouter; `user` is always set from the token.
 LOCAL_FIELDS = ("feature", "user", "user_id")

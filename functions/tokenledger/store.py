@@ -6,7 +6,7 @@ import zlib
 
 from google.cloud import firestore
 
-from . import config
+from tokenledger import config
 
 USAGE = "usage_tracking"
 USER_USAGE = "user_usage"

@@ -16,8 +16,7 @@ from scripts.devkit import workload
 from scripts.devkit.api_client import ApiClient
 from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
-from tokenledger import analytics
-from tokenledger import analytics_math as am
+from tokenledger.analytics import figures, summaries
 
 MODELS = list(workload.MODELS)
 FEATURES = ["writer", "chat", "search", None]
@@ -31,7 +30,7 @@ def unused_months(db, count: int) -> list[str]:
     while len(found) < count:
         month = day.strftime("%Y-%m")
         shards = db.collection("usage_totals").document(month).collection("shards").limit(1).get()
-        if not shards and analytics.active_users(db, month) == 0:
+        if not shards and summaries.active_users(db, month) == 0:
             found.append(month)
         day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
     return found
@@ -92,7 +91,7 @@ def bench_usage(db, api, auth, month: str) -> list[list]:
     workload.seed(db, calls_for(small.uid, month, 10))
     seconds = workload.seed(db, calls_for(large.uid, month, 10_000), label="10,000-call user")
     print(f"    seeded 10,000 calls in {seconds:.1f} s ({10_000 / seconds:,.0f} calls/s)")
-    first, last = am.month_bounds(month)
+    first, last = figures.month_bounds(month)
     rows = []
     for granularity in ("day", "month"):
         path = f"/v1/usage?from={first}&to={last}&granularity={granularity}"
@@ -127,7 +126,7 @@ def bench_top_users(db, api, auth, months: list[str]) -> list[list]:
         rows.append([route, b["label"], b["reads"], ms(b["p50"]), ms(b["p95"]), f"{b['p50'] / a['p50']:.2f}"])
     # The same top-users query straight to the emulator, without the API: where the time goes.
     for month, label in zip(months, labels):
-        query = analytics.month_rollups_query(db, month).limit(10)
+        query = summaries.month_rollups_query(db, month).limit(10)
         p50, p95, _ = summary(timed_calls(lambda _: list(query.stream()), SAMPLES, 1))
         rows.append(["(the query alone, no API)", label, 10, ms(p50), ms(p95), ""])
     return rows

@@ -15,8 +15,8 @@ from scripts.devkit.api_client import ApiClient
 from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
 from tokenledger import store
+from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
-from tokenledger.budget_check import check_budgets
 
 BUDGETS = 10_000
 MONTH_NOW = datetime(2041, 3, 15, 12, 0, tzinfo=timezone.utc)  # a month no other run touches

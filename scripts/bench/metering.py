@@ -14,10 +14,10 @@ from scripts.bench.common import summary, timed_calls
 from scripts.devkit.api_client import ApiClient
 from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
-from tokenledger import ledger
 from tokenledger.config import Settings
-from tokenledger.pricing import fallback_price, parse_model
-from tokenledger.usage import build_record
+from tokenledger.metering import ledger
+from tokenledger.metering.usage import build_record
+from tokenledger.pricing.prices import fallback_price, parse_model
 
 RESPONSE = {
     "id": "gen-bench",

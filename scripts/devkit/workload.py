@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from tokenledger import ledger
 from tokenledger.config import Settings
-from tokenledger.pricing import fallback_price, parse_model
-from tokenledger.usage import UsageRecord, build_record
+from tokenledger.metering import ledger
+from tokenledger.metering.usage import UsageRecord, build_record
+from tokenledger.pricing.prices import fallback_price, parse_model
 
 # (model, provider, prompt price, completion price): a few paid models and a free one.
 MODELS = {

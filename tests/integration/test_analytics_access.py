@@ -12,9 +12,10 @@ from decimal import Decimal
 import pytest
 
 from scripts.devkit import workload
-from tokenledger import analytics, ledger, money
-from tokenledger import analytics_math as am
+from tokenledger import money
+from tokenledger.analytics import figures, summaries
 from tokenledger.config import Settings
+from tokenledger.metering import ledger
 
 
 @pytest.fixture(scope="module")
@@ -139,13 +140,13 @@ def test_export_pages_with_a_cursor_and_never_repeats_a_row(db):
     records = [workload.record(uid, "openai/gpt-4o-mini", base + timedelta(minutes=20 * i)) for i in range(7)]
     for rec in records:
         ledger.record_usage(db, rec, Settings(), replay=True)
-    span = am.DateRange(datetime(2025, 3, 1).date(), datetime(2025, 4, 30).date())
-    pages = list(analytics.export_pages(db, uid, span, page_size=3))
+    span = figures.DateRange(datetime(2025, 3, 1).date(), datetime(2025, 4, 30).date())
+    pages = list(summaries.export_pages(db, uid, span, page_size=3))
     assert [len(p) for p in pages] == [3, 3, 1]
     ids = [doc_id for page in pages for doc_id, _ in page]
     assert ids == [rec.generation_id for rec in records]  # chronological, across the month boundary
-    only_april = am.DateRange(datetime(2025, 4, 1).date(), datetime(2025, 4, 1).date())
-    april = [d["day"] for page in analytics.export_pages(db, uid, only_april, page_size=2) for _, d in page]
+    only_april = figures.DateRange(datetime(2025, 4, 1).date(), datetime(2025, 4, 1).date())
+    april = [d["day"] for page in summaries.export_pages(db, uid, only_april, page_size=2) for _, d in page]
     assert april and set(april) == {"2025-04-01"}
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from scripts.devkit import workload
-from tokenledger import ledger, money
+from tokenledger import money
 from tokenledger.config import Settings
+from tokenledger.metering import ledger
 
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
 

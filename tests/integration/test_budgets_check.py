@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-
 from datetime import datetime, timedelta, timezone
 
 from scripts.trigger_schedule import trigger
-from tokenledger import reservations, store
+from tokenledger import store
+from tokenledger.budgets import reservations
+from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
-from tokenledger.budget_check import check_budgets
 
 from .budget_helpers import alert_ids, open_reservations
 

@@ -17,9 +17,10 @@ from decimal import Decimal
 import requests
 from requests.adapters import HTTPAdapter
 
-from tokenledger import budgets, usage
+from tokenledger.budgets import rules
 from tokenledger.config import Settings
-from tokenledger.pricing import fallback_price, parse_model
+from tokenledger.metering import usage
+from tokenledger.pricing.prices import fallback_price, parse_model
 
 from .budget_helpers import open_reservations, put_budget, requests_from
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
@@ -37,7 +38,7 @@ def worst_case(api, user) -> int:
                          "top_provider": {"max_completion_tokens": entry["max_completion_tokens"]}})
     settings = Settings()
     fallback = fallback_price(MODEL, settings.fallback_prompt_price, settings.fallback_completion_price)
-    return budgets.worst_case_nanos(price, fallback, usage.estimate_prompt_tokens(BODY), BODY["max_tokens"], settings)
+    return rules.worst_case_nanos(price, fallback, usage.estimate_prompt_tokens(BODY), BODY["max_tokens"], settings)
 
 
 def burst(stack, user, body: dict, calls: int) -> list[requests.Response]:

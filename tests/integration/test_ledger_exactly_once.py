@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 from google.api_core import exceptions as gexc
 
-from tokenledger import ledger
 from tokenledger.config import Settings
-from tokenledger.pricing import fallback_price
-from tokenledger.usage import build_record
+from tokenledger.metering import ledger
+from tokenledger.metering.usage import build_record
+from tokenledger.pricing.prices import fallback_price
 
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
 

@@ -10,10 +10,11 @@ import requests
 from google.cloud import firestore
 
 from scripts.trigger_schedule import trigger
-from tokenledger import ledger, money, store
+from tokenledger import money, store
 from tokenledger.config import Settings
-from tokenledger.pricing import fallback_price
-from tokenledger.usage import build_record
+from tokenledger.metering import ledger
+from tokenledger.metering.usage import build_record
+from tokenledger.pricing.prices import fallback_price
 
 from .ledger_checks import month_doc, rows_for
 
@@ -85,9 +86,9 @@ def test_a_call_with_usage_releases_its_reservation_in_its_own_batch(user, stand
 def test_two_runs_settling_the_same_row_apply_the_correction_once(user, standin, db):
     """Both runs read the row while pending; the second's batch fails on the row's update-time
     precondition, so none of its rollup increments apply."""
-    from tokenledger import reconcile
+    from tokenledger.metering.usage import record_from_row
     from tokenledger.openrouter import OpenRouterClient
-    from tokenledger.usage import record_from_row
+    from tokenledger.reconcile import settle
 
     body = upstream_generation(user.uid)
     now = datetime.now(timezone.utc)
@@ -107,8 +108,8 @@ def test_two_runs_settling_the_same_row_apply_the_correction_once(user, standin,
                         openrouter_api_key=os.environ["OPENROUTER_API_KEY"])
     generation = OpenRouterClient(settings).generation(body["id"])
     snap = store.usage_doc(db, body["id"]).get()  # both runs read this same snapshot
-    first = reconcile.settle_row(db, snap, record_from_row(snap.to_dict()), generation, settings, now)
-    second = reconcile.settle_row(db, snap, record_from_row(snap.to_dict()), generation, settings, now)
+    first = settle.settle_row(db, snap, record_from_row(snap.to_dict()), generation, settings, now)
+    second = settle.settle_row(db, snap, record_from_row(snap.to_dict()), generation, settings, now)
     assert (first.outcome, second.outcome) == ("settled", "already_settled")
 
     [row] = rows_for(db, user.uid)

@@ -8,22 +8,22 @@ from decimal import Decimal
 
 import pytest
 
-from tokenledger import analytics_math as am
-from tokenledger import estimate, export_format, money
-from tokenledger.pricing import parse_model
+from tokenledger import money
+from tokenledger.analytics import estimate, export, figures
+from tokenledger.pricing.prices import parse_model
 
 TODAY = date(2026, 11, 22)
 
 
 def test_default_range_is_the_current_month_up_to_today():
-    span = am.date_range(None, None, TODAY, 366)
+    span = figures.date_range(None, None, TODAY, 366)
     assert (span.start, span.end, span.days) == (date(2026, 11, 1), TODAY, 22)
 
 
 def test_from_alone_runs_to_the_end_of_its_month_but_not_past_today():
-    assert am.date_range("2026-02-10", None, TODAY, 366).end == date(2026, 2, 28)
-    assert am.date_range("2026-11-05", None, TODAY, 366).end == TODAY
-    assert am.date_range(None, "2026-03-15", TODAY, 366).start == date(2026, 3, 1)
+    assert figures.date_range("2026-02-10", None, TODAY, 366).end == date(2026, 2, 28)
+    assert figures.date_range("2026-11-05", None, TODAY, 366).end == TODAY
+    assert figures.date_range(None, "2026-03-15", TODAY, 366).start == date(2026, 3, 1)
 
 
 @pytest.mark.parametrize(
@@ -38,28 +38,28 @@ def test_from_alone_runs_to_the_end_of_its_month_but_not_past_today():
     ],
 )
 def test_bad_ranges_are_refused_with_a_slug(start, end, code):
-    with pytest.raises(am.RangeError) as err:
-        am.date_range(start, end, TODAY, 366)
+    with pytest.raises(figures.RangeError) as err:
+        figures.date_range(start, end, TODAY, 366)
     assert err.value.code == code and err.value.message
 
 
 def test_max_range_is_inclusive():
-    assert am.date_range("2026-01-01", "2026-01-10", TODAY, 10).days == 10
-    with pytest.raises(am.RangeError):
-        am.date_range("2026-01-01", "2026-01-11", TODAY, 10)
+    assert figures.date_range("2026-01-01", "2026-01-10", TODAY, 10).days == 10
+    with pytest.raises(figures.RangeError):
+        figures.date_range("2026-01-01", "2026-01-11", TODAY, 10)
 
 
 def test_whole_months_are_those_covered_first_to_last_day():
-    span = am.DateRange(date(2026, 1, 15), date(2026, 4, 30))
+    span = figures.DateRange(date(2026, 1, 15), date(2026, 4, 30))
     assert span.each_month() == ["2026-01", "2026-02", "2026-03", "2026-04"]
     assert span.whole_months() == {"2026-02", "2026-03", "2026-04"}
-    assert am.DateRange(date(2025, 12, 31), date(2026, 1, 1)).each_month() == ["2025-12", "2026-01"]
+    assert figures.DateRange(date(2025, 12, 31), date(2026, 1, 1)).each_month() == ["2025-12", "2026-01"]
 
 
 @pytest.mark.parametrize("value", ["2026-00", "2026-13", "26-11", "2026-11-01", ""])
 def test_bad_months(value):
-    with pytest.raises(am.RangeError):
-        am.parse_month(value)
+    with pytest.raises(figures.RangeError):
+        figures.parse_month(value)
 
 
 def doc(calls, nanos, model="m", feature="f", free=0, prompt=100, cached=0, latency=0, **extra):
@@ -77,7 +77,7 @@ def test_summarise_adds_integers_and_derives_cost_from_nanos():
     # Three documents whose float costs do not add up exactly; the nanos do.
     docs = {"2026-11-01": doc(1, 100_000_001), "2026-11-02": doc(2, 200_000_002, model="n"),
             "2026-11-04": doc(1, 3, model="n", reserved_nanos=999, pending="x")}
-    out = am.summarise(docs, ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"], lambda k: k)
+    out = figures.summarise(docs, ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"], lambda k: k)
     assert out["totals"]["cost_nanos"] == 300_000_006 and out["totals"]["calls"] == 4
     assert out["totals"]["cost"] == float(Decimal("0.300000006"))
     assert "reserved_nanos" not in out["totals"]
@@ -88,22 +88,22 @@ def test_summarise_adds_integers_and_derives_cost_from_nanos():
 
 def test_summarise_by_month_buckets_day_and_month_documents():
     docs = {"2026-09": doc(5, 50), "2026-10-30": doc(1, 1), "2026-10-31": doc(2, 2)}
-    out = am.summarise(docs, ["2026-09", "2026-10"], lambda k: k[:7])
+    out = figures.summarise(docs, ["2026-09", "2026-10"], lambda k: k[:7])
     assert [(p["period"], p["calls"], p["cost_nanos"]) for p in out["series"]] == [("2026-09", 5, 50), ("2026-10", 3, 3)]
 
 
 def test_efficiency_figures():
-    figures = am.efficiency({"calls": 4, "cost_nanos": 2_000_000, "total_tokens": 1000, "latency_ms_total": 1000,
+    efficiency = figures.efficiency({"calls": 4, "cost_nanos": 2_000_000, "total_tokens": 1000, "latency_ms_total": 1000,
                              "cached_tokens": 300, "prompt_tokens": 800, "free_calls": 1})
-    assert figures == {"avg_cost_per_call": 0.0005, "cost_per_1k_tokens": 0.002, "avg_latency_ms": 250.0,
+    assert efficiency == {"avg_cost_per_call": 0.0005, "cost_per_1k_tokens": 0.002, "avg_latency_ms": 250.0,
                        "cache_hit_share": 0.375, "free_share_of_calls": 0.25}
-    assert set(am.efficiency({}).values()) == {None}
+    assert set(figures.efficiency({}).values()) == {None}
 
 
 def test_shards_sum_and_user_entry():
-    summed = am.sum_shards([{"calls": 2, "cost_nanos": 5, "month": "2026-11"}, {"calls": 1, "cost_nanos": 7}])
+    summed = figures.sum_shards([{"calls": 2, "cost_nanos": 5, "month": "2026-11"}, {"calls": 1, "cost_nanos": 7}])
     assert (summed["calls"], summed["cost_nanos"], summed["cost"]) == (3, 12, 1.2e-08)
-    entry = am.user_entry({"user_id": "u1", "calls": 3, "cost_nanos": 9, "free_calls": 1}, rank=2)
+    entry = figures.user_entry({"user_id": "u1", "calls": 3, "cost_nanos": 9, "free_calls": 1}, rank=2)
     assert (entry["rank"], entry["user_id"], entry["calls"], entry["free_calls"], entry["cost_nanos"]) == (2, "u1", 3, 1, 9)
 
 
@@ -111,14 +111,14 @@ def test_export_row_writes_exact_usd_and_iso_time():
     row = {"generation_id": "gen-1", "user_id": "u", "timestamp": datetime(2026, 11, 1, 12, tzinfo=timezone.utc),
            "cost_nanos": 123_456_789, "cost": 0.123456789, "estimated_cost_nanos": 1, "upstream_cost_nanos": None,
            "flags": ["cost_missing"], "is_free": False, "feature": None, "metadata": {"messages": ["secret"]}}
-    out = export_format.export_row("gen-1", row)
+    out = export.export_row("gen-1", row)
     assert out["cost"] == "0.123456789" and out["estimated_cost"] == "0.000000001" and out["upstream_cost"] is None
     assert out["timestamp"] == "2026-11-01T12:00:00+00:00" and "metadata" not in out
-    lines = export_format.csv_lines([out], header=True)
+    lines = export.csv_lines([out], header=True)
     parsed = list(csv.DictReader(io.StringIO(lines)))
     assert parsed[0]["cost"] == "0.123456789" and parsed[0]["flags"] == "cost_missing"
     assert parsed[0]["is_free"] == "false" and parsed[0]["feature"] == ""
-    assert export_format.json_items([out], first=False).startswith(",\n")
+    assert export.json_items([out], first=False).startswith(",\n")
 
 
 PAID = parse_model({"id": "p/m", "pricing": {"prompt": "0.000003", "completion": "0.000015", "request": "0.001"}})

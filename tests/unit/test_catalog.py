@@ -3,10 +3,10 @@ from datetime import datetime, timedelta, timezone
 
 from google.api_core import exceptions as gexc
 
-from tokenledger import catalog as catalog_mod
-from tokenledger.catalog import CatalogProvider, load_snapshot
 from tokenledger.config import Settings
-from tokenledger.pricing import parse_catalog
+from tokenledger.pricing import catalog
+from tokenledger.pricing.catalog import CatalogProvider, load_snapshot
+from tokenledger.pricing.prices import parse_catalog
 
 MODELS = {"data": [{"id": "a/model", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}]}
 
@@ -28,14 +28,14 @@ def test_snapshot_ships_prices_for_free_and_paid_models():
 
 
 def test_unreachable_openrouter_and_store_fall_back_to_snapshot(monkeypatch):
-    monkeypatch.setattr(catalog_mod, "read_stored", lambda db: (_ for _ in ()).throw(gexc.ServiceUnavailable("x")))
+    monkeypatch.setattr(catalog, "read_stored", lambda db: (_ for _ in ()).throw(gexc.ServiceUnavailable("x")))
     provider = CatalogProvider(Settings(), Down(), unreachable)
     assert provider.get().source == "snapshot"
 
 
 def test_fresh_stored_catalog_is_used_without_fetching(monkeypatch):
     stored = parse_catalog(MODELS, "stored", datetime.now(timezone.utc) - timedelta(minutes=5))
-    monkeypatch.setattr(catalog_mod, "read_stored", lambda db: stored)
+    monkeypatch.setattr(catalog, "read_stored", lambda db: stored)
     provider = CatalogProvider(Settings(), lambda: object(), unreachable)
     assert provider.get() is stored
 
@@ -43,8 +43,8 @@ def test_fresh_stored_catalog_is_used_without_fetching(monkeypatch):
 def test_stale_stored_catalog_is_refetched_and_saved(monkeypatch):
     stale = parse_catalog(MODELS, "stored", datetime.now(timezone.utc) - timedelta(days=3))
     saved = []
-    monkeypatch.setattr(catalog_mod, "read_stored", lambda db: stale)
-    monkeypatch.setattr(catalog_mod, "save", lambda db, cat, source: saved.append(cat))
+    monkeypatch.setattr(catalog, "read_stored", lambda db: stale)
+    monkeypatch.setattr(catalog, "save", lambda db, cat, source: saved.append(cat))
     provider = CatalogProvider(Settings(), lambda: object(), lambda: MODELS)
     fresh = provider.get()
     assert fresh.source == "openrouter" and saved == [fresh]
@@ -52,6 +52,6 @@ def test_stale_stored_catalog_is_refetched_and_saved(monkeypatch):
 
 def test_stale_stored_catalog_beats_the_snapshot_when_fetch_fails(monkeypatch):
     stale = parse_catalog(MODELS, "stored", datetime.now(timezone.utc) - timedelta(days=3))
-    monkeypatch.setattr(catalog_mod, "read_stored", lambda db: stale)
+    monkeypatch.setattr(catalog, "read_stored", lambda db: stale)
     provider = CatalogProvider(Settings(), lambda: object(), unreachable)
     assert provider.get() is stale

@@ -1,7 +1,7 @@
 """The catalog estimate against what OpenRouter charges, one documented case each.
 
 The "charged" side is the stand-in's billing (scripts/standin/billing.py), written from
-OpenRouter's published rules independently of tokenledger.pricing: cache reads at the
+OpenRouter's published rules independently of tokenledger.pricing.prices: cache reads at the
 cache-read price, cache writes at the write price (both inside prompt_tokens), reasoning as
 completion (at internal_reasoning when listed), per-request and per-image prices, discount,
 and the BYOK fee. Prices come from the same /models entries both sides read.
@@ -17,8 +17,8 @@ import pytest
 from scripts.standin.billing import Tokens, compute_cost
 from scripts.standin.catalog import DEFAULT_MODELS_PATH, Prices
 from tokenledger import money
-from tokenledger.pricing import fallback_price, parse_model
-from tokenledger.usage import build_record
+from tokenledger.metering.usage import build_record
+from tokenledger.pricing.prices import fallback_price, parse_model
 
 BYOK_FEE = Decimal("0.05")
 MODELS = {m["id"]: m for m in json.loads(DEFAULT_MODELS_PATH.read_text())["data"]}

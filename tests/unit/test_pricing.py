@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from tokenledger.pricing import TokenCounts, estimate_cost, parse_catalog, parse_model, worst_case_cost
+from tokenledger.pricing.prices import TokenCounts, estimate_cost, parse_catalog, parse_model, worst_case_cost
 
 HAIKU = {
     "id": "anthropic/claude-3.5-haiku",

@@ -6,10 +6,10 @@ import dataclasses
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from tokenledger import rollups
 from tokenledger.config import Settings
-from tokenledger.reconcile import at_estimate, backoff_delays, drift_tolerance, settled_record
-from tokenledger.usage import UsageRecord, record_from_row
+from tokenledger.metering import rollups
+from tokenledger.metering.usage import UsageRecord, record_from_row
+from tokenledger.reconcile.settle import at_estimate, backoff_delays, drift_tolerance, settled_record
 
 WHEN = datetime(2026, 11, 5, 12, 0, tzinfo=timezone.utc)
 PENDING = UsageRecord(

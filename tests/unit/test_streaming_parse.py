@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tokenledger import streaming
-from tokenledger.streaming import StreamState, parse_line
+from tokenledger.metering import streaming
+from tokenledger.metering.streaming import StreamState, parse_line
 
 GEN = "gen-1-abc"
 

@@ -1,9 +1,16 @@
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from tokenledger import money, rollups
-from tokenledger.pricing import fallback_price, parse_model
-from tokenledger.usage import FLAG_FREE_MODEL_BILLED, FLAG_UNPRICED, UsageRecord, build_record, request_metadata
+from tokenledger import money
+from tokenledger.metering import rollups
+from tokenledger.metering.usage import (
+    FLAG_FREE_MODEL_BILLED,
+    FLAG_UNPRICED,
+    UsageRecord,
+    build_record,
+    request_metadata,
+)
+from tokenledger.pricing.prices import fallback_price, parse_model
 
 WHEN = datetime(2026, 11, 30, 23, 59, 59, tzinfo=timezone.utc)
 SONNET = parse_model(

@@ -3,7 +3,7 @@ import pytest
 from tokenledger.api.errors import ApiError
 from tokenledger.api.validation import allowed_model, chat_request, is_allowed
 from tokenledger.config import Settings
-from tokenledger.pricing import parse_catalog
+from tokenledger.pricing.prices import parse_catalog
 
 CATALOG = parse_catalog(
     {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from . import analytics, budgets, chat, errors
+from tokenledger.api import analytics, budgets, chat, errors
 
 
 def create_app() -> Flask:

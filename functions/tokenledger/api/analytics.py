@@ -1,6 +1,6 @@
 """Analytics routes: a user's usage and export, cost estimates, and the admin views.
 
-Summaries are read from rollups (analytics.py); the export streams rows page by page, so
+Summaries are read from rollups (summaries.py); the export streams rows page by page, so
 neither memory nor the response time to first byte grows with the collection.
 """
 from __future__ import annotations
@@ -10,13 +10,13 @@ import json
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from .. import analytics, estimate, usage
-from .. import analytics_math as am
-from .. import export_format
-from . import validation
-from .auth import Caller, current_caller, require_admin
-from .context import services
-from .errors import ApiError
+from tokenledger.analytics import estimate, figures, summaries
+from tokenledger.analytics import export as export_format
+from tokenledger.api import validation
+from tokenledger.api.auth import Caller, current_caller, require_admin
+from tokenledger.api.context import services
+from tokenledger.api.errors import ApiError
+from tokenledger.metering import usage
 
 bp = Blueprint("analytics", __name__)
 
@@ -26,24 +26,24 @@ ALL_USERS = "*"
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
 
-def _range_error(exc: am.RangeError) -> ApiError:
+def _range_error(exc: figures.RangeError) -> ApiError:
     return ApiError(400, exc.code, exc.message)
 
 
-def _span() -> am.DateRange:
+def _span() -> figures.DateRange:
     svc = services()
     try:
-        return am.date_range(
+        return figures.date_range(
             request.args.get("from"), request.args.get("to"), svc.now().date(), svc.settings.analytics_max_days
         )
-    except am.RangeError as exc:
+    except figures.RangeError as exc:
         raise _range_error(exc)
 
 
 def _granularity() -> str:
     value = request.args.get("granularity", "day")
-    if value not in am.GRANULARITIES:
-        raise ApiError(400, "invalid_granularity", f"'granularity' must be one of {', '.join(am.GRANULARITIES)}.")
+    if value not in figures.GRANULARITIES:
+        raise ApiError(400, "invalid_granularity", f"'granularity' must be one of {', '.join(figures.GRANULARITIES)}.")
     return value
 
 
@@ -52,14 +52,14 @@ def _month() -> str:
     if value is None:
         return services().now().strftime("%Y-%m")
     try:
-        return am.parse_month(value)
-    except am.RangeError as exc:
+        return figures.parse_month(value)
+    except figures.RangeError as exc:
         raise _range_error(exc)
 
 
 def _usage_answer(uid: str):
     span, granularity = _span(), _granularity()
-    return jsonify(analytics.user_usage(services().db, uid, span, granularity))
+    return jsonify(summaries.user_usage(services().db, uid, span, granularity))
 
 
 def _own_user(caller: Caller) -> None:
@@ -88,14 +88,14 @@ def top_users():
     raw = request.args.get("limit", str(TOP_USERS_DEFAULT))
     if not raw.isdigit() or not 1 <= int(raw) <= TOP_USERS_MAX:
         raise ApiError(400, "invalid_limit", f"'limit' must be a whole number from 1 to {TOP_USERS_MAX}.")
-    return jsonify(analytics.top_users(services().db, month, int(raw)))
+    return jsonify(summaries.top_users(services().db, month, int(raw)))
 
 
 @bp.get("/v1/admin/totals")
 def totals():
     require_admin()
     month = _month()
-    return jsonify(analytics.totals(services().db, month))
+    return jsonify(summaries.totals(services().db, month))
 
 
 def _export_subject(caller: Caller) -> str | None:
@@ -136,7 +136,7 @@ def export():
     if fmt not in FORMATS:
         raise ApiError(400, "invalid_format", "'format' must be csv or json.")
     subject = _export_subject(caller)
-    pages = analytics.export_pages(svc.db, subject, span, svc.settings.export_page_size)
+    pages = summaries.export_pages(svc.db, subject, span, svc.settings.export_page_size)
     header = {"user": subject or ALL_USERS, "from": span.start.isoformat(), "to": span.end.isoformat()}
     name = f"usage-{subject or 'all'}-{header['from']}-{header['to']}.{fmt}"
     return Response(

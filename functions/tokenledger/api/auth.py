@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from firebase_admin import auth as fb_auth
 from flask import request
 
-from .errors import ApiError
+from tokenledger.api.errors import ApiError
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tokenledger"'}
 

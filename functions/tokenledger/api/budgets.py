@@ -9,11 +9,12 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
 
-from .. import admission, alerts, budgets, money, reservations, store
-from . import validation
-from .auth import current_caller, require_admin
-from .context import services
-from .errors import ApiError
+from tokenledger import money, store
+from tokenledger.api import validation
+from tokenledger.api.auth import current_caller, require_admin
+from tokenledger.api.context import services
+from tokenledger.api.errors import ApiError
+from tokenledger.budgets import admission, alerts, reservations, rules
 
 bp = Blueprint("budgets", __name__)
 
@@ -37,7 +38,7 @@ class BudgetUpdate(BaseModel):
     @field_validator("alert_thresholds")
     @classmethod
     def _thresholds(cls, values: list) -> list:
-        problem = budgets.check_thresholds([budgets.threshold_decimal(v) for v in values])
+        problem = rules.check_thresholds([rules.threshold_decimal(v) for v in values])
         if problem:
             raise ValueError(problem)
         return values
@@ -72,7 +73,7 @@ def _page(fetch):
     return jsonify({"data": items, "next_page_token": next_token})
 
 
-def budget_json(uid: str, budget: budgets.Budget, doc: dict | None) -> dict:
+def budget_json(uid: str, budget: rules.Budget, doc: dict | None) -> dict:
     limit = budget.monthly_budget_nanos
     stamps = {k: (doc or {}).get(k) for k in ("created_at", "updated_at")}
     return {
@@ -100,7 +101,7 @@ def my_budget():
     except (admission.BudgetUnavailable, gexc.GoogleAPIError, gexc.RetryError):
         raise ApiError(503, "budget_unavailable", "Your budget cannot be read right now; retry in a moment.",
                        {"Retry-After": "5"})
-    return jsonify(budgets.status(budget, month, totals.cost_nanos, totals.reserved_nanos, free_today))
+    return jsonify(rules.status(budget, month, totals.cost_nanos, totals.reserved_nanos, free_today))
 
 
 @bp.put("/v1/admin/budgets/<uid>")
@@ -131,7 +132,7 @@ def put_budget(uid: str):
         ref.set(doc, merge=True)
         status = 200
     stored = ref.get().to_dict()
-    response = jsonify(budget_json(uid, budgets.budget_from_doc(stored, svc.settings), stored))
+    response = jsonify(budget_json(uid, rules.budget_from_doc(stored, svc.settings), stored))
     response.status_code = status
     return response
 
@@ -143,7 +144,7 @@ def get_budget(uid: str):
     uid = _uid(uid)
     snap = store.budget_doc(svc.db, uid).get()
     doc = snap.to_dict() if snap.exists else None
-    return jsonify(budget_json(uid, budgets.budget_from_doc(doc, svc.settings), doc))
+    return jsonify(budget_json(uid, rules.budget_from_doc(doc, svc.settings), doc))
 
 
 @bp.get("/v1/alerts")

@@ -1,6 +1,6 @@
 """POST /v1/chat/completions with `"stream": true`: relay OpenRouter's SSE stream, metered.
 
-The same three steps as a plain call (chat.prepare_call -> upstream -> build_call_record +
+The same three steps as a plain call (chat_steps.prepare_call -> upstream -> build_call_record +
 meter_call), stretched over a stream:
   * chunks are forwarded as they arrive (comment lines included, they keep proxies alive);
   * when the usage chunk (empty `choices`) arrives, the call is recorded once, BEFORE that
@@ -23,10 +23,10 @@ from typing import Iterator
 from firebase_functions import logger as flog
 from flask import Response
 
-from .. import streaming, usage
-from ..openrouter import StreamBroken, UpstreamError, UpstreamStream
-from .chat import PreparedCall, abandon_call, build_call_record, meter_call, upstream_to_api_error
-from .context import Services
+from tokenledger.api.chat_steps import PreparedCall, abandon_call, build_call_record, meter_call, upstream_to_api_error
+from tokenledger.api.context import Services
+from tokenledger.metering import streaming, usage
+from tokenledger.openrouter import StreamBroken, UpstreamError, UpstreamStream
 
 STATUS_ABORTED = "aborted"  # the client went away mid-stream
 STATUS_INCOMPLETE = "incomplete"  # the upstream ended (or stalled) without a usage chunk

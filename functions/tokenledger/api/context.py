@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 
 from flask import has_request_context, request
 
-from .. import config, store
-from ..catalog import CatalogProvider
-from ..openrouter import OpenRouterClient
-from .errors import ApiError
+from tokenledger import config, store
+from tokenledger.api.errors import ApiError
+from tokenledger.openrouter import OpenRouterClient
+from tokenledger.pricing.catalog import CatalogProvider
 
 
 @dataclass

@@ -8,9 +8,9 @@ from typing import Literal, Union
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError
 
-from ..config import Settings
-from ..pricing import Catalog, ModelPrice
-from .errors import ApiError
+from tokenledger.api.errors import ApiError
+from tokenledger.config import Settings
+from tokenledger.pricing.prices import Catalog, ModelPrice
 
 FEATURE_PATTERN = r"^[A-Za-z0-9_.:/-]{1,64}$"
 

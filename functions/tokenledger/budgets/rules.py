@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from . import money
-from .config import Settings
-from .pricing import ModelPrice, worst_case_cost
+from tokenledger import money
+from tokenledger.config import Settings
+from tokenledger.pricing.prices import ModelPrice, worst_case_cost
 
 MAX_THRESHOLD = Decimal(10)
 EXCEEDED = "budget_exceeded"

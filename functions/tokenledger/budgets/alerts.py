@@ -18,7 +18,8 @@ from decimal import Decimal
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from . import budgets, money, store
+from tokenledger import money, store
+from tokenledger.budgets import rules
 
 SCHEDULED = "scheduled"
 REALTIME = "realtime"
@@ -30,21 +31,21 @@ class AlertFacts:
     month: str
     threshold: Decimal
     current_cost_nanos: int
-    budget: budgets.Budget
+    budget: rules.Budget
 
 
 def alert_id(user_id: str, month: str, threshold: Decimal) -> str:
-    return f"{user_id}_{month}_{budgets.threshold_key(threshold)}"
+    return f"{user_id}_{month}_{rules.threshold_key(threshold)}"
 
 
 def alert_doc(facts: AlertFacts, source: str, now: datetime) -> dict:
     limit = facts.budget.monthly_budget_nanos or 0
-    pct = budgets.percentage(facts.current_cost_nanos, limit)
+    pct = rules.percentage(facts.current_cost_nanos, limit)
     return {
         "user_id": facts.user_id,
         "month": facts.month,
         "threshold": float(facts.threshold),
-        "alert_type": budgets.alert_type(facts.threshold),
+        "alert_type": rules.alert_type(facts.threshold),
         "current_cost": money.usd_float(facts.current_cost_nanos),
         "current_cost_nanos": facts.current_cost_nanos,
         "monthly_budget": money.usd_float(limit),
@@ -62,7 +63,7 @@ def mail_doc(facts: AlertFacts, to: str) -> dict:
     spent = f"${money.usd_float(facts.current_cost_nanos):,.{places}f}"
     limit = f"${money.usd_float(facts.budget.monthly_budget_nanos or 0):,.{places}f}"
     pct = int(facts.threshold * 100)
-    if budgets.alert_type(facts.threshold) == budgets.EXCEEDED:
+    if rules.alert_type(facts.threshold) == rules.EXCEEDED:
         subject = f"Your AI budget for {facts.month} is used up" if pct == 100 else (
             f"Your AI spending for {facts.month} is at {pct}% of your budget")
     else:
@@ -84,7 +85,7 @@ def write_alert(db, facts: AlertFacts, source: str, now: datetime, mail_enabled:
         batch.create(store.mail_doc(db, aid), mail_doc(facts, facts.budget.email))
     batch.set(
         store.user_month_doc(db, facts.user_id, facts.month),
-        {"alerts_sent": {budgets.threshold_flag(facts.threshold): True}, "user_id": facts.user_id, "month": facts.month},
+        {"alerts_sent": {rules.threshold_flag(facts.threshold): True}, "user_id": facts.user_id, "month": facts.month},
         merge=True,
     )
     try:
@@ -94,11 +95,11 @@ def write_alert(db, facts: AlertFacts, source: str, now: datetime, mail_enabled:
     return True
 
 
-def write_missing(db, user_id: str, month: str, budget: budgets.Budget, cost_nanos: int, alerts_sent: dict,
+def write_missing(db, user_id: str, month: str, budget: rules.Budget, cost_nanos: int, alerts_sent: dict,
                   source: str, now: datetime, mail_enabled: bool) -> list[Decimal]:
     """Write the alert of every reached threshold not yet marked sent; returns those written."""
     written = []
-    for threshold in budgets.missing_alerts(budget, cost_nanos, alerts_sent):
+    for threshold in rules.missing_alerts(budget, cost_nanos, alerts_sent):
         facts = AlertFacts(user_id, month, threshold, cost_nanos, budget)
         if write_alert(db, facts, source, now, mail_enabled):
             written.append(threshold)

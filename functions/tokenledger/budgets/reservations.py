@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from . import budgets, money, store
+from tokenledger import money, store
+from tokenledger.budgets import rules
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
 QUICK = {"timeout": 10.0}
@@ -149,5 +150,5 @@ def free_requests_today(db, uid: str, day: str) -> int:
     return int((snap.to_dict() or {}).get("free_requests") or 0) if snap.exists else 0
 
 
-def admitted(totals: MonthTotals, budget: budgets.Budget) -> bool:
-    return budgets.admits(totals.cost_nanos, totals.reserved_nanos, budget.monthly_budget_nanos)
+def admitted(totals: MonthTotals, budget: rules.Budget) -> bool:
+    return rules.admits(totals.cost_nanos, totals.reserved_nanos, budget.monthly_budget_nanos)

@@ -16,8 +16,9 @@ from firebase_functions import logger as flog
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
-from . import alerts, budgets, reservations, store
-from .config import Settings
+from tokenledger import store
+from tokenledger.budgets import alerts, reservations, rules
+from tokenledger.config import Settings
 
 # The budget gate must not hold a call for long when Firestore is slow or down (a few quick
 # retries, then a decision: see read_budget).
@@ -45,7 +46,7 @@ class FreeQuotaExceeded(Exception):
 
 @dataclass
 class Admission:
-    budget: budgets.Budget
+    budget: rules.Budget
     month: str
     day: str
     reservation: reservations.Reservation | None = None
@@ -57,7 +58,7 @@ class BudgetUnavailable(Exception):
     """The budget of an enforced user cannot be checked right now (Firestore unreachable)."""
 
 
-def read_budget(db, uid: str, settings: Settings, fail_open: bool = False) -> budgets.Budget:
+def read_budget(db, uid: str, settings: Settings, fail_open: bool = False) -> rules.Budget:
     """The user's budget in force. With fail_open (the chat path), when Firestore cannot be read
     the call goes on as if the user had no budget, like the ledger's own outage path (the
     answer is given, the record replayed later) — unless the configured default budget is
@@ -68,8 +69,8 @@ def read_budget(db, uid: str, settings: Settings, fail_open: bool = False) -> bu
         if not fail_open or settings.default_enforce:
             raise BudgetUnavailable() from exc
         flog.error("budget_unavailable", user_id=uid, error=type(exc).__name__)
-        return budgets.Budget(None, settings.default_alert_thresholds, source="unavailable")
-    return budgets.budget_from_doc(snap.to_dict() if snap.exists else None, settings)
+        return rules.Budget(None, settings.default_alert_thresholds, source="unavailable")
+    return rules.budget_from_doc(snap.to_dict() if snap.exists else None, settings)
 
 
 def admit(db, settings: Settings, uid: str, is_free: bool, worst_case_nanos: int, now: datetime) -> Admission:
@@ -83,7 +84,7 @@ def admit(db, settings: Settings, uid: str, is_free: bool, worst_case_nanos: int
             ok, count = reservations.count_free_request(db, uid, admission.day, admission.month,
                                                         budget.free_daily_requests)
             if not ok:
-                raise FreeQuotaExceeded(budget.free_daily_requests, budgets.seconds_to_next_day(now))
+                raise FreeQuotaExceeded(budget.free_daily_requests, rules.seconds_to_next_day(now))
             admission.free_requests_today = count
         return admission
     if not budget.enforced:
@@ -92,7 +93,7 @@ def admit(db, settings: Settings, uid: str, is_free: bool, worst_case_nanos: int
     return admission
 
 
-def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: budgets.Budget,
+def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: rules.Budget,
                           worst_case_nanos: int, now: datetime) -> reservations.Reservation:
     """Reserve, read back, keep or give back. When only other calls' open reservations stand in
     the way (the call would fit once they settle), try again after a short random pause for up
@@ -114,7 +115,7 @@ def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: 
             return reservation
         reservations.release(db, reservation)
         others = totals.reserved_nanos - worst_case_nanos
-        fits_alone = budgets.admits(totals.cost_nanos, worst_case_nanos, budget.monthly_budget_nanos)
+        fits_alone = rules.admits(totals.cost_nanos, worst_case_nanos, budget.monthly_budget_nanos)
         if not fits_alone or others <= 0 or time.monotonic() + pause > deadline:
             raise BudgetExceeded(totals.cost_nanos, others, budget.monthly_budget_nanos, worst_case_nanos)
         time.sleep(pause * (0.5 + random.random()))
@@ -146,5 +147,5 @@ def after_call(db, settings: Settings, uid: str, admission: Admission, now: date
     if admission.budget.has_dollar_budget:
         alerts.write_missing(db, uid, admission.month, admission.budget, totals.cost_nanos, totals.alerts_sent,
                              alerts.REALTIME, now, settings.mail_enabled)
-    return budgets.status(admission.budget, admission.month, totals.cost_nanos, totals.reserved_nanos,
+    return rules.status(admission.budget, admission.month, totals.cost_nanos, totals.reserved_nanos,
                           admission.free_requests_today)

@@ -15,9 +15,10 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
 
-from . import money, rollups, store
-from .config import Settings
-from .usage import COST_PENDING, UsageRecord
+from tokenledger import money, store
+from tokenledger.config import Settings
+from tokenledger.metering import rollups
+from tokenledger.metering.usage import COST_PENDING, UsageRecord
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from . import money
-from .pricing import ModelPrice, TokenCounts, estimate_cost
+from tokenledger import money
+from tokenledger.pricing.prices import ModelPrice, TokenCounts, estimate_cost
 
 FREE_SUFFIX = ":free"
 

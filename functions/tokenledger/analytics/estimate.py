@@ -7,8 +7,8 @@ pricing.worst_case_cost, the same bound a budget reservation uses.
 """
 from __future__ import annotations
 
-from . import money
-from .pricing import ModelPrice, TokenCounts, estimate_cost, worst_case_cost
+from tokenledger import money
+from tokenledger.pricing.prices import ModelPrice, TokenCounts, estimate_cost, worst_case_cost
 
 NOTE = (
     "An estimate from the price catalog, not a charge: the prompt size is guessed from its "

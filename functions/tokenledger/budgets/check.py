@@ -16,8 +16,9 @@ from datetime import datetime
 
 from firebase_functions import logger as flog
 
-from . import alerts, budgets, reservations, store
-from .config import Settings
+from tokenledger import store
+from tokenledger.budgets import alerts, reservations, rules
+from tokenledger.config import Settings
 
 MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent"]
 
@@ -54,7 +55,7 @@ def check_budgets(db, settings: Settings, now: datetime, progress=None) -> Check
         months = {snap.reference.parent.parent.id: snap for snap in db.get_all(month_refs, field_paths=MONTH_FIELDS)}
         report.reads += len(month_refs)
         for snap in page:
-            budget = budgets.budget_from_doc(snap.to_dict(), settings)
+            budget = rules.budget_from_doc(snap.to_dict(), settings)
             month_snap = months.get(snap.id)
             totals = reservations.month_totals(month_snap.to_dict() if month_snap is not None and month_snap.exists else None)
             if budget.has_dollar_budget and totals.cost_nanos >= budget.monthly_budget_nanos > 0:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from . import money
+from tokenledger import money
 
 # Counters of user_usage/{uid}/months|days/* that a summary adds up.
 # Counters of usage_totals/{month}/shards/*.

@@ -5,8 +5,8 @@ row adds the difference), so the rollups always equal the sum of the rows.
 """
 from __future__ import annotations
 
-from . import money
-from .usage import UsageRecord
+from tokenledger import money
+from tokenledger.metering.usage import UsageRecord
 
 UNATTRIBUTED = "(none)"
 UNKNOWN_PROVIDER = "(unknown)"

@@ -15,8 +15,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from . import analytics_math as am
-from . import store
+from tokenledger import store
+from tokenledger.analytics import figures
 
 EXPORT_PAGE_SIZE = 500
 
@@ -49,7 +49,7 @@ def _read_range(collection, low: str, high: str, reads: Reads) -> dict[str, dict
     return docs
 
 
-def _day_segments(span: am.DateRange, skip_months: set[str]) -> list[tuple[date, date]]:
+def _day_segments(span: figures.DateRange, skip_months: set[str]) -> list[tuple[date, date]]:
     """Runs of consecutive days of the range that are not inside a month read whole."""
     segments: list[tuple[date, date]] = []
     day = span.start
@@ -65,7 +65,7 @@ def _day_segments(span: am.DateRange, skip_months: set[str]) -> list[tuple[date,
     return segments
 
 
-def read_user_rollups(db, uid: str, span: am.DateRange, granularity: str, reads: Reads) -> dict[str, dict]:
+def read_user_rollups(db, uid: str, span: figures.DateRange, granularity: str, reads: Reads) -> dict[str, dict]:
     """The rollup documents that cover `span`: day documents, except that with month
     granularity a month the range covers whole is read as its one month document."""
     user = db.collection(store.USER_USAGE).document(uid)
@@ -78,7 +78,7 @@ def read_user_rollups(db, uid: str, span: am.DateRange, granularity: str, reads:
     return docs
 
 
-def user_usage(db, uid: str, span: am.DateRange, granularity: str) -> dict:
+def user_usage(db, uid: str, span: figures.DateRange, granularity: str) -> dict:
     """A user's usage over a date range, from rollups only."""
     reads = Reads()
     docs = read_user_rollups(db, uid, span, granularity, reads)
@@ -86,7 +86,7 @@ def user_usage(db, uid: str, span: am.DateRange, granularity: str) -> dict:
         periods, period_of = span.each_month(), (lambda key: key[:7])
     else:
         periods, period_of = span.each_day(), (lambda key: key)
-    summary = am.summarise(docs, periods, period_of)
+    summary = figures.summarise(docs, periods, period_of)
     return {
         "user_id": uid,
         "from": span.start.isoformat(),
@@ -114,7 +114,7 @@ def top_users(db, month: str, limit: int) -> dict:
     reads.add(len(snaps))
     # A month document that only holds a budget reservation has no calls yet: not a user of the month.
     docs = [snap.to_dict() or {} for snap in snaps]
-    users = [am.user_entry(doc, rank) for rank, doc in enumerate((d for d in docs if d.get("calls")), 1)]
+    users = [figures.user_entry(doc, rank) for rank, doc in enumerate((d for d in docs if d.get("calls")), 1)]
     return {
         "month": month,
         "limit": limit,
@@ -139,20 +139,20 @@ def totals(db, month: str) -> dict:
     reads = Reads()
     shards = [snap.to_dict() or {} for snap in db.collection(store.TOTALS).document(month).collection(store.SHARDS).stream()]
     reads.add(len(shards))
-    summed = am.sum_shards(shards)
+    summed = figures.sum_shards(shards)
     summed_users = active_users(db, month)
     reads.add(1)  # an aggregation is billed one read per 1,000 index entries counted
-    figures = am.efficiency(summed)
+    efficiency = figures.efficiency(summed)
     return {
         "month": month,
         "totals": summed,
         "active_users": summed_users,
-        "efficiency": {name: figures[name] for name in ("avg_cost_per_call", "cost_per_1k_tokens", "free_share_of_calls")},
+        "efficiency": {name: efficiency[name] for name in ("avg_cost_per_call", "cost_per_1k_tokens", "free_share_of_calls")},
         "meta": {"source": "sharded counters", "shards": len(shards), "documents_read": reads.documents},
     }
 
 
-def export_query(db, uid: str | None, span: am.DateRange):
+def export_query(db, uid: str | None, span: figures.DateRange):
     """Usage rows of one user (or everyone's, uid None) whose day is in the range, oldest first.
 
     Rows are selected by their `day`, the same key the rollups are bucketed by, so an
@@ -171,7 +171,7 @@ def export_query(db, uid: str | None, span: am.DateRange):
     )
 
 
-def export_pages(db, uid: str | None, span: am.DateRange, page_size: int = EXPORT_PAGE_SIZE) -> Iterator[list]:
+def export_pages(db, uid: str | None, span: figures.DateRange, page_size: int = EXPORT_PAGE_SIZE) -> Iterator[list]:
     """Pages of (doc id, row data), each one query resumed after the last row of the one before:
     memory stays one page whatever the collection holds."""
     query = export_query(db, uid, span)
@@ -193,8 +193,8 @@ def month_breakdowns(db, month: str) -> dict:
     (one document per user; for the report, not for a request path)."""
     merged: dict = {}
     for snap in month_rollups_query(db, month).stream():
-        am.add_breakdowns(merged, snap.to_dict() or {})
-    return {name: am.ranked_breakdown(merged.get(name, {})) for name in am.BREAKDOWNS}
+        figures.add_breakdowns(merged, snap.to_dict() or {})
+    return {name: figures.ranked_breakdown(merged.get(name, {})) for name in figures.BREAKDOWNS}
 
 
 def daily_cost_by_model(db, month: str, uid: str | None = None) -> dict[str, dict[str, int]]:

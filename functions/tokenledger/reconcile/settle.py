@@ -27,11 +27,11 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from . import money, rollups, store
-from .config import Settings
-from .ledger import increments
-from .openrouter import UpstreamError
-from .usage import (
+from tokenledger import money, store
+from tokenledger.config import Settings
+from tokenledger.metering import rollups
+from tokenledger.metering.ledger import increments
+from tokenledger.metering.usage import (
     COST_ESTIMATE,
     COST_PENDING,
     COST_RECONCILED,
@@ -40,6 +40,7 @@ from .usage import (
     UsageRecord,
     record_from_row,
 )
+from tokenledger.openrouter import UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from firebase_functions import logger as flog
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from . import store
-from .config import Settings
-from .pricing import Catalog, PriceChange, catalog_to_models_json, parse_catalog, price_changes
+from tokenledger import store
+from tokenledger.config import Settings
+from tokenledger.pricing.prices import Catalog, PriceChange, catalog_to_models_json, parse_catalog, price_changes
 
 SNAPSHOT_PATH = Path(__file__).parent / "data" / "models_snapshot.json"
 MEMORY_TTL_S = 300  # a warm instance re-reads the stored catalog at most every 5 minutes

@@ -10,7 +10,7 @@ import io
 import json
 from datetime import datetime
 
-from . import money
+from tokenledger import money
 
 COLUMNS = (
     "generation_id",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from .money import ZERO, to_decimal
+from tokenledger.money import ZERO, to_decimal
 
 PRICE_FIELDS = (
     "prompt",

@@ -1,0 +1,74 @@
+"""The package's import graph: one way, no cycles; `api` is above every feature."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "functions" / "tokenledger"
+# Lower layers may be imported by higher ones, never the reverse.
+FOUNDATION = {"tokenledger.config", "tokenledger.money", "tokenledger.logs"}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def absolute(node: ast.ImportFrom, path: Path) -> str:
+    if not node.level:
+        return node.module or ""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package = package[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def imports_of(path: Path) -> set[str]:
+    """tokenledger modules imported anywhere in the file (function-level and relative imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and absolute(node, path).startswith("tokenledger"):
+            source = absolute(node, path)
+            for alias in node.names:
+                candidate = f"{source}.{alias.name}"
+                found.add(candidate if (PACKAGE.parent / (candidate.replace(".", "/") + ".py")).exists()
+                          or (PACKAGE.parent / candidate.replace(".", "/")).is_dir() else source)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("tokenledger"))
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
+
+
+def test_there_is_no_import_cycle():
+    edges = graph()
+    state: dict[str, str] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in edges:
+                continue
+            assert state.get(nxt) != "open", "import cycle: " + " -> ".join(trail + [node, nxt])
+            if nxt not in state:
+                visit(nxt, trail + [node])
+        state[node] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [])
+
+
+def test_features_never_import_the_api():
+    offenders = {m: sorted(i for i in deps if i.startswith("tokenledger.api"))
+                 for m, deps in graph().items() if not m.startswith("tokenledger.api")}
+    assert {m: d for m, d in offenders.items() if d} == {}
+
+
+def test_foundation_modules_import_no_feature():
+    for module, deps in graph().items():
+        if module in FOUNDATION:
+            assert deps <= FOUNDATION, f"{module} imports {sorted(deps - FOUNDATION)}"
