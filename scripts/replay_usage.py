@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
 
-from tokenledger import config, store
+from tokenledger import config, logs, store
 from tokenledger.metering import ledger  # noqa: E402
 from tokenledger.metering.usage import UsageRecord  # noqa: E402
 
-EVENT = "usage_not_recorded"
+EVENT = logs.USAGE_NOT_RECORDED
 
 
 def _entries(value):

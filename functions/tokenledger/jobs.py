@@ -7,9 +7,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
-from firebase_functions import logger as flog
-
-from tokenledger import config, store
+from tokenledger import config, logs, store
 from tokenledger.budgets import check
 from tokenledger.openrouter import OpenRouterClient
 from tokenledger.pricing import catalog
@@ -35,7 +33,7 @@ def reconcile_usage(settings: config.Settings | None = None, progress=None) -> t
     for result in results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1
     drift = settle.check_drift(db, client, settings, now())
-    flog.info("reconcile_usage_done", **counts, drift=str(drift.drift), above_tolerance=drift.above_tolerance)
+    logs.reconcile_usage_done(**counts, drift=str(drift.drift), above_tolerance=drift.above_tolerance)
     return results, drift
 
 
@@ -55,5 +53,5 @@ def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshR
     settings = settings or config.settings()
     client = OpenRouterClient(settings)
     result = catalog.refresh(store.client(), client.list_models, now())
-    flog.info("refresh_pricing_done", models=len(result.catalog.models), changes=len(result.changes))
+    logs.refresh_pricing_done(models=len(result.catalog.models), changes=len(result.changes))
     return result

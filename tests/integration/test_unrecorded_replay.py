@@ -10,6 +10,8 @@ import time
 import pytest
 import requests
 
+from tokenledger import logs
+
 from .ledger_checks import month_doc, rows_for
 from .served_api import ROOT, free_port, served_api
 
@@ -38,7 +40,7 @@ def test_unrecorded_call_is_answered_logged_and_replayed_once(api_without_firest
     gen_id = response.json()["id"]
     time.sleep(0.5)
     log_text = log_path.read_text()
-    assert "usage_not_recorded" in log_text and gen_id in log_text
+    assert logs.USAGE_NOT_RECORDED in log_text and gen_id in log_text
     assert '"severity": "ERROR"' in log_text
     assert os.environ.get("OPENROUTER_API_KEY", "no-key") not in log_text  # secrets never logged
     assert rows_for(db, user.uid) == []

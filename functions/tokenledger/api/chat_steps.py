@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from firebase_functions import logger as flog
-
+from tokenledger import logs
 from tokenledger.api import validation
 from tokenledger.api.auth import Caller, current_caller
 from tokenledger.api.context import Services
@@ -100,7 +99,7 @@ def abandon_call(svc: Services, call: PreparedCall) -> None:
 def upstream_to_api_error(exc: UpstreamError) -> ApiError:
     if exc.operator_problem:
         # The operator must act (key or credits); never log the key itself.
-        flog.error("openrouter_operator_error", upstream_status=exc.upstream_status, detail=exc.message)
+        logs.openrouter_operator_error(upstream_status=exc.upstream_status, detail=exc.message)
     headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
     return ApiError(exc.status, exc.code, exc.message, headers)
 
@@ -144,14 +143,14 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     if reservation is not None:
         record = replace(record, reserved_nanos=reservation.amount_nanos, reservation_id=reservation.reservation_id)
     if not record.generation_id:
-        flog.error("usage_not_recorded", reason="no generation id", record=record.to_log())
+        logs.usage_not_recorded(reason="no generation id", record=record.to_log())
         return False
     if record.flags:
-        flog.warn("usage_flagged", generation_id=record.generation_id, flags=list(record.flags))
+        logs.usage_flagged(generation_id=record.generation_id, flags=list(record.flags))
     try:
         ledger.record_usage(svc.db, record, svc.settings)
     except ledger.RecordingFailed as exc:
-        flog.error("usage_not_recorded", reason=repr(exc.cause)[:500], record=record.to_log())
+        logs.usage_not_recorded(reason=repr(exc.cause)[:500], record=record.to_log())
         return False
     if reservation is not None:
         call.admission.reservation = None  # settled or handed to the row: abandon must not release it
@@ -167,5 +166,5 @@ def budget_status(svc: Services, call: PreparedCall) -> dict | None:
     try:
         return admission.after_call(svc.db, svc.settings, call.caller.uid, call.admission, svc.now())
     except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
-        flog.warn("budget_status_failed", error=type(exc).__name__, detail=str(exc)[:300])
+        logs.budget_status_failed(error=type(exc).__name__, detail=str(exc)[:300])
         return None

@@ -20,9 +20,9 @@ import dataclasses
 import time
 from typing import Iterator
 
-from firebase_functions import logger as flog
 from flask import Response
 
+from tokenledger import logs
 from tokenledger.api.chat_steps import PreparedCall, abandon_call, build_call_record, meter_call, upstream_to_api_error
 from tokenledger.api.context import Services
 from tokenledger.metering import streaming, usage
@@ -79,7 +79,7 @@ class StreamRelay:
                     yield line + "\n\n"
             except StreamBroken as exc:
                 broken = True
-                flog.warn("stream_upstream_broken", generation_id=self.state.generation_id, error=str(exc))
+                logs.stream_upstream_broken(generation_id=self.state.generation_id, error=str(exc))
             client_gone = False
             if self.recorded is None:
                 self._meter_pending(STATUS_ERROR if self.state.error else STATUS_INCOMPLETE)
@@ -119,7 +119,7 @@ class StreamRelay:
         )
         flags = tuple(f for f in record.flags if f != usage.FLAG_COST_MISSING) + (usage.FLAG_PENDING,)
         record = dataclasses.replace(record, cost_source=usage.COST_PENDING, flags=flags)
-        flog.warn("stream_recorded_pending", generation_id=record.generation_id, status=status)
+        logs.stream_recorded_pending(generation_id=record.generation_id, status=status)
         self._commit(record)
 
     def _commit(self, record: usage.UsageRecord) -> None:

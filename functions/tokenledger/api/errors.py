@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import traceback
 
-from firebase_functions import logger as flog
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
+
+from tokenledger import logs
 
 # Slugs for the HTTP errors Flask/werkzeug raise themselves (routing, body size).
 HTTP_SLUGS = {
@@ -58,5 +59,5 @@ def register(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         # Our bug, not the client's: log the trace for the operator, say little to the caller.
-        flog.error("unhandled_error", error=type(exc).__name__, trace=traceback.format_exc()[-4000:])
+        logs.unhandled_error(error=type(exc).__name__, trace=traceback.format_exc()[-4000:])
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -12,11 +12,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from firebase_functions import logger as flog
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
-from tokenledger import store
+from tokenledger import logs, store
 from tokenledger.budgets import alerts, reservations, rules
 from tokenledger.config import Settings
 
@@ -68,7 +67,7 @@ def read_budget(db, uid: str, settings: Settings, fail_open: bool = False) -> ru
     except (gexc.GoogleAPIError, gexc.RetryError) as exc:
         if not fail_open or settings.default_enforce:
             raise BudgetUnavailable() from exc
-        flog.error("budget_unavailable", user_id=uid, error=type(exc).__name__)
+        logs.budget_unavailable(user_id=uid, error=type(exc).__name__)
         return rules.Budget(None, settings.default_alert_thresholds, source="unavailable")
     return rules.budget_from_doc(snap.to_dict() if snap.exists else None, settings)
 
@@ -128,7 +127,7 @@ def abandon_reservation(db, reservation: reservations.Reservation) -> None:
     try:
         reservations.release(db, reservation)
     except (gexc.GoogleAPIError, gexc.RetryError) as exc:
-        flog.warn("reservation_release_failed", reservation_id=reservation.reservation_id, error=type(exc).__name__)
+        logs.reservation_release_failed(reservation_id=reservation.reservation_id, error=type(exc).__name__)
 
 
 def abandon(db, admission: Admission | None) -> None:

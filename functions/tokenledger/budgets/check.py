@@ -14,9 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from firebase_functions import logger as flog
-
-from tokenledger import store
+from tokenledger import logs, store
 from tokenledger.budgets import alerts, reservations, rules
 from tokenledger.config import Settings
 
@@ -76,4 +74,4 @@ def check_budgets(db, settings: Settings, now: datetime, progress=None) -> Check
 
 def log_report(report: CheckReport) -> None:
     fields = {k: v for k, v in dataclasses.asdict(report).items() if k != "alerts"}
-    flog.info("budget_check_done", **{**fields, "seconds": round(report.seconds, 2)})
+    logs.budget_check_done(**{**fields, "seconds": round(report.seconds, 2)})

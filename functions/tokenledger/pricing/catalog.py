@@ -10,11 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from firebase_functions import logger as flog
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from tokenledger import store
+from tokenledger import logs, store
 from tokenledger.config import Settings
 from tokenledger.pricing.prices import Catalog, PriceChange, catalog_to_models_json, parse_catalog, price_changes
 
@@ -93,7 +92,7 @@ def refresh(db, fetch_models, now: datetime) -> RefreshResult:
             **QUICK,
         )
     for change in changes:
-        flog.info("price_changed", model=change.model_id, field=change.field, old=change.old, new=change.new)
+        logs.price_changed(model=change.model_id, field=change.field, old=change.old, new=change.new)
     return RefreshResult(fetched, previous.source, changes)
 
 
@@ -132,18 +131,18 @@ class CatalogProvider:
         try:
             stored = read_stored(self._db_factory())
         except gexc.GoogleAPIError as exc:
-            flog.warn("catalog_read_failed", error=str(exc))
+            logs.catalog_read_failed(error=str(exc))
         if stored is not None and stored.models and self._is_fresh(stored):
             return stored
         try:
             catalog = parse_catalog(self._fetch_models(), "openrouter", datetime.now(timezone.utc))
         except Exception as exc:  # network, HTTP or JSON: any failure falls back
-            flog.warn("catalog_fetch_failed", error=type(exc).__name__, detail=str(exc)[:200])
+            logs.catalog_fetch_failed(error=type(exc).__name__, detail=str(exc)[:200])
             return stored if stored is not None and stored.models else load_snapshot()
         if not catalog.models:
             return stored if stored is not None and stored.models else load_snapshot()
         try:
             save(self._db_factory(), catalog, "openrouter")
         except gexc.GoogleAPIError as exc:
-            flog.warn("catalog_store_failed", error=str(exc))
+            logs.catalog_store_failed(error=str(exc))
         return catalog

@@ -22,12 +22,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Callable
 
-from firebase_functions import logger as flog
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from tokenledger import money, store
+from tokenledger import logs, money, store
 from tokenledger.config import Settings
 from tokenledger.metering import rollups
 from tokenledger.metering.ledger import increments
@@ -168,7 +167,7 @@ def settle_row(db, snapshot, old: UsageRecord, generation: dict | None, settings
     except gexc.GoogleAPIError as exc:
         return Settlement(**base, outcome=FAILED, new_cost_nanos=old.cost_nanos, detail=str(exc)[:200])
     if outcome == SETTLED_AT_ESTIMATE:
-        flog.warn("usage_settled_at_estimate", generation_id=old.generation_id, user_id=old.user_id)
+        logs.usage_settled_at_estimate(generation_id=old.generation_id, user_id=old.user_id)
     return Settlement(**base, outcome=outcome, new_cost_nanos=new.cost_nanos)
 
 
@@ -265,7 +264,7 @@ def check_drift(db, client, settings: Settings, now: datetime) -> Drift:
     }
     db.collection(store.RECONCILIATION).document(month).set(doc)
     if result.above_tolerance:
-        flog.error("ledger_drift", month=month, drift=str(result.drift), tolerance=str(result.tolerance))
+        logs.ledger_drift(month=month, drift=str(result.drift), tolerance=str(result.tolerance))
         db.collection(ADMIN_ALERTS).document(f"ledger_drift_{month}").set(
             {
                 "alert_type": "ledger_drift",

@@ -1,0 +1,105 @@
+"""Every structured log event the package writes, each named once.
+
+Cloud Logging shows the event name as `jsonPayload.message`; operators filter on it (e.g. the
+replay of unrecorded usage reads USAGE_NOT_RECORDED), so names are part of the interface. Code,
+operator tools and tests use these functions and constants, never the strings themselves.
+Fields never hold secrets (the OpenRouter key) or prompt text.
+"""
+from __future__ import annotations
+
+from firebase_functions import logger as _flog
+
+# --- chat calls --------------------------------------------------------------------------
+USAGE_NOT_RECORDED = "usage_not_recorded"  # ERROR; `record` is what replay_usage needs
+USAGE_FLAGGED = "usage_flagged"
+OPENROUTER_OPERATOR_ERROR = "openrouter_operator_error"
+BUDGET_STATUS_FAILED = "budget_status_failed"
+STREAM_UPSTREAM_BROKEN = "stream_upstream_broken"
+STREAM_RECORDED_PENDING = "stream_recorded_pending"
+UNHANDLED_ERROR = "unhandled_error"
+# --- budgets -----------------------------------------------------------------------------
+BUDGET_UNAVAILABLE = "budget_unavailable"
+RESERVATION_RELEASE_FAILED = "reservation_release_failed"
+BUDGET_CHECK_DONE = "budget_check_done"
+# --- pricing -----------------------------------------------------------------------------
+PRICE_CHANGED = "price_changed"
+CATALOG_READ_FAILED = "catalog_read_failed"
+CATALOG_FETCH_FAILED = "catalog_fetch_failed"
+CATALOG_STORE_FAILED = "catalog_store_failed"
+REFRESH_PRICING_DONE = "refresh_pricing_done"
+# --- reconciliation ----------------------------------------------------------------------
+USAGE_SETTLED_AT_ESTIMATE = "usage_settled_at_estimate"
+LEDGER_DRIFT = "ledger_drift"
+RECONCILE_USAGE_DONE = "reconcile_usage_done"
+
+
+def usage_not_recorded(reason: str, record: dict) -> None:
+    _flog.error(USAGE_NOT_RECORDED, reason=reason, record=record)
+
+
+def usage_flagged(generation_id: str, flags: list[str]) -> None:
+    _flog.warn(USAGE_FLAGGED, generation_id=generation_id, flags=flags)
+
+
+def openrouter_operator_error(upstream_status: int | None, detail: str) -> None:
+    _flog.error(OPENROUTER_OPERATOR_ERROR, upstream_status=upstream_status, detail=detail)
+
+
+def budget_status_failed(error: str, detail: str) -> None:
+    _flog.warn(BUDGET_STATUS_FAILED, error=error, detail=detail)
+
+
+def stream_upstream_broken(generation_id: str | None, error: str) -> None:
+    _flog.warn(STREAM_UPSTREAM_BROKEN, generation_id=generation_id, error=error)
+
+
+def stream_recorded_pending(generation_id: str | None, status: str) -> None:
+    _flog.warn(STREAM_RECORDED_PENDING, generation_id=generation_id, status=status)
+
+
+def unhandled_error(error: str, trace: str) -> None:
+    _flog.error(UNHANDLED_ERROR, error=error, trace=trace)
+
+
+def budget_unavailable(user_id: str, error: str) -> None:
+    _flog.error(BUDGET_UNAVAILABLE, user_id=user_id, error=error)
+
+
+def reservation_release_failed(reservation_id: str, error: str) -> None:
+    _flog.warn(RESERVATION_RELEASE_FAILED, reservation_id=reservation_id, error=error)
+
+
+def budget_check_done(**report) -> None:
+    _flog.info(BUDGET_CHECK_DONE, **report)
+
+
+def price_changed(model: str, field: str, old, new) -> None:
+    _flog.info(PRICE_CHANGED, model=model, field=field, old=old, new=new)
+
+
+def catalog_read_failed(error: str) -> None:
+    _flog.warn(CATALOG_READ_FAILED, error=error)
+
+
+def catalog_fetch_failed(error: str, detail: str) -> None:
+    _flog.warn(CATALOG_FETCH_FAILED, error=error, detail=detail)
+
+
+def catalog_store_failed(error: str) -> None:
+    _flog.warn(CATALOG_STORE_FAILED, error=error)
+
+
+def refresh_pricing_done(models: int, changes: int) -> None:
+    _flog.info(REFRESH_PRICING_DONE, models=models, changes=changes)
+
+
+def usage_settled_at_estimate(generation_id: str, user_id: str) -> None:
+    _flog.warn(USAGE_SETTLED_AT_ESTIMATE, generation_id=generation_id, user_id=user_id)
+
+
+def ledger_drift(month: str, drift: str, tolerance: str) -> None:
+    _flog.error(LEDGER_DRIFT, month=month, drift=drift, tolerance=tolerance)
+
+
+def reconcile_usage_done(**counts) -> None:
+    _flog.info(RECONCILE_USAGE_DONE, **counts)
