@@ -1,113 +1,170 @@
-"""The one place that reads configuration: Firebase params, the OpenRouter secret, env.
+"""The one place that reads configuration: every setting declared once, in SETTINGS.
 
-Params are declared once at import (declaring them twice raises "Duplicate Parameter"), and
-read through `settings()`, which every other module uses instead of touching os.environ.
+Each row names the environment variable, the Settings field it fills, its kind, its default and
+what it does. From the table come the Firebase params (declared once at import: declaring one
+twice raises "Duplicate Parameter"), the `Settings` dataclass every module reads instead of
+os.environ, and the README's configuration table (tests/unit/test_config.py keeps them equal).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, Callable
 
 from firebase_functions import params
 
 REGION = "us-central1"
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
-
-OPENROUTER_API_KEY = params.SecretParam("OPENROUTER_API_KEY")
-OPENROUTER_BASE_URL = params.StringParam("OPENROUTER_BASE_URL", default=DEFAULT_BASE_URL)
-ALLOWED_MODELS = params.StringParam("TOKENLEDGER_ALLOWED_MODELS", default="")
-MAX_TOKENS_CAP = params.IntParam("TOKENLEDGER_MAX_TOKENS_CAP", default=8192)
-MAX_BODY_BYTES = params.IntParam("TOKENLEDGER_MAX_BODY_BYTES", default=262_144)
-MAX_MESSAGES = params.IntParam("TOKENLEDGER_MAX_MESSAGES", default=256)
-APP_URL = params.StringParam("TOKENLEDGER_APP_URL", default="")
-APP_TITLE = params.StringParam("TOKENLEDGER_APP_TITLE", default="tokenledger")
-FALLBACK_PROMPT_PRICE = params.StringParam("TOKENLEDGER_FALLBACK_PROMPT_PRICE", default="0.00001")
-FALLBACK_COMPLETION_PRICE = params.StringParam("TOKENLEDGER_FALLBACK_COMPLETION_PRICE", default="0.00003")
-STORE_PROMPTS = params.BoolParam("TOKENLEDGER_STORE_PROMPTS", default=False)
-USAGE_TTL_DAYS = params.IntParam("TOKENLEDGER_USAGE_TTL_DAYS", default=400)
-CATALOG_MAX_AGE_S = params.IntParam("TOKENLEDGER_CATALOG_MAX_AGE_S", default=86_400)
-UPSTREAM_TIMEOUT_S = params.IntParam("TOKENLEDGER_UPSTREAM_TIMEOUT_S", default=120)
-RECORD_DEADLINE_S = params.IntParam("TOKENLEDGER_RECORD_DEADLINE_S", default=20)
-TOTAL_SHARDS = params.IntParam("TOKENLEDGER_TOTAL_SHARDS", default=16)
-# Settlement of pending (aborted / incomplete) rows and the monthly drift check.
-PENDING_MAX_AGE_S = params.IntParam("TOKENLEDGER_PENDING_MAX_AGE_S", default=86_400)
-GENERATION_LOOKUPS = params.IntParam("TOKENLEDGER_GENERATION_LOOKUPS", default=4)
-DRIFT_TOLERANCE_PCT = params.StringParam("TOKENLEDGER_DRIFT_TOLERANCE_PCT", default="0.01")
-DRIFT_TOLERANCE_USD = params.StringParam("TOKENLEDGER_DRIFT_TOLERANCE_USD", default="1")
-# OpenRouter's fee on a BYOK call, as a share of the catalog price (what `cost` then holds).
-BYOK_FEE_RATE = params.StringParam("TOKENLEDGER_BYOK_FEE_RATE", default="0.05")
-
-# Analytics: the longest range answered, and rows per query while an export streams.
-ANALYTICS_MAX_DAYS = params.IntParam("TOKENLEDGER_ANALYTICS_MAX_DAYS", default=366)
-EXPORT_PAGE_SIZE = params.IntParam("TOKENLEDGER_EXPORT_PAGE_SIZE", default=500)
-
+CORS_METHODS = ["get", "post", "put", "delete"]
 # Schedules of the scheduled functions (fixed at deploy time).
 RECONCILE_SCHEDULE = "every 15 minutes"
 REFRESH_PRICING_SCHEDULE = "every day 03:17"
 
 
-CORS_METHODS = ["get", "post", "put", "delete"]
+def _split_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
-def cors_origins() -> str | list[str]:
-    """Browser origins allowed to call the API (TOKENLEDGER_CORS_ORIGINS, comma-separated).
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
-    Read at deploy time, when the CLI loads main.py with functions/.env. "*" is the default:
-    the API is authorised by bearer tokens, never cookies, so any origin is safe to allow.
-    """
-    origins = _split_list(os.environ.get("TOKENLEDGER_CORS_ORIGINS", "*"))
-    return "*" if not origins or "*" in origins else list(origins)
-# Budgets: defaults for users without a user_budgets document (empty = no budget).
-DEFAULT_MONTHLY_BUDGET = params.StringParam("TOKENLEDGER_DEFAULT_MONTHLY_BUDGET", default="")
-DEFAULT_ALERT_THRESHOLDS = params.StringParam("TOKENLEDGER_DEFAULT_ALERT_THRESHOLDS", default="0.8,1.0")
-DEFAULT_ENFORCE = params.BoolParam("TOKENLEDGER_DEFAULT_ENFORCE", default=False)
-DEFAULT_FREE_DAILY_REQUESTS = params.IntParam("TOKENLEDGER_DEFAULT_FREE_DAILY_REQUESTS", default=0)
-RESERVATION_TTL_S = params.IntParam("TOKENLEDGER_RESERVATION_TTL_S", default=900)
-MAIL_ENABLED = params.BoolParam("TOKENLEDGER_MAIL_ENABLED", default=False)
-BUDGET_CHECK_PAGE_SIZE = params.IntParam("TOKENLEDGER_BUDGET_CHECK_PAGE_SIZE", default=500)
-# The schedule is fixed when the function is deployed (on_schedule takes a plain string), so it
-# comes from the deploy-time environment (functions/.env), not from a runtime param.
-BUDGET_CHECK_SCHEDULE = os.environ.get("TOKENLEDGER_BUDGET_CHECK_SCHEDULE", "every 60 minutes")
+
+def _optional_decimal(value: str) -> Decimal | None:
+    return Decimal(value) if value.strip() else None
+
+
+def _decimals(value: str) -> tuple[Decimal, ...]:
+    return tuple(Decimal(item) for item in _split_list(value))
+
+
+# How a value is read from its string, and how README shows the default.
+KINDS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "url": lambda v: v.rstrip("/"),
+    "int": int,
+    "bool": _bool,
+    "decimal": Decimal,
+    "optional_decimal": _optional_decimal,
+    "list": _split_list,
+    "decimals": _decimals,
+}
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every tunable the package uses, with the defaults a new deployment gets."""
+class Setting:
+    env: str  # the variable in functions/.env (or the secret's name)
+    field: str  # the Settings attribute
+    kind: str  # a key of KINDS
+    default: str  # as written in functions/.env
+    doc: str
+    source: str = "param"  # param (runtime) | secret | deploy (read when `firebase deploy` loads main.py)
 
-    project_id: str = "demo-tokenledger"
-    openrouter_base_url: str = DEFAULT_BASE_URL
-    openrouter_api_key: str = ""
-    allowed_models: tuple[str, ...] = ()
-    max_tokens_cap: int = 8192
-    max_body_bytes: int = 262_144
-    max_messages: int = 256
-    app_url: str = ""
-    app_title: str = "tokenledger"
-    fallback_prompt_price: Decimal = Decimal("0.00001")
-    fallback_completion_price: Decimal = Decimal("0.00003")
-    store_prompts: bool = False
-    usage_ttl_days: int = 400
-    catalog_max_age_s: int = 86_400
-    upstream_timeout_s: int = 120
-    record_deadline_s: int = 20
-    total_shards: int = 16
-    pending_max_age_s: int = 86_400  # a pending row unresolved this long is settled at its estimate
-    generation_lookups: int = 4  # GET /generation attempts per row per run (back-off between)
-    drift_tolerance_pct: Decimal = Decimal("0.01")
-    drift_tolerance_usd: Decimal = Decimal("1")
-    byok_fee_rate: Decimal = Decimal("0.05")
-    analytics_max_days: int = 366  # longest from..to range a usage summary or export answers
-    export_page_size: int = 500  # rows per Firestore query while streaming an export
-    default_monthly_budget: Decimal | None = None
-    default_alert_thresholds: tuple[Decimal, ...] = (Decimal("0.8"), Decimal("1.0"))
-    default_enforce: bool = False
-    default_free_daily_requests: int = 0  # 0: no cap on free-model calls
-    reservation_ttl_s: int = 900
-    mail_enabled: bool = False
-    budget_check_page_size: int = 500
-    extra: dict = field(default_factory=dict)
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("OPENROUTER_API_KEY", "openrouter_api_key", "str", "",
+            "your OpenRouter key: `firebase functions:secrets:set OPENROUTER_API_KEY`; never logged or returned",
+            source="secret"),
+    Setting("OPENROUTER_BASE_URL", "openrouter_base_url", "url", DEFAULT_BASE_URL, "where OpenRouter is"),
+    Setting("TOKENLEDGER_ALLOWED_MODELS", "allowed_models", "list", "",
+            "comma-separated model ids or globs (`openai/*,anthropic/claude-3.5-haiku`); empty = every model "
+            "in the catalog"),
+    Setting("TOKENLEDGER_MAX_TOKENS_CAP", "max_tokens_cap", "int", "8192",
+            "largest `max_tokens` a client may ask for"),
+    Setting("TOKENLEDGER_MAX_BODY_BYTES", "max_body_bytes", "int", "262144", "larger request bodies get 413"),
+    Setting("TOKENLEDGER_MAX_MESSAGES", "max_messages", "int", "256", "messages per request"),
+    Setting("TOKENLEDGER_APP_URL", "app_url", "str", "", "sent as `HTTP-Referer` for OpenRouter's attribution"),
+    Setting("TOKENLEDGER_APP_TITLE", "app_title", "str", "tokenledger",
+            "sent as `X-OpenRouter-Title` for OpenRouter's attribution"),
+    Setting("TOKENLEDGER_FALLBACK_PROMPT_PRICE", "fallback_prompt_price", "decimal", "0.00001",
+            "USD per prompt token for a call that came back without a cost for a model the catalog does not "
+            "know (the row is flagged `unpriced`; never a silent $0)"),
+    Setting("TOKENLEDGER_FALLBACK_COMPLETION_PRICE", "fallback_completion_price", "decimal", "0.00003",
+            "USD per completion token, likewise"),
+    Setting("TOKENLEDGER_STORE_PROMPTS", "store_prompts", "bool", "false",
+            "keep the messages in the row's `metadata` (off: only sizes and parameters)"),
+    Setting("TOKENLEDGER_USAGE_TTL_DAYS", "usage_ttl_days", "int", "400",
+            "raw rows expire (`expire_at`, Firestore TTL); rollups stay"),
+    Setting("TOKENLEDGER_CATALOG_MAX_AGE_S", "catalog_max_age_s", "int", "86400",
+            "a stored price catalog older than this is refetched from `/models`"),
+    Setting("TOKENLEDGER_UPSTREAM_TIMEOUT_S", "upstream_timeout_s", "int", "120", "OpenRouter timeout (then 504)"),
+    Setting("TOKENLEDGER_RECORD_DEADLINE_S", "record_deadline_s", "int", "20",
+            "how long transient Firestore errors are retried before the call is answered with "
+            "`X-Usage-Recorded: false`"),
+    Setting("TOKENLEDGER_TOTAL_SHARDS", "total_shards", "int", "16", "shards of the global month counters"),
+    Setting("TOKENLEDGER_PENDING_MAX_AGE_S", "pending_max_age_s", "int", "86400",
+            "a pending row (aborted stream) that /generation cannot settle this long is settled at its estimate"),
+    Setting("TOKENLEDGER_GENERATION_LOOKUPS", "generation_lookups", "int", "4",
+            "`GET /generation` attempts per pending row per reconcile run (back-off between)"),
+    Setting("TOKENLEDGER_DRIFT_TOLERANCE_PCT", "drift_tolerance_pct", "decimal", "0.01",
+            "ledger vs OpenRouter `/key` drift tolerated as a share of the month's usage..."),
+    Setting("TOKENLEDGER_DRIFT_TOLERANCE_USD", "drift_tolerance_usd", "decimal", "1",
+            "...or in USD, whichever is larger; above it an `admin_alerts/ledger_drift_{month}` is written"),
+    Setting("TOKENLEDGER_BYOK_FEE_RATE", "byok_fee_rate", "decimal", "0.05",
+            "OpenRouter's fee on a BYOK call as a share of the catalog price (used in estimates)"),
+    Setting("TOKENLEDGER_ANALYTICS_MAX_DAYS", "analytics_max_days", "int", "366",
+            "longest from..to range a usage summary or export answers"),
+    Setting("TOKENLEDGER_EXPORT_PAGE_SIZE", "export_page_size", "int", "500",
+            "rows per Firestore query while an export streams"),
+    Setting("TOKENLEDGER_DEFAULT_MONTHLY_BUDGET", "default_monthly_budget", "optional_decimal", "",
+            "USD budget of users without a `user_budgets` document (empty = none)"),
+    Setting("TOKENLEDGER_DEFAULT_ALERT_THRESHOLDS", "default_alert_thresholds", "decimals", "0.8,1.0",
+            "shares of the budget at which alerts are written"),
+    Setting("TOKENLEDGER_DEFAULT_ENFORCE", "default_enforce", "bool", "false",
+            "the default budget is a hard cap (402 before OpenRouter is called)"),
+    Setting("TOKENLEDGER_DEFAULT_FREE_DAILY_REQUESTS", "default_free_daily_requests", "int", "0",
+            "free-model calls per user per UTC day (0 = no cap)"),
+    Setting("TOKENLEDGER_RESERVATION_TTL_S", "reservation_ttl_s", "int", "900",
+            "a budget reservation left by a crashed call is released after this long"),
+    Setting("TOKENLEDGER_MAIL_ENABLED", "mail_enabled", "bool", "false",
+            "write a `mail/{id}` document (Trigger Email extension format) with each alert"),
+    Setting("TOKENLEDGER_BUDGET_CHECK_PAGE_SIZE", "budget_check_page_size", "int", "500",
+            "budgets read per page by the scheduled check"),
+    Setting("TOKENLEDGER_BUDGET_CHECK_SCHEDULE", "budget_check_schedule", "str", "every 60 minutes",
+            "schedule of `check_budgets`", source="deploy"),
+    Setting("TOKENLEDGER_CORS_ORIGINS", "cors_origins", "list", "*",
+            "browser origins allowed to call the API, comma-separated; `*` is safe because the API is "
+            "authorised by bearer tokens, never cookies", source="deploy"),
+)
+
+
+def _field_type(kind: str) -> Any:
+    return {"int": int, "bool": bool, "decimal": Decimal, "list": tuple, "decimals": tuple}.get(kind, Any)
+
+
+# Every tunable the package uses, with the defaults a new deployment gets: built from SETTINGS.
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [("project_id", str, dataclasses.field(default="demo-tokenledger"))]
+    + [(s.field, _field_type(s.kind), dataclasses.field(default=KINDS[s.kind](s.default))) for s in SETTINGS],
+    frozen=True,
+)
+Settings.__module__ = __name__
+Settings.__doc__ = "Every tunable the package uses; fields and defaults come from config.SETTINGS."
+
+# Runtime params, declared once. Values are strings in functions/.env and parsed by KINDS.
+_PARAMS = {
+    s.env: params.SecretParam(s.env) if s.source == "secret" else params.StringParam(s.env, default=s.default)
+    for s in SETTINGS
+    if s.source != "deploy"
+}
+OPENROUTER_API_KEY = _PARAMS["OPENROUTER_API_KEY"]
+
+
+def _deploy_value(setting: Setting) -> Any:
+    return KINDS[setting.kind](os.environ.get(setting.env, setting.default))
+
+
+BUDGET_CHECK_SCHEDULE = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_BUDGET_CHECK_SCHEDULE"))
+
+
+def cors_origins() -> str | list[str]:
+    """Browser origins allowed to call the API, read at deploy time (the CLI loads main.py with
+    functions/.env). "*" when empty or listed."""
+    origins = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_CORS_ORIGINS"))
+    return "*" if not origins or "*" in origins else list(origins)
 
 
 def project_id() -> str:
@@ -119,45 +176,26 @@ def project_id() -> str:
     )
 
 
-def _split_list(value: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in value.split(",") if item.strip())
+def _param_value(setting: Setting) -> Any:
+    if setting.source == "deploy":
+        return _deploy_value(setting)
+    raw = _PARAMS[setting.env].value
+    return KINDS[setting.kind]("" if raw is None else str(raw))
 
 
 @functools.lru_cache(maxsize=1)
 def settings() -> Settings:
-    return Settings(
-        project_id=project_id(),
-        openrouter_base_url=OPENROUTER_BASE_URL.value.rstrip("/"),
-        openrouter_api_key=OPENROUTER_API_KEY.value or "",
-        allowed_models=_split_list(ALLOWED_MODELS.value),
-        max_tokens_cap=MAX_TOKENS_CAP.value,
-        max_body_bytes=MAX_BODY_BYTES.value,
-        max_messages=MAX_MESSAGES.value,
-        app_url=APP_URL.value,
-        app_title=APP_TITLE.value,
-        fallback_prompt_price=Decimal(FALLBACK_PROMPT_PRICE.value),
-        fallback_completion_price=Decimal(FALLBACK_COMPLETION_PRICE.value),
-        store_prompts=STORE_PROMPTS.value,
-        usage_ttl_days=USAGE_TTL_DAYS.value,
-        catalog_max_age_s=CATALOG_MAX_AGE_S.value,
-        upstream_timeout_s=UPSTREAM_TIMEOUT_S.value,
-        record_deadline_s=RECORD_DEADLINE_S.value,
-        total_shards=TOTAL_SHARDS.value,
-        pending_max_age_s=PENDING_MAX_AGE_S.value,
-        generation_lookups=GENERATION_LOOKUPS.value,
-        drift_tolerance_pct=Decimal(DRIFT_TOLERANCE_PCT.value),
-        drift_tolerance_usd=Decimal(DRIFT_TOLERANCE_USD.value),
-        byok_fee_rate=Decimal(BYOK_FEE_RATE.value),
-        analytics_max_days=ANALYTICS_MAX_DAYS.value,
-        export_page_size=EXPORT_PAGE_SIZE.value,
-        default_monthly_budget=Decimal(DEFAULT_MONTHLY_BUDGET.value) if DEFAULT_MONTHLY_BUDGET.value.strip() else None,
-        default_alert_thresholds=tuple(Decimal(t) for t in _split_list(DEFAULT_ALERT_THRESHOLDS.value)),
-        default_enforce=DEFAULT_ENFORCE.value,
-        default_free_daily_requests=DEFAULT_FREE_DAILY_REQUESTS.value,
-        reservation_ttl_s=RESERVATION_TTL_S.value,
-        mail_enabled=MAIL_ENABLED.value,
-        budget_check_page_size=BUDGET_CHECK_PAGE_SIZE.value,
-    )
+    return Settings(project_id=project_id(), **{s.field: _param_value(s) for s in SETTINGS})
+
+
+def markdown_table() -> str:
+    """The README's configuration table, made from SETTINGS."""
+    rows = ["| name | kind | default | what |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        kind = {"secret": "secret (`SecretParam`)", "deploy": "deploy-time env"}.get(s.source, "param")
+        default = "—" if s.source == "secret" else (f"`{s.default}`" if s.default else "empty")
+        rows.append(f"| `{s.env}` | {kind} | {default} | {s.doc} |")
+    return "\n".join(rows)
 
 
 def is_emulator() -> bool:
