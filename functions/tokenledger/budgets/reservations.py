@@ -43,16 +43,35 @@ class MonthTotals:
     alerts_sent: dict
 
 
+MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent"]
+
+
+def month_refs(db, uid: str, month: str) -> list:
+    """Every document whose fields add up to the user's month. Readers fetch these (in one
+    get_all, beside any other document they need) and sum them with totals_of, so the month may
+    be spread over more documents (shards) without its readers changing."""
+    return [store.user_month_doc(db, uid, month)]
+
+
+def totals_of(docs) -> MonthTotals:
+    """The month's totals from the dicts (or None for a missing document) of month_refs."""
+    cost = reserved = 0
+    alerts_sent: dict = {}
+    for doc in docs:
+        doc = doc or {}
+        cost += int(doc.get("cost_nanos") or 0)
+        reserved += int(doc.get("reserved_nanos") or 0)
+        alerts_sent.update(doc.get("alerts_sent") or {})
+    return MonthTotals(cost, reserved, alerts_sent)
+
+
 def month_totals(doc: dict | None) -> MonthTotals:
-    doc = doc or {}
-    return MonthTotals(int(doc.get("cost_nanos") or 0), int(doc.get("reserved_nanos") or 0),
-                       dict(doc.get("alerts_sent") or {}))
+    return totals_of([doc])
 
 
 def read_month(db, uid: str, month: str, **options) -> MonthTotals:
-    snap = store.user_month_doc(db, uid, month).get(field_paths=["cost_nanos", "reserved_nanos", "alerts_sent"],
-                                                    **{**QUICK, **options})
-    return month_totals(snap.to_dict() if snap.exists else None)
+    snaps = db.get_all(month_refs(db, uid, month), field_paths=MONTH_FIELDS, **{**QUICK, **options})
+    return totals_of(snap.to_dict() if snap.exists else None for snap in snaps)
 
 
 def _reserved_delta(amount_nanos: int) -> dict:
