@@ -26,6 +26,7 @@ PRICE_CHANGED = "price_changed"
 CATALOG_READ_FAILED = "catalog_read_failed"
 CATALOG_FETCH_FAILED = "catalog_fetch_failed"
 CATALOG_STORE_FAILED = "catalog_store_failed"
+CATALOG_REFRESHED_FOR_MISSING = "catalog_refreshed_for_missing_model"
 REFRESH_PRICING_DONE = "refresh_pricing_done"
 # --- reconciliation ----------------------------------------------------------------------
 USAGE_SETTLED_AT_ESTIMATE = "usage_settled_at_estimate"
@@ -75,6 +76,10 @@ def budget_check_done(**report) -> None:
 
 def price_changed(model: str, field: str, old, new) -> None:
     _flog.info(PRICE_CHANGED, model=model, field=field, old=old, new=new)
+
+
+def catalog_refreshed_for_missing(models: list[str], found: list[str]) -> None:
+    _flog.info(CATALOG_REFRESHED_FOR_MISSING, models=models, found=found)
 
 
 def catalog_read_failed(error: str) -> None:

@@ -28,7 +28,7 @@ def chat_completions():
     if call.chat.stream:
         return stream_chat(svc, call)
     try:
-        result = svc.openrouter.chat(call.body, call.caller.uid)
+        result = svc.openrouter.chat(call.upstream_body, call.caller.uid)
     except UpstreamError as exc:
         abandon_call(svc, call)
         raise upstream_to_api_error(exc)

@@ -11,9 +11,10 @@ from tokenledger.api import validation
 from tokenledger.api.auth import Caller, current_caller
 from tokenledger.api.context import Services
 from tokenledger.api.errors import ApiError
-from tokenledger.budgets import admission, rules
+from tokenledger.budgets import admission
 from tokenledger.metering import ledger, usage
 from tokenledger.openrouter import UpstreamError
+from tokenledger.policy import CallPlan, PolicyError, plan_call
 from tokenledger.pricing.prices import Catalog, ModelPrice, fallback_price
 
 CHAT_ENDPOINT = "/v1/chat/completions"
@@ -25,9 +26,14 @@ class PreparedCall:
     body: dict
     chat: validation.ChatRequest
     catalog: Catalog
-    price: ModelPrice  # the requested model's catalog entry
+    price: ModelPrice  # the requested model's catalog entry (its base model's for a variant)
+    plan: CallPlan  # the request policy's verdict: upstream body, worst case, free or not
     # The budget gate's verdict; holds the reservation of an enforced budget until settled.
     admission: admission.Admission | None = None
+
+    @property
+    def upstream_body(self) -> dict:
+        return self.plan.upstream_body
 
 
 def prepare_call(svc: Services) -> PreparedCall:
@@ -35,25 +41,39 @@ def prepare_call(svc: Services) -> PreparedCall:
     go (nothing is written then, and nothing is left reserved)."""
     caller = current_caller()
     body = validation.json_body(svc.settings)
+    catalog, plan = plan_with_catalog(svc, body)
     chat = validation.chat_request(body, svc.settings)
-    catalog = svc.catalog.get()
-    price = validation.allowed_model(chat.model, catalog, svc.settings)
-    call = PreparedCall(caller, body, chat, catalog, price)
+    call = PreparedCall(caller, body, chat, catalog, plan.record_price, plan)
     call.admission = admit(svc, call)
     return call
 
 
+def plan_with_catalog(svc: Services, body: dict) -> tuple[Catalog, CallPlan]:
+    """The request policy (tokenledger/policy) against the catalog in force. A model the catalog
+    does not know triggers one rate-limited /models refresh first, so new releases work the day
+    they appear."""
+    catalog = svc.catalog.get()
+    try:
+        return catalog, plan_call(body, catalog, svc.settings)
+    except PolicyError as exc:
+        fresh = svc.catalog.refresh_for_missing(exc.missing_models) if exc.missing_models else None
+        if fresh is None:
+            raise policy_error(exc)
+    try:
+        return fresh, plan_call(body, fresh, svc.settings)
+    except PolicyError as exc:
+        raise policy_error(exc)
+
+
+def policy_error(exc: PolicyError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, extra={"field": exc.field} if exc.field else None)
+
+
 def admit(svc: Services, call: PreparedCall) -> admission.Admission:
     settings = svc.settings
-    worst = rules.worst_case_nanos(
-        call.price,
-        fallback_price(call.chat.model, settings.fallback_prompt_price, settings.fallback_completion_price),
-        usage.estimate_prompt_tokens(call.body),
-        call.chat.max_tokens or call.chat.max_completion_tokens,
-        settings,
-    )
+    worst = call.plan.worst_case_nanos
     try:
-        return admission.admit(svc.db, settings, call.caller.uid, call.price.is_free, worst, svc.now())
+        return admission.admit(svc.db, settings, call.caller.uid, call.plan.is_free, worst, svc.now())
     except admission.BudgetExceeded as exc:
         raise ApiError(
             402,

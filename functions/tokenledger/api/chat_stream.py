@@ -35,7 +35,7 @@ STATUS_ERROR = "error"  # an error chunk after streaming started
 
 def stream_chat(svc: Services, call: PreparedCall) -> Response:
     try:
-        upstream = svc.openrouter.open_stream(call.body, call.caller.uid)
+        upstream = svc.openrouter.open_stream(call.upstream_body, call.caller.uid)
     except UpstreamError as exc:
         abandon_call(svc, call)  # failed before the first byte: nothing billed
         raise upstream_to_api_error(exc)

@@ -50,6 +50,9 @@ def json_body(settings: Settings) -> dict:
         raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object.")
     try:
         body = json.loads(raw)
+    except RecursionError:
+        # Nesting past the interpreter's limit: a 400, not a crash (the policy bounds depth below it).
+        raise ApiError(400, "body_too_deep", f"The request body is nested deeper than {settings.max_body_depth} levels.")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}.")
     if not isinstance(body, dict):
