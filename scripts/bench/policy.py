@@ -14,10 +14,11 @@ import time
 
 from scripts.devkit.ceiling_corpus import SETTINGS, Corpus, shapes
 from scripts.devkit.table import print_table, usd
-from tokenledger import budgets, usage
+from tokenledger.budgets import rules
+from tokenledger.metering import usage
 from tokenledger.api.validation import ChatRequest
 from tokenledger.policy import plan_call
-from tokenledger.pricing import fallback_price
+from tokenledger.pricing.prices import fallback_price
 
 ITERATIONS = 2000
 
@@ -46,7 +47,7 @@ def old_checks(body: dict, catalog) -> None:
     chat = ChatRequest.model_validate(body)
     price = catalog.get(chat.model) or fallback_price(chat.model, SETTINGS.fallback_prompt_price,
                                                       SETTINGS.fallback_completion_price)
-    budgets.worst_case_nanos(price, price, usage.estimate_prompt_tokens(body), chat.max_tokens, SETTINGS)
+    rules.worst_case_nanos(price, price, usage.estimate_prompt_tokens(body), chat.max_tokens, SETTINGS)
 
 
 def bench_cpu(corpus: Corpus) -> list[list]:

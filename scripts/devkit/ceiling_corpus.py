@@ -24,7 +24,7 @@ for path in (ROOT / "functions", ROOT / "scripts"):
 from openrouter_standin import create_app  # noqa: E402
 from tokenledger.config import Settings  # noqa: E402
 from tokenledger.policy import plan_call  # noqa: E402
-from tokenledger.pricing import Catalog, parse_catalog  # noqa: E402
+from tokenledger.pricing.prices import Catalog, parse_catalog  # noqa: E402
 
 KEY = "sk-or-v1-corpus"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -1,5 +1,5 @@
 """A small catalog with round prices for the policy tests (USD per token)."""
-from tokenledger.pricing import parse_catalog
+from tokenledger.pricing.prices import parse_catalog
 
 MODELS = {"data": [
     {"id": "acme/small", "pricing": {"prompt": "0.000001", "completion": "0.000002"},
