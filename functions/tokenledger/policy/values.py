@@ -43,7 +43,7 @@ def string(field: str, value: object, max_length: int = 200, choices: tuple[str,
     if not isinstance(value, str) or not value or len(value) > max_length:
         raise bad(field, f"must be a non-empty string of at most {max_length} characters")
     if choices is not None and value not in choices:
-        raise bad(field, f"must be one of {', '.join(choices)}; got '{value[:40]}'", "invalid_parameter")
+        raise bad(field, f"must be one of {', '.join(choices)}; got '{value[:40]}'")
     return value
 
 
