@@ -133,12 +133,20 @@ def test_input_that_cannot_be_stored_or_billed_safely_is_a_400_before_openrouter
     assert requests_from(standin, user.uid) == [] and nothing_written(db, user.uid)
 
 
-@pytest.mark.parametrize("depth", [40, 50_000])
-def test_a_deeply_nested_body_is_a_400(api, user, db, standin, depth):
-    raw = '{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stop": ' \
-          + "[" * depth + "]" * depth + "}"
+PREFIX = '{"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]'
+
+
+@pytest.mark.parametrize("raw, code", [
+    (PREFIX + ', "stop": ' + "[" * 40 + "]" * 40 + "}", "body_too_deep"),
+    (PREFIX + ', "stop": ' + "[" * 50_000 + "]" * 50_000 + "}", "body_too_deep"),
+    (PREFIX + ', "tools": [{"type": "function", "function": {"name": "f", "parameters": {"x": NaN}}}]}',
+     "invalid_json"),
+    (PREFIX + ', "response_format": {"type": "json_schema", "json_schema": {"max": 1e400}}}', "invalid_json"),
+    (PREFIX.replace('"x"', '"\\udc00"') + "}", "invalid_json"),
+])
+def test_bodies_that_would_crash_later_are_a_400(api, user, db, standin, raw, code):
     response = api.request("POST", "/v1/chat/completions", user, data=raw, headers={"Content-Type": "application/json"})
-    assert response.status_code == 400 and error(response)["code"] == "body_too_deep", response.text
+    assert response.status_code == 400 and error(response)["code"] == code, response.text
     assert requests_from(standin, user.uid) == [] and nothing_written(db, user.uid)
 
 
