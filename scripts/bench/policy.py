@@ -23,16 +23,32 @@ from tokenledger.pricing.prices import fallback_price
 ITERATIONS = 2000
 
 
-def bench_ratios(corpus: Corpus) -> tuple[list[list], list[float]]:
-    rows, ratios = [], []
+def before_policy(corpus: Corpus, shape) -> str:
+    """What the same shape did before the policy: the body forwarded as sent, reserved by the
+    old rule (prompt characters / 3, max_tokens, the requested model's price; free: nothing)."""
+    body = shape.body
+    price = corpus.catalog.get(body["model"])
+    if price is None:
+        return "400 (unknown model)"
+    reserved = 0 if price.is_free else rules.worst_case_nanos(
+        price, fallback_price(price.model_id, SETTINGS.fallback_prompt_price, SETTINGS.fallback_completion_price),
+        usage.estimate_prompt_tokens(body), body.get("max_tokens") or body.get("max_completion_tokens"), SETTINGS)
+    charged = corpus.bill(body, shape.behaviour)
+    return f"{usd(reserved)} / {usd(int(charged))}" + ("  OVER" if charged > reserved else "")
+
+
+def bench_ratios(corpus: Corpus) -> tuple[list[list], list[float], int]:
+    rows, ratios, over_before = [], [], 0
     for shape in shapes():
         outcome = corpus.run(shape)
         ratio = outcome.ratio
         if ratio is not None:
             ratios.append(ratio)
+        before = before_policy(corpus, shape)
+        over_before += before.endswith("OVER")
         rows.append([shape.name, usd(outcome.worst_nanos), usd(int(outcome.charge_nanos)),
-                     "free" if ratio is None else f"{ratio:.2f}x"])
-    return rows, ratios
+                     "free" if ratio is None else f"{ratio:.2f}x", before])
+    return rows, ratios, over_before
 
 
 def cpu_us(fn, iterations: int = ITERATIONS) -> float:
@@ -72,11 +88,12 @@ def bench_cpu(corpus: Corpus) -> list[list]:
 def run(stack=None) -> None:
     corpus = Corpus()
     print("\n== Request policy and the ceiling (issue 8) ==")
-    rows, ratios = bench_ratios(corpus)
-    print_table(["shape", "worst case", "charged", "worst/charged"], rows,
+    rows, ratios, over_before = bench_ratios(corpus)
+    print_table(["shape", "worst case", "charged", "worst/charged", "before the policy: reserved / charged"], rows,
                 title="Reservation vs what the stand-in billed (scripted to bill as much as OpenRouter may)",
                 numparse=False)
     print(f"median worst/charged over {len(ratios)} paid shapes: {statistics.median(ratios):.2f}x "
-          f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x)")
+          f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x); charged over the reservation: "
+          f"{sum(r < 1 for r in ratios)} now, {over_before} before the policy")
     print_table(["body", "plan_call CPU µs", "old checks µs", "added µs"], bench_cpu(corpus),
                 title="CPU per call of the request policy (time.process_time)", numparse=False)

@@ -146,12 +146,15 @@ class Corpus:
 
     def run(self, shape: Shape, settings: Settings = SETTINGS) -> Outcome:
         plan = plan_call(shape.body, self.catalog, settings)
+        return Outcome(shape.name, plan.worst_case_nanos, self.bill(plan.upstream_body, shape.behaviour), plan.is_free)
+
+    def bill(self, upstream_body: dict, behaviour: dict) -> Decimal:
+        """What the stand-in charges for this body (nano-dollars, exact), scripted as given."""
         self.client.post("/_control/reset")
-        if shape.behaviour:
-            self.client.post("/_control/script", json={"user": None, "responses": [shape.behaviour]})
-        response = self.client.post("/api/v1/chat/completions", json={**plan.upstream_body, "user": "corpus"},
+        if behaviour:
+            self.client.post("/_control/script", json={"user": None, "responses": [behaviour]})
+        response = self.client.post("/api/v1/chat/completions", json={**upstream_body, "user": "corpus"},
                                     headers=AUTH)
         if response.status_code != 200:
-            raise AssertionError(f"{shape.name}: the stand-in answered {response.status_code}: {response.data[:300]!r}")
-        cost = json.loads(response.data, parse_float=Decimal)["usage"]["cost"]
-        return Outcome(shape.name, plan.worst_case_nanos, Decimal(cost) * 10**9, plan.is_free)
+            raise AssertionError(f"the stand-in answered {response.status_code}: {response.data[:300]!r}")
+        return Decimal(json.loads(response.data, parse_float=Decimal)["usage"]["cost"]) * 10**9

@@ -17,10 +17,9 @@ from decimal import Decimal
 import requests
 from requests.adapters import HTTPAdapter
 
-from tokenledger.budgets import rules
 from tokenledger.config import Settings
-from tokenledger.metering import usage
-from tokenledger.pricing.prices import fallback_price, parse_model
+from tokenledger.policy import plan_call
+from tokenledger.pricing.prices import parse_catalog
 
 from .budget_helpers import open_reservations, put_budget, requests_from
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
@@ -31,14 +30,13 @@ CALLS = 50
 
 
 def worst_case(api, user) -> int:
-    """The reservation the API makes for BODY (same rules, the API's own catalog)."""
+    """The reservation the API makes for BODY (the request policy, the API's own catalog)."""
     models = api.request("GET", "/v1/models", user).json()["data"]
     entry = next(m for m in models if m["id"] == MODEL)
-    price = parse_model({"id": MODEL, "pricing": entry["pricing"],
-                         "top_provider": {"max_completion_tokens": entry["max_completion_tokens"]}})
-    settings = Settings()
-    fallback = fallback_price(MODEL, settings.fallback_prompt_price, settings.fallback_completion_price)
-    return rules.worst_case_nanos(price, fallback, usage.estimate_prompt_tokens(BODY), BODY["max_tokens"], settings)
+    catalog = parse_catalog({"data": [{"id": MODEL, "pricing": entry["pricing"], "top_provider": {
+        "context_length": entry["context_length"], "max_completion_tokens": entry["max_completion_tokens"]}}]},
+        "openrouter")
+    return plan_call(BODY, catalog, Settings()).worst_case_nanos
 
 
 def burst(stack, user, body: dict, calls: int) -> list[requests.Response]:
