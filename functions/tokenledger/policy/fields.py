@@ -53,7 +53,7 @@ def _usage(field: str, value: object) -> object:
     return value
 
 
-def _response_format(field: str, value: object) -> object:
+def response_format(field: str, value: object) -> object:
     v.obj(field, value, {"type", "json_schema"})
     v.string(f"{field}.type", value.get("type"), 20, ("text", "json_object", "json_schema"))
     if "json_schema" in value and not isinstance(value["json_schema"], dict):
@@ -114,7 +114,7 @@ FIELDS: dict[str, tuple[str, Check | None]] = {
     "tools": (PRICED, None),
     "tool_choice": (FORWARD, _tool_choice),
     "parallel_tool_calls": (FORWARD, _bool),
-    "response_format": (PRICED, _response_format),
+    "response_format": (PRICED, response_format),
     "reasoning": (PRICED, None),
     "include_reasoning": (FORWARD, _bool),
     "max_tokens": (CLAMP, None),

@@ -110,7 +110,7 @@ def plan_call(body: dict, catalog: Catalog, settings: Settings) -> CallPlan:
     servertools.tools(body.get("tools"), settings, tools)
     extra_bytes = 0
     if body.get("response_format") is not None:
-        fields._response_format("response_format", body["response_format"])
+        fields.response_format("response_format", body["response_format"])
         upstream["response_format"] = body["response_format"]
         extra_bytes += messages.json_bytes(body["response_format"])
     if tools.tools:
