@@ -184,3 +184,25 @@ def test_a_model_released_after_the_catalog_works_at_once(user, db, standin, sta
     finally:
         if stored is not None:
             pricing.set(stored)  # the catalog other tests expect
+
+
+def test_a_streamed_call_goes_through_the_same_policy(api, admin, user, db, standin):
+    """LangChain streaming: max_completion_tokens + stream_options. The fallback attack is refused
+    before any byte; the bounded call streams and is recorded at what the stand-in billed."""
+    put_budget(api, admin, user.uid, monthly_budget=0.01, enforce=True)
+    body = {"model": FREE, "models": ["openai/gpt-4o"], "messages": HELLO, "stream": True,
+            "stream_options": {"include_usage": True}}
+    refused = api.request("POST", "/v1/chat/completions", user, json=body)
+    assert refused.status_code == 402 and error(refused)["estimated_cost"] == 0.0820375
+    standin.script([{"unavailable": [FREE]}], user=user.uid)
+    with api.http.post(f"{api.base}/v1/chat/completions", headers=user.headers, stream=True, timeout=60,
+                       json={**body, "max_completion_tokens": 50}) as response:
+        assert response.status_code == 200
+        chunks = [json.loads(line[5:]) for line in response.iter_lines(decode_unicode=True)
+                  if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+    assert chunks[-1]["usage"]["cost"] == 0.0001875  # gpt-4o served: 7 x 2,500 + 17 x 10,000 nanos
+    sent = requests_from(standin, user.uid)
+    assert len(sent) == 1 and sent[0]["body"]["max_tokens"] == 50 and sent[0]["body"]["stream_options"] == {
+        "include_usage": True}
+    assert rows_for(db, user.uid)[0]["cost_nanos"] == spent(db, user.uid) == 187_500
+    assert open_reservations(db, user.uid) == []
