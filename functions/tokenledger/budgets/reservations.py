@@ -7,6 +7,12 @@ its own reservation and every reservation committed before it, so the admitted r
 reservation back. A reservation document with an expiry records each open reservation so the
 scheduled check can release the ones whose call crashed.
 
+Each reservation is also one call in flight: `in_flight` on the month document rises with the
+reservation and falls when the ledger records the call (final or pending), when the call is
+refused or abandoned, or when the expired reservation of a crashed call is released. Users with
+a gated budget (see admission.py) reserve on every call, free ones at $0, so `in_flight` is the
+per-user concurrency the rate limit reads (limits.py).
+
 Releases are once-only: a release deletes the reservation document with an `exists`
 precondition in the same batch as the decrement, so a second release (abandon after expiry, two
 checks at once) fails as a whole and changes nothing. The ledger settles a reservation inside
@@ -41,9 +47,12 @@ class MonthTotals:
     cost_nanos: int
     reserved_nanos: int
     alerts_sent: dict
+    in_flight: int = 0
+    features: frozenset | None = None  # keys of by_feature, when read (FEATURE_FIELD)
 
 
-MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent"]
+MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "in_flight"]
+FEATURE_FIELD = "by_feature"
 
 
 def month_refs(db, uid: str, month: str) -> list:
@@ -55,14 +64,18 @@ def month_refs(db, uid: str, month: str) -> list:
 
 def totals_of(docs) -> MonthTotals:
     """The month's totals from the dicts (or None for a missing document) of month_refs."""
-    cost = reserved = 0
+    cost = reserved = in_flight = 0
     alerts_sent: dict = {}
+    features: set | None = None
     for doc in docs:
         doc = doc or {}
         cost += int(doc.get("cost_nanos") or 0)
         reserved += int(doc.get("reserved_nanos") or 0)
+        in_flight += int(doc.get("in_flight") or 0)
         alerts_sent.update(doc.get("alerts_sent") or {})
-    return MonthTotals(cost, reserved, alerts_sent)
+        if FEATURE_FIELD in doc:
+            features = (features or set()) | set(doc[FEATURE_FIELD] or {})
+    return MonthTotals(cost, reserved, alerts_sent, in_flight, None if features is None else frozenset(features))
 
 
 def month_totals(doc: dict | None) -> MonthTotals:
@@ -74,19 +87,30 @@ def read_month(db, uid: str, month: str, **options) -> MonthTotals:
     return totals_of(snap.to_dict() if snap.exists else None for snap in snaps)
 
 
-def _reserved_delta(amount_nanos: int) -> dict:
+def _reserved_delta(amount_nanos: int, calls: int) -> dict:
     return {
         "reserved_nanos": firestore.Increment(amount_nanos),
         "reserved": firestore.Increment(money.usd_float(amount_nanos)),
+        "in_flight": firestore.Increment(calls),
     }
 
 
-def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int) -> Reservation:
-    """Blind increment of the month's `reserved` and the reservation document, in one commit."""
+def settle_writes(amount_nanos: int, held: bool) -> dict:
+    """What the ledger adds to the month document when it records a call holding a reservation:
+    the call is no longer in flight; its amount is given back unless a pending row holds it."""
+    delta = _reserved_delta(0 if held else -amount_nanos, -1)
+    return delta if not held else {"in_flight": delta["in_flight"]}
+
+
+def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int, also=None) -> Reservation:
+    """Blind increment of the month's `reserved` and `in_flight`, and the reservation document, in
+    one commit. `also(batch)` adds the caller's own blind writes (rate counters) to that commit."""
     reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos)
     batch = db.batch()
-    batch.set(store.user_month_doc(db, uid, month), {**_reserved_delta(amount_nanos), "user_id": uid, "month": month},
-              merge=True)
+    batch.set(store.user_month_doc(db, uid, month),
+              {**_reserved_delta(amount_nanos, 1), "user_id": uid, "month": month}, merge=True)
+    if also is not None:
+        also(batch)
     batch.create(
         store.reservation_doc(db, reservation.reservation_id),
         {
@@ -102,16 +126,19 @@ def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: i
     return reservation
 
 
-def release(db, reservation: Reservation) -> bool:
-    """Give the reservation back (refused or failed call). False when it was already released."""
+def release(db, reservation: Reservation, also=None) -> bool:
+    """Give the reservation back (refused or failed call). False when it was already released.
+    `also(batch)` undoes the caller's own writes in the same commit."""
     return _release(db, reservation.reservation_id, reservation.user_id, reservation.month,
-                    reservation.amount_nanos, db.write_option(exists=True))
+                    reservation.amount_nanos, db.write_option(exists=True), also)
 
 
-def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition) -> bool:
+def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition, also=None) -> bool:
     batch = db.batch()
     batch.delete(store.reservation_doc(db, reservation_id), option=precondition)
-    batch.set(store.user_month_doc(db, uid, month), _reserved_delta(-amount_nanos), merge=True)
+    batch.set(store.user_month_doc(db, uid, month), _reserved_delta(-amount_nanos, -1), merge=True)
+    if also is not None:
+        also(batch)
     try:
         batch.commit(**QUICK)
     except (gexc.NotFound, gexc.FailedPrecondition):
