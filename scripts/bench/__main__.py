@@ -8,10 +8,11 @@ ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT / "functions", ROOT):
     sys.path.insert(0, str(path))
 
-from scripts.bench import analytics, budgets, metering, streaming  # noqa: E402
+from scripts.bench import analytics, budgets, hotpath, metering, streaming  # noqa: E402
 from scripts.devkit import env as stack_env  # noqa: E402
 
-SECTIONS = {"metering": metering.run, "streaming": streaming.run, "analytics": analytics.run, "budgets": budgets.run}
+SECTIONS = {"metering": metering.run, "streaming": streaming.run, "analytics": analytics.run, "budgets": budgets.run,
+            "hotpath": hotpath.run}
 
 
 def main(argv: list[str]) -> int:

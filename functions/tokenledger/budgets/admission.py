@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
-from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from tokenledger import logs, store
@@ -38,10 +37,11 @@ from tokenledger.config import Settings
 
 __all__ = ["RateLimited"]
 
-# The budget gate must not hold a call for long when Firestore is slow or down (a few quick
-# retries, then a decision).
-QUICK_RETRY = gretry.Retry(initial=0.05, maximum=0.5, multiplier=2.0, timeout=2.0)
-BUDGET_READ = {"timeout": 2.0, "retry": QUICK_RETRY}
+# The budget gate must not hold a call for long when Firestore is down (quick retries, then a
+# decision: 503). Not too short either: a fresh instance's first Firestore call opens its channel
+# and took over 2 s on a loaded machine; failing closed, a tight deadline would refuse it.
+QUICK_RETRY = reservations.GATE_RETRY
+BUDGET_READ = {"timeout": 8.0, "retry": QUICK_RETRY}
 # How long a call that would fit once other calls' reservations settle keeps trying (seconds).
 ADMISSION_PATIENCE_S = 2.0
 FIRESTORE_ERRORS = (gexc.GoogleAPIError, gexc.RetryError)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from tokenledger import money, store
@@ -32,6 +33,12 @@ from tokenledger.budgets import rules
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
 QUICK = {"timeout": 10.0}
+# Commits of the gate: quick retries for at most 8 s (the client's default retried UNAVAILABLE
+# for 60 s). A retried reserve whose first attempt landed fails on its reservation document's
+# create() (AlreadyExists): the call is then refused, its reservation left to expire — never
+# counted twice. A retried release fails on its `exists` precondition: released once.
+GATE_RETRY = gretry.Retry(initial=0.05, maximum=0.5, multiplier=2.0, timeout=8.0)
+GATE_COMMIT = {"timeout": 8.0, "retry": GATE_RETRY}
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,7 @@ def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: i
             "expires_at": now + timedelta(seconds=ttl_s),
         },
     )
-    batch.commit(**QUICK)
+    batch.commit(**GATE_COMMIT)
     return reservation
 
 
@@ -140,7 +147,7 @@ def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, p
     if also is not None:
         also(batch)
     try:
-        batch.commit(**QUICK)
+        batch.commit(**GATE_COMMIT)
     except (gexc.NotFound, gexc.FailedPrecondition):
         return False  # released or settled by someone else: nothing to give back twice
     return True
@@ -176,20 +183,6 @@ def release_expired(db, now: datetime, page_size: int = 500, progress=None) -> t
 
 
 # ---- free-model daily quota ---------------------------------------------------------------------
-
-def count_free_request(db, uid: str, day: str, month: str, limit: int) -> tuple[bool, int]:
-    """Blind +1 on the day's `free_requests`, read back; over the limit -> take it back.
-
-    Returns (admitted, free requests today including this one when admitted).
-    """
-    ref = store.user_day_doc(db, uid, day)
-    ref.set({"free_requests": firestore.Increment(1), "user_id": uid, "month": month, "day": day}, merge=True, **QUICK)
-    count = int((ref.get(field_paths=["free_requests"], **QUICK).to_dict() or {}).get("free_requests") or 0)
-    if count <= limit:
-        return True, count
-    ref.set({"free_requests": firestore.Increment(-1)}, merge=True, **QUICK)
-    return False, limit
-
 
 def free_requests_today(db, uid: str, day: str) -> int:
     snap = store.user_day_doc(db, uid, day).get(field_paths=["free_requests"], **QUICK)
