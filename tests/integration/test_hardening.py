@@ -139,7 +139,9 @@ def test_timeout_after_send_leaves_a_pending_row_holding_the_reservation_in_its_
     assert open_reservations(db, user.uid) == []  # handed to the row
     assert month_doc(db, user.uid, "2031-07") is None
 
-    script = [sys.executable, str(ROOT / "scripts" / "reconcile_usage.py"), "--pending-max-age", "0", "--no-drift"]
+    # Settled in the next month: the reservation still goes back to June.
+    script = [sys.executable, str(ROOT / "scripts" / "reconcile_usage.py"), "--pending-max-age", "0", "--no-drift",
+              "--now", "2031-07-01T00:05:00+00:00"]
     done = subprocess.run(script, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     [settled] = rows_for(db, user.uid)
