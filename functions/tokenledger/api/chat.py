@@ -44,7 +44,8 @@ def chat_completions():
 
     # From here on OpenRouter has answered (and billed): nothing below may turn into a 500.
     record, recorded = settle_call(
-        svc, call, lambda: build_call_record(svc, call, result.body, result.latency_ms, result.generation_id)
+        svc, call, lambda: build_call_record(svc, call, result.body, result.latency_ms, result.generation_id),
+        answer=result.body,
     )
     # Beside `usage`: OpenAI clients ignore fields they do not know.
     response = jsonify({**result.body, "budget": budget_status(svc, call, record, recorded)})

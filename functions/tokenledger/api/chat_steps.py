@@ -209,21 +209,24 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     return True
 
 
-def settle_call(svc: Services, call: PreparedCall, make_record) -> tuple[usage.UsageRecord | None, bool]:
+def settle_call(svc: Services, call: PreparedCall, make_record,
+                answer: dict | None = None) -> tuple[usage.UsageRecord | None, bool]:
     """Build and commit the record of a call OpenRouter answered (and so may have billed), never
     raising: whatever fails here — a value Firestore cannot encode, Firestore down, a bug — the
     caller is still answered (X-Usage-Recorded: false) and the ERROR log holds what
-    scripts/replay_usage.py needs (the whole record, or the raw answer when even the record
-    could not be built). Returns (record, recorded)."""
+    scripts/replay_usage.py needs (the whole record; when even the record could not be built, the
+    answer's id, model, provider and `usage` — never its text — for an operator to rebuild it).
+    Returns (record, recorded)."""
     record = None
     try:
         record = make_record()
         return record, meter_call(svc, call, record)
     except Exception as exc:  # noqa: BLE001 - a billed call must never become a 500
         logged = record.to_log() if record is not None else None
+        billed = {k: (answer or {}).get(k) for k in ("id", "model", "provider", "usage")} if logged is None else None
         try:
             logs.usage_not_recorded(reason=f"{type(exc).__name__}: {str(exc)[:400]}", record=logged,
-                                    user_id=call.caller.uid, model=call.chat.model)
+                                    user_id=call.caller.uid, model=call.chat.model, answer=billed)
         except Exception:  # noqa: BLE001 - an unloggable record: log its absence at least
             logs.usage_not_recorded(reason=f"{type(exc).__name__} (record not loggable)", record=None,
                                     user_id=call.caller.uid, model=call.chat.model)
