@@ -265,6 +265,24 @@ def test_calls_in_flight_are_limited(api, admin, user, db, standin):
     assert month_doc(db, user.uid, this_month())["in_flight"] == 0
 
 
+def test_a_crashed_calls_slot_does_not_block_the_user_once_its_reservation_expired(api, admin, user, db):
+    put_budget(api, admin, user.uid, monthly_budget=5, max_in_flight=1)
+    month = "2031-12"
+    now = datetime(2031, 12, 5, 9, 0, tzinfo=timezone.utc)
+    # What a call that crashed between the gate and the ledger leaves: its reservation (expired
+    # ten minutes ago) and its slot.
+    db.collection("reservations").document(f"crashed-{user.uid}").set({
+        "user_id": user.uid, "month": month, "amount_nanos": 7_000, "amount": 7e-06,
+        "created_at": now.replace(hour=8, minute=35), "expires_at": now.replace(hour=8, minute=50)})
+    db.collection("user_usage").document(user.uid).collection("months").document(month).set(
+        {"user_id": user.uid, "month": month, "reserved_nanos": 7_000, "in_flight": 1})
+    response = chat(api, user, headers=at("2031-12-05T09:00:00Z"))
+    assert response.status_code == 200, response.text
+    assert open_reservations(db, user.uid) == []
+    december = month_doc(db, user.uid, month)
+    assert (december["in_flight"], december["reserved_nanos"], december["calls"]) == (0, 0, 1)
+
+
 # ---- alerts ------------------------------------------------------------------------------------
 
 def test_alert_page_token_does_not_reveal_another_users_alert(api, auth, user, db):

@@ -167,6 +167,7 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
     deadline = time.monotonic() + ADMISSION_PATIENCE_S
     pause = 0.05
     counted_minute = False  # the minute's +1 is made once per call, not per retry
+    swept = False  # expired reservations of this user released once, on an in-flight refusal
     while True:
         amount = worst_case_nanos if (not is_free and budget.enforced) else 0
         count_free = is_free and budget.free_daily_requests is not None
@@ -218,6 +219,13 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
                         return _admit_locally(db, settings, gate, uid, real, now, feature)
                     continue
         refusal = limits.check(int((doc(minute_ref) or {}).get("requests") or 0), totals.in_flight, budget, now)
+        if refusal is not None and refusal.limit_name == limits.IN_FLIGHT and not swept:
+            # Slots of crashed calls come back when their reservations expire: free this user's
+            # now rather than at the next scheduled check (a query, on this refusal path only).
+            swept = True
+            if _sweep_expired(db, uid, now):
+                _give_back(db, reservation, undo)
+                continue
         if refusal is not None:
             _give_back(db, reservation, undo)
             gate.limiter.remember(uid, refusal, now)
@@ -242,6 +250,14 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
         chosen = gate.features.choose(uid, month, feature, settings.max_features)
         return Admission(budget, month, day, reservation, free_requests_today=free_today, totals=totals,
                          reserved_nanos=amount, feature=chosen, uid=uid)
+
+
+def _sweep_expired(db, uid: str, now: datetime) -> int:
+    try:
+        released, _ = reservations.release_expired(db, now, page_size=50, user_id=uid)
+    except FIRESTORE_ERRORS:
+        return 0
+    return released
 
 
 def _give_back(db, reservation: reservations.Reservation, undo=None) -> None:

@@ -153,19 +153,19 @@ def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, p
     return True
 
 
-def release_expired(db, now: datetime, page_size: int = 500, progress=None) -> tuple[int, int]:
-    """Release every reservation whose expiry has passed (its call crashed before settling).
+def release_expired(db, now: datetime, page_size: int = 500, progress=None,
+                    user_id: str | None = None) -> tuple[int, int]:
+    """Release every reservation whose expiry has passed (its call crashed before settling), or
+    only one user's.
 
     Returns (released, reads). Each release is guarded by the document's update time, so a call
     that settles at the same moment and a second check running in parallel never double-count.
     """
     released = reads = 0
-    query = (
-        db.collection(store.RESERVATIONS)
-        .where(filter=firestore.FieldFilter("expires_at", "<=", now))
-        .order_by("expires_at")
-        .limit(page_size)
-    )
+    query = db.collection(store.RESERVATIONS)
+    if user_id is not None:
+        query = query.where(filter=firestore.FieldFilter("user_id", "==", user_id))
+    query = query.where(filter=firestore.FieldFilter("expires_at", "<=", now)).order_by("expires_at").limit(page_size)
     last = None
     while True:
         page = list((query.start_after(last) if last is not None else query).stream())
