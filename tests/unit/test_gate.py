@@ -162,3 +162,21 @@ def test_rules_status_without_a_read_says_unknown_not_zero():
     budget = rules.Budget(None, (Decimal("0.8"),), free_daily_requests=None)
     status = rules.status(budget, "2026-11", None, None)
     assert (status["spent"], status["spent_nanos"], status["remaining"], status["reserved"]) == (None, None, None, None)
+
+
+def test_app_check_refuses_a_missing_or_unverifiable_token():
+    from tokenledger.api.auth import require_app_check
+    from tokenledger.api.errors import ApiError
+
+    def verify(token):
+        if token != "good":
+            raise ValueError("bad signature")
+        return {"app_id": "1:123:web:abc"}
+
+    with pytest.raises(ApiError) as missing:
+        require_app_check("  ", verify)
+    assert (missing.value.status, missing.value.code) == (401, "app_check_required")
+    with pytest.raises(ApiError) as invalid:
+        require_app_check("forged", verify)
+    assert (invalid.value.status, invalid.value.code) == (401, "app_check_invalid")
+    require_app_check("good", verify)

@@ -119,13 +119,17 @@ APP_CHECK_HEADER = "X-Firebase-AppCheck"
 
 def check_app_check() -> None:
     """With TOKENLEDGER_ENFORCE_APP_CHECK, every call must carry a valid App Check token."""
-    if not services().settings.enforce_app_check:
-        return
-    token = request.headers.get(APP_CHECK_HEADER, "").strip()
+    if services().settings.enforce_app_check:
+        require_app_check(request.headers.get(APP_CHECK_HEADER, ""))
+
+
+def require_app_check(token: str, verify=None) -> None:
+    """Refuse a missing or invalid App Check token (`verify`: firebase_admin's by default)."""
+    token = token.strip()
     if not token:
         raise ApiError(401, "app_check_required", f"Send a Firebase App Check token in {APP_CHECK_HEADER}.")
     try:
-        fb_app_check.verify_token(token)
+        (verify or fb_app_check.verify_token)(token)
     except Exception:  # noqa: BLE001 - any failure to verify is a refusal
         raise ApiError(401, "app_check_invalid", "The App Check token is not valid for this project.")
 
