@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from firebase_admin import auth as fb_auth
