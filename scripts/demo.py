@@ -101,7 +101,8 @@ def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:
     cost = first["usage"]["cost"]
     budget = round(cost * 4.5, 6)  # dave crosses 80% on his 4th call and 100% on his 5th
     api.request("PUT", f"/v1/admin/budgets/{dave.uid}", admin,
-                json={"monthly_budget": budget, "alert_thresholds": [0.8, 1.0], "email": dave.email}).raise_for_status()
+                json={"monthly_budget": budget, "alert_thresholds": [0.8, 1.0], "email": dave.email,
+                      "enforce": False}).raise_for_status()
     print(f"Admin sets dave's monthly budget to ${budget:.6f} (alerts at 80% and 100%, not enforced); "
           f"one call costs about ${cost:.6f}")
     seen: set[str] = set()

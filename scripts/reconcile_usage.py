@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pending-max-age", type=int, metavar="SECONDS",
                         help="settle rows unresolved this long at their estimate (default: the configured value)")
     parser.add_argument("--no-drift", action="store_true", help="skip the monthly drift check")
+    parser.add_argument("--now", type=datetime.fromisoformat, metavar="ISO8601",
+                        help="the run's clock, e.g. 2026-12-01T00:05:00+00:00 (default: now)")
     args = parser.parse_args(argv)
+    now = args.now or jobs.now()
 
     settings = config.settings()
     if args.pending_max_age is not None:
@@ -45,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{index}/{total}] {result.generation_id}  {result.outcome}", flush=True)
 
     print("settling pending rows...", flush=True)
-    results = settle.settle_pending(db, client, settings, jobs.now(), progress=progress)
+    results = settle.settle_pending(db, client, settings, now, progress=progress)
     if results:
         print_table(
             ["generation", "user", "outcome", "was", "now", "difference"],
@@ -63,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_drift:
         try:
-            drift = settle.check_drift(db, client, settings, jobs.now())
+            drift = settle.check_drift(db, client, settings, now)
         except UpstreamError as exc:
             print(f"drift check failed: {exc.message}", file=sys.stderr)
             return 1

@@ -108,14 +108,32 @@ SETTINGS: tuple[Setting, ...] = (
             "longest from..to range a usage summary or export answers"),
     Setting("TOKENLEDGER_EXPORT_PAGE_SIZE", "export_page_size", "int", "500",
             "rows per Firestore query while an export streams"),
-    Setting("TOKENLEDGER_DEFAULT_MONTHLY_BUDGET", "default_monthly_budget", "optional_decimal", "",
-            "USD budget of users without a `user_budgets` document (empty = none)"),
+    Setting("TOKENLEDGER_DEFAULT_MONTHLY_BUDGET", "default_monthly_budget", "optional_decimal", "1",
+            "USD budget of users without a `user_budgets` document (empty = none); with the default "
+            "enforcement a fresh deployment is not an open proxy"),
     Setting("TOKENLEDGER_DEFAULT_ALERT_THRESHOLDS", "default_alert_thresholds", "decimals", "0.8,1.0",
             "shares of the budget at which alerts are written"),
-    Setting("TOKENLEDGER_DEFAULT_ENFORCE", "default_enforce", "bool", "false",
+    Setting("TOKENLEDGER_DEFAULT_ENFORCE", "default_enforce", "bool", "true",
             "the default budget is a hard cap (402 before OpenRouter is called)"),
-    Setting("TOKENLEDGER_DEFAULT_FREE_DAILY_REQUESTS", "default_free_daily_requests", "int", "0",
+    Setting("TOKENLEDGER_DEFAULT_FREE_DAILY_REQUESTS", "default_free_daily_requests", "int", "50",
             "free-model calls per user per UTC day (0 = no cap)"),
+    Setting("TOKENLEDGER_BUDGET_CACHE_S", "budget_cache_s", "int", "60",
+            "how long an instance keeps a user's budget document (an admin PUT through the same instance "
+            "replaces it at once; other instances see it within this time)"),
+    Setting("TOKENLEDGER_BUDGET_FAIL_OPEN", "budget_fail_open", "bool", "false",
+            "when a budget cannot be read (Firestore unreachable), let the call go on unchecked instead of "
+            "503 `budget_unavailable`; only for deployments that prefer availability over the cap"),
+    Setting("TOKENLEDGER_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", "int", "60",
+            "chat requests per user per minute (0 = no limit); a budget document may set its own"),
+    Setting("TOKENLEDGER_MAX_IN_FLIGHT", "max_in_flight", "int", "8",
+            "chat calls per user in progress at once (0 = no limit); a budget document may set its own"),
+    Setting("TOKENLEDGER_MAX_FEATURES", "max_features", "int", "100",
+            "distinct `feature` names per user and month; further names are counted under `other`"),
+    Setting("TOKENLEDGER_REVOCATION_CACHE_S", "revocation_cache_s", "int", "60",
+            "how long an instance trusts that a user is neither disabled nor has revoked tokens (one Auth "
+            "lookup per user per instance per this many seconds)"),
+    Setting("TOKENLEDGER_ENFORCE_APP_CHECK", "enforce_app_check", "bool", "false",
+            "require a valid Firebase App Check token (`X-Firebase-AppCheck`) on every API call"),
     Setting("TOKENLEDGER_RESERVATION_TTL_S", "reservation_ttl_s", "int", "900",
             "a budget reservation left by a crashed call is released after this long"),
     Setting("TOKENLEDGER_MAIL_ENABLED", "mail_enabled", "bool", "false",
@@ -217,14 +235,45 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def is_emulator() -> bool:
-    """True only inside the Firebase Functions emulator (firebase-tools sets this variable)."""
-    return os.environ.get("FUNCTIONS_EMULATOR") == "true"
+# Set by the emulators' clients; in production they would point the functions at a fake backend.
+EMULATOR_HOSTS = ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
+
+
+def is_production(env=None) -> bool:
+    """Running on Cloud Run / Cloud Functions. `K_SERVICE` alone does not say so (the Functions
+    emulator sets it too); the emulator also sets FIREBASE_DEBUG_MODE, a `FIREBASE_` variable
+    that `firebase deploy` refuses in functions/.env, so a deployment cannot fake it."""
+    env = os.environ if env is None else env
+    return bool(env.get("K_SERVICE")) and env.get("FIREBASE_DEBUG_MODE") != "true"
+
+
+def is_emulator(env=None) -> bool:
+    """True only inside the Firebase Functions emulator: never in production, whatever the env holds
+    (FUNCTIONS_EMULATOR is not a reserved name, so a deployed .env could set it)."""
+    env = os.environ if env is None else env
+    return env.get("FUNCTIONS_EMULATOR") == "true" and env.get("FIREBASE_DEBUG_MODE") == "true" \
+        and not is_production(env)
+
+
+class UnsafeEnvironment(RuntimeError):
+    """Production with emulator variables set: the function must not start."""
+
+
+def check_environment(env=None) -> None:
+    """Refuse to start in production with an emulator host set (it would send every token check and
+    ledger write to a fake backend that accepts anything)."""
+    env = os.environ if env is None else env
+    if is_production(env):
+        present = [name for name in EMULATOR_HOSTS if env.get(name)]
+        if present:
+            raise UnsafeEnvironment(f"production (K_SERVICE set) with emulator variables {present}: refusing to start")
 
 
 def init() -> None:
-    """Process start-up for the deployed functions: initialise firebase_admin once."""
+    """Process start-up for the deployed functions: check the environment, initialise firebase_admin once."""
     import firebase_admin
+
+    check_environment()
 
     if not firebase_admin._apps:  # a second import of main.py must not re-initialise
         firebase_admin.initialize_app(options={"projectId": project_id()})

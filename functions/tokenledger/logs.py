@@ -16,6 +16,7 @@ OPENROUTER_OPERATOR_ERROR = "openrouter_operator_error"
 BUDGET_STATUS_FAILED = "budget_status_failed"
 STREAM_UPSTREAM_BROKEN = "stream_upstream_broken"
 STREAM_RECORDED_PENDING = "stream_recorded_pending"
+UPSTREAM_ANSWER_LOST = "upstream_answer_lost"  # sent, then no answer: a pending row holds the reservation
 UNHANDLED_ERROR = "unhandled_error"
 # --- budgets -----------------------------------------------------------------------------
 BUDGET_UNAVAILABLE = "budget_unavailable"
@@ -34,8 +35,8 @@ LEDGER_DRIFT = "ledger_drift"
 RECONCILE_USAGE_DONE = "reconcile_usage_done"
 
 
-def usage_not_recorded(reason: str, record: dict) -> None:
-    _flog.error(USAGE_NOT_RECORDED, reason=reason, record=record)
+def usage_not_recorded(reason: str, record: dict | None, **context) -> None:
+    _flog.error(USAGE_NOT_RECORDED, reason=reason, record=record, **context)
 
 
 def usage_flagged(generation_id: str, flags: list[str]) -> None:
@@ -56,6 +57,10 @@ def stream_upstream_broken(generation_id: str | None, error: str) -> None:
 
 def stream_recorded_pending(generation_id: str | None, status: str) -> None:
     _flog.warn(STREAM_RECORDED_PENDING, generation_id=generation_id, status=status)
+
+
+def upstream_answer_lost(generation_id: str, user_id: str, error: str) -> None:
+    _flog.warn(UPSTREAM_ANSWER_LOST, generation_id=generation_id, user_id=user_id, error=error)
 
 
 def unhandled_error(error: str, trace: str) -> None:

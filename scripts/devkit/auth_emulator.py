@@ -57,6 +57,21 @@ class AuthEmulator:
             headers=OWNER,
         )
 
+    def disable(self, uid: str) -> None:
+        self._post(
+            f"/identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
+            {"localId": uid, "disableUser": True},
+            headers=OWNER,
+        )
+
+    def revoke_tokens(self, uid: str, valid_since: int) -> None:
+        """Tokens issued before `valid_since` (epoch seconds) are revoked (as revokeRefreshTokens does)."""
+        self._post(
+            f"/identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
+            {"localId": uid, "validSince": str(valid_since)},
+            headers=OWNER,
+        )
+
     def refresh(self, user: User) -> User:
         """Sign in again: a new ID token carries the current custom claims."""
         data = self._post(

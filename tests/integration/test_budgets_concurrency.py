@@ -53,7 +53,7 @@ def burst(stack, user, body: dict, calls: int) -> list[requests.Response]:
         return list(pool.map(fire, range(calls)))
 
 
-def warm_workers(stack, auth, standin, count: int) -> None:
+def warm_workers(stack, db, auth, standin, count: int) -> None:
     """Leave `count` idle workers in the emulator, started about one at a time: `count` keepers
     (users) are added one by one, each sending calls back to back that the stand-in holds for
     3 s (under the upstream timeout), so every new keeper needs a new worker while the others'
@@ -67,7 +67,8 @@ def warm_workers(stack, auth, standin, count: int) -> None:
     def keep(user):
         while not stop.is_set():
             response = session.post(f"{stack.api_url}/v1/chat/completions", json=body, headers=user.headers, timeout=120)
-            if response.status_code != 200:
+            # The emulator's own drop ({"code": "ECONNRESET"}, see the test below) is not our answer.
+            if response.status_code != 200 and not (response.status_code == 500 and "error" not in response.json()):
                 failures.append(response.text)
 
     standin.configure(latency_ms=3000)
@@ -75,6 +76,10 @@ def warm_workers(stack, auth, standin, count: int) -> None:
     try:
         for _ in range(count):
             keeper = auth.create_user("keeper")
+            # Keepers call back to back for the whole warm-up, past the default free quota. Written
+            # directly: a PUT through the API would need a worker of its own at the wrong moment.
+            db.collection("user_budgets").document(keeper.uid).set({"free_daily_requests": None,
+                                                                    "requests_per_minute": None})
             thread = threading.Thread(target=keep, args=(keeper,), daemon=True)
             thread.start()
             threads.append(thread)
@@ -102,10 +107,11 @@ def test_fifty_concurrent_calls_never_overspend(stack, api, auth, db, standin):
     budget = 9 * cost + reserve + cost // 2
     sequential = (budget - reserve) // cost + 1
     assert sequential == 10
-    put_budget(api, admin, user.uid, monthly_budget=float(Decimal(budget) / Decimal(10**9)), enforce=True)
+    put_budget(api, admin, user.uid, monthly_budget=float(Decimal(budget) / Decimal(10**9)), enforce=True,
+               max_in_flight=None, requests_per_minute=None)  # the burst itself is the point here
     assert api.request("GET", "/v1/budget", user).json()["spent_nanos"] == 0
 
-    warm_workers(stack, auth, standin, CALLS)
+    warm_workers(stack, db, auth, standin, CALLS)
     standin.configure(latency_ms=300)
     responses = burst(stack, user, BODY, CALLS)
     standin.configure(latency_ms=0)
