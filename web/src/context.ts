@@ -1,0 +1,14 @@
+import type { User } from "firebase/auth";
+import type { Tokenledger } from "./client";
+import type { Services } from "./firebase";
+
+/** What every page gets: the signed-in user, the API client and Firebase. */
+export interface PageContext {
+  services: Services;
+  user: User;
+  isAdmin: boolean;
+  api: Tokenledger;
+}
+
+/** A page fills `root` and returns a function that stops its listeners. */
+export type Page = (root: HTMLElement, ctx: PageContext) => () => void;
