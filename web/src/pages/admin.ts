@@ -29,7 +29,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
   const alerts = el("div", { id: "admin-alerts" });
   const drift = el("p", { id: "drift" });
   const uid = el("input", { id: "budget-uid", required: "", autocomplete: "off" });
-  const amount = el("input", { id: "budget-amount", type: "number", min: "0", step: "0.01", required: "" });
+  const amount = el("input", { id: "budget-amount", type: "number", min: "0", step: "any", required: "" });
   const enforce = el("input", { id: "budget-enforce", type: "checkbox" });
   const budgetResult = el("p", { id: "budget-result", role: "status" });
   const budgetForm = el("form", { id: "budget-form" },
