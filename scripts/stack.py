@@ -551,7 +551,7 @@ def run(args: argparse.Namespace) -> int:
 
         def app_served():
             status, body = http_get(f"{app_url}/", 10)
-            return status == 200 and "app.js" in body
+            return status == 200 and "<script" in body
 
         wait_until("the web app (Hosting emulator)", app_served, deadline, watched, procs.refresh)
         say(f"web app served at {app_url}")
@@ -581,7 +581,8 @@ def run(args: argparse.Namespace) -> int:
             for k, v in stack_env.items():
                 print(f"  {k}={'(hidden)' if k == 'OPENROUTER_API_KEY' else v}", flush=True)
             say(f"ready; Ctrl-C to stop. In another shell: . {env_file.relative_to(ROOT)}")
-            print(f"\nThe web app: {app_url}\n", flush=True)
+            print(f"\nThe web app: {app_url}\n  accounts to sign in with: . {env_file.relative_to(ROOT)} && "
+                  "functions/venv/bin/python scripts/web_users.py\n", flush=True)
             while fb.poll() is None:
                 procs.refresh()
                 time.sleep(0.5)

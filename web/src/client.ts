@@ -1,15 +1,15 @@
 /**
- * A typed client for the tokenledger API, for any web app (copy this file or import it).
+ * A typed client for the tokenledger API, for any web app (copy this file, and chat.ts for the
+ * openai SDK, or import them).
  *
- * - `chat` is the official openai SDK pointed at the API; its `apiKey` is a function, so every
- *   request carries a fresh Firebase ID token (the SDK calls it before each request and
- *   `getIdToken()` refreshes the token when it is near expiry).
- * - `call` is plain fetch for the other routes, throwing `TokenledgerError` with a typed `code`.
+ * - `call` is plain fetch with a fresh Firebase ID token on every request, throwing
+ *   `TokenledgerError` with a typed `code` (and `retryAfterS` from `Retry-After`).
+ * - Types for the answers: `UsageCost` (a chat answer's `usage`), `BudgetStatus`, models, ...
  *
- * Depends only on `openai`; pass whatever returns the current user's ID token
- * (`() => auth.currentUser!.getIdToken()` with the Firebase JS SDK).
+ * No dependencies; pass whatever returns the current user's ID token
+ * (`() => auth.currentUser!.getIdToken()` with the Firebase JS SDK: it refreshes the token
+ * when it is near expiry).
  */
-import OpenAI from "openai";
 
 /** Every `error.code` the API answers with (see the README's error table). */
 export type ErrorCode =
@@ -132,8 +132,8 @@ export interface ClientOptions {
 }
 
 export interface Tokenledger {
-  /** The openai SDK, pointed at the API: `chat.chat.completions.create({... , stream: true})`. */
-  chat: OpenAI;
+  /** The API's absolute root URL. */
+  root: string;
   call<T>(path: string, init?: { method?: string; body?: unknown }): Promise<T>;
   /** Like `call`, for the raw Response (CSV export, reading headers). */
   fetchRaw(path: string, init?: { method?: string; body?: unknown }): Promise<Response>;
@@ -164,27 +164,9 @@ export async function toError(response: Response): Promise<TokenledgerError> {
   return new TokenledgerError(response.status, code, message, retryAfter(response.headers));
 }
 
-/** An error thrown by the openai SDK, as a TokenledgerError when it came from the API. */
-export function fromSdkError(err: unknown): unknown {
-  if (err instanceof OpenAI.APIError && typeof err.status === "number") {
-    const body = err.error as { code?: ErrorCode; message?: string } | undefined;
-    const headers = err.headers instanceof Headers ? err.headers : new Headers();
-    return new TokenledgerError(err.status, body?.code ?? "internal_error", body?.message ?? err.message,
-      retryAfter(headers));
-  }
-  return err;
-}
-
 export function createTokenledger({ baseUrl, getIdToken }: ClientOptions): Tokenledger {
-  // The openai SDK needs an absolute URL; "/api" means this page's origin.
+  // "/api" means this page's origin (the Hosting rewrite); the openai SDK needs it absolute.
   const root = new URL(baseUrl, globalThis.location?.href).toString().replace(/\/+$/, "");
-  const chat = new OpenAI({
-    baseURL: `${root}/v1`,
-    apiKey: getIdToken, // called before every request: always a fresh token
-    dangerouslyAllowBrowser: true, // the "key" is the user's own short-lived ID token
-    maxRetries: 0, // a 402/429 is an answer for the person, not something to retry blindly
-  });
-
   async function fetchRaw(path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
     const headers: Record<string, string> = { Authorization: `Bearer ${await getIdToken()}` };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
@@ -202,7 +184,7 @@ export function createTokenledger({ baseUrl, getIdToken }: ClientOptions): Token
   }
 
   return {
-    chat,
+    root,
     call,
     fetchRaw,
     models: () => call<ModelList>("/v1/models"),

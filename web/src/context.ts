@@ -10,5 +10,6 @@ export interface PageContext {
   api: Tokenledger;
 }
 
-/** A page fills `root` and returns a function that stops its listeners. */
-export type Page = (root: HTMLElement, ctx: PageContext) => () => void;
+/** A page fills `root` and returns a function that stops its listeners. `param` is the rest of
+ * the route (`#/usage/2026-10` -> "2026-10"). */
+export type Page = (root: HTMLElement, ctx: PageContext, param: string) => () => void;

@@ -20,15 +20,22 @@ async function emulatorAddresses(): Promise<Record<string, EmulatorAddress>> {
 }
 
 export async function startFirebase(): Promise<Services> {
-  const response = await fetch("/__/firebase/init.json");
+  // Both asked at once; the emulator addresses are used only for a demo-* project.
+  const local = ["localhost", "127.0.0.1", "[::1]"].includes(location.hostname);
+  const [response, addresses] = await Promise.all([
+    fetch("/__/firebase/init.json"),
+    local ? emulatorAddresses().catch(() => null) : Promise.resolve(null),
+  ]);
   if (!response.ok) throw new Error(`Firebase web config unavailable (HTTP ${response.status}).`);
   const config = (await response.json()) as FirebaseOptions;
+  const emulated = (config.projectId ?? "").startsWith("demo-");
+  // Known before Auth starts: Auth restores a persisted session at once, and connecting it to
+  // the emulator after that fails (auth/emulator-config-failed).
+  const emulators = emulated ? addresses ?? (await emulatorAddresses()) : null;
   const app = initializeApp(config);
   const auth = getAuth(app);
   const db = getFirestore(app);
-  const emulated = (config.projectId ?? "").startsWith("demo-");
-  if (emulated) {
-    const emulators = await emulatorAddresses();
+  if (emulators) {
     connectAuthEmulator(auth, `http://${emulators.auth.hostAndPort}`, { disableWarnings: true });
     connectFirestoreEmulator(db, emulators.firestore.host, emulators.firestore.port);
   }

@@ -6,14 +6,14 @@ import { createTokenledger } from "./client";
 import type { Page, PageContext } from "./context";
 import { startFirebase, type Services } from "./firebase";
 import { el } from "./format";
-import { adminPage } from "./pages/admin";
-import { playgroundPage } from "./pages/playground";
 import { usagePage } from "./pages/usage";
 
-const ROUTES: Record<string, { title: string; page: Page; admin?: boolean }> = {
-  usage: { title: "My usage", page: usagePage },
-  playground: { title: "Playground", page: playgroundPage },
-  admin: { title: "Admin", page: adminPage, admin: true },
+// "My usage" is the landing page and ships in the main bundle; the others (the playground
+// carries the openai SDK) are loaded when first opened.
+const ROUTES: Record<string, { title: string; load: () => Promise<Page>; admin?: boolean }> = {
+  usage: { title: "My usage", load: async () => usagePage },
+  playground: { title: "Playground", load: async () => (await import("./pages/playground")).playgroundPage },
+  admin: { title: "Admin", load: async () => (await import("./pages/admin")).adminPage, admin: true },
 };
 
 const main = document.getElementById("main") as HTMLElement;
@@ -66,6 +66,7 @@ function shell(services: Services, user: User, isAdmin: boolean) {
     api: createTokenledger({ baseUrl: "/api", getIdToken: () => user.getIdToken() }),
   };
   let stop: () => void = () => {};
+  let routed = 0;
   const links = Object.entries(ROUTES).filter(([, r]) => !r.admin || isAdmin)
     .map(([name, r]) => el("a", { href: `#/${name}`, id: `nav-${name}`, text: r.title }));
   const out = el("button", { type: "button", id: "signout", class: "secondary", text: "Sign out" });
@@ -74,7 +75,8 @@ function shell(services: Services, user: User, isAdmin: boolean) {
     el("span", { id: "who", text: user.email ?? user.uid }), out);
 
   function route() {
-    const name = location.hash.replace(/^#\/?/, "") || "usage";
+    const [first, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+    const name = first || "usage";
     const r = ROUTES[name] ?? ROUTES.usage;
     stop();
     main.replaceChildren();
@@ -82,7 +84,15 @@ function shell(services: Services, user: User, isAdmin: boolean) {
     for (const a of links) a.removeAttribute("aria-current");
     document.getElementById(`nav-${name}`)?.setAttribute("aria-current", "page");
     document.title = `${r.title} · tokenledger`;
-    stop = r.page(main, ctx);
+    const seq = ++routed;
+    let stopped = false;
+    stop = () => { stopped = true; };
+    r.load().then((page) => {
+      if (seq !== routed || stopped) return;
+      stop = page(main, ctx, rest.join("/"));
+    }).catch(() => {
+      main.replaceChildren(el("p", { role: "alert", text: "This page could not be loaded. Reload to try again." }));
+    });
   }
   window.onhashchange = route;
   route();

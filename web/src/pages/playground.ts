@@ -1,5 +1,6 @@
 /** Playground: pick a model, see the estimate, stream the answer, then its tokens and cost. */
-import { fromSdkError, type BudgetStatus, type Estimate, type ModelInfo, type UsageCost } from "../client";
+import { createChat, fromSdkError } from "../chat";
+import type { BudgetStatus, Estimate, ModelInfo, UsageCost } from "../client";
 import type { Page } from "../context";
 import { count, el, perMillion, usdFromFloat } from "../format";
 import { sentence } from "../messages";
@@ -15,7 +16,8 @@ function estimateText(e: Estimate): string {
     `(about ${count(e.prompt_tokens_estimate)} prompt tokens, at most ${count(e.max_completion_tokens)} completion tokens).`;
 }
 
-export const playgroundPage: Page = (root, { api }) => {
+export const playgroundPage: Page = (root, { api, user }) => {
+  const chat = createChat({ baseUrl: api.root, getIdToken: () => user.getIdToken() });
   const model = el("select", { id: "model", required: "" });
   const prompt = el("textarea", { id: "prompt", rows: "4", required: "" });
   prompt.value = "Write a haiku about careful bookkeeping.";
@@ -68,7 +70,7 @@ export const playgroundPage: Page = (root, { api }) => {
     answer.dataset.paints = "0";
     answer.setAttribute("aria-busy", "true");
     try {
-      const stream = await api.chat.chat.completions.create({ ...body(), stream: true });
+      const stream = await chat.chat.completions.create({ ...body(), stream: true });
       let final: UsageCost | null = null;
       for await (const chunk of stream) {
         const text = chunk.choices[0]?.delta?.content;
