@@ -5,7 +5,7 @@ STACK := scripts/stack
 # pytest's exit code 5 means "no tests collected": not a failure while a suite is still empty.
 PYTEST = rc=0; $(PY) -m pytest $(1) -q || rc=$$?; [ $$rc -eq 5 ] || exit $$rc
 
-.PHONY: setup test unit integration demo bench up report
+.PHONY: setup test unit integration demo bench up report screenshots
 .NOTPARALLEL:
 
 setup:
@@ -17,9 +17,15 @@ unit: setup
 	@dirs=$$(for d in tests/unit tests/standin; do [ -d $$d ] && printf '%s ' $$d; done); \
 	if [ -n "$$dirs" ]; then $(call PYTEST,$$dirs); else echo "no unit tests yet"; fi
 
+# Integration tests, then the browser tests (tests/web: chromium against the Hosting emulator),
+# in one start of the stack.
 integration:
-	@if [ -d tests/integration ]; then TOKENLEDGER_UPSTREAM_TIMEOUT_S=5 TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- sh -c '$(call PYTEST,tests/integration)'; \
+	@if [ -d tests/integration ]; then TOKENLEDGER_UPSTREAM_TIMEOUT_S=5 TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- sh -c '$(call PYTEST,tests/integration tests/web)'; \
 	else echo "no integration tests yet"; fi
+
+# The README's screenshots of the web app (docs/web-*.png), taken by the browser tests.
+screenshots: setup
+	WEB_SCREENSHOTS=docs $(STACK) exec -- $(PY) -m pytest tests/web -q
 
 demo: setup
 	TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- $(PY) scripts/demo.py

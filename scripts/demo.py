@@ -8,6 +8,7 @@ Run it with `make demo` (which starts the emulators and the OpenRouter stand-in 
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -145,5 +146,15 @@ def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:
     return 0
 
 
+def print_app_url() -> None:
+    url = os.environ.get("APP_URL")
+    if url:
+        print(f"\nThe web app (usage dashboard, playground, admin): {url}\n"
+              "  served while the stack runs: `make up` keeps it running, then "
+              "`. .stack/env && functions/venv/bin/python scripts/web_users.py` creates accounts to sign in with")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    print_app_url()
+    sys.exit(code)

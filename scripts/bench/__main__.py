@@ -8,11 +8,11 @@ ROOT = Path(__file__).resolve().parents[2]
 for path in (ROOT / "functions", ROOT):
     sys.path.insert(0, str(path))
 
-from scripts.bench import analytics, budgets, hotpath, metering, policy, streaming  # noqa: E402
+from scripts.bench import analytics, budgets, hotpath, metering, policy, streaming, web  # noqa: E402
 from scripts.devkit import env as stack_env  # noqa: E402
 
 SECTIONS = {"metering": metering.run, "streaming": streaming.run, "analytics": analytics.run, "budgets": budgets.run,
-            "policy": policy.run, "hotpath": hotpath.run}
+            "policy": policy.run, "hotpath": hotpath.run, "web": web.run}
 IN_PROCESS = {"policy"}  # sections that need no stack
 
 

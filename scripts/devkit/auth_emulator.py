@@ -37,8 +37,9 @@ class AuthEmulator:
         return response.json()
 
     def create_user(self, name: str = "user", admin: bool = False) -> User:
-        email = f"{name}-{uuid.uuid4().hex[:10]}@example.com"
-        password = uuid.uuid4().hex
+        return self.sign_up(f"{name}-{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex, admin)
+
+    def sign_up(self, email: str, password: str, admin: bool = False) -> User:
         data = self._post(
             "/identitytoolkit.googleapis.com/v1/accounts:signUp",
             {"email": email, "password": password, "returnSecureToken": True},

@@ -62,6 +62,11 @@ def test_usage_page_matches_the_api_and_rollup_and_updates_live(page, app_url, a
     assert page.evaluate("window.__sameDocument") == "yes"  # no reload happened
     assert table_rows(page, "by-model")[OTHER][0] == "2"
 
+    # A reload keeps the session (persisted by Firebase Auth) and shows the same month.
+    page.reload()
+    wait_text(page, "#total-calls", "4")
+    assert page.text_content("#total-cost") == usd(after["cost_nanos"])
+
 
 def test_csv_download_is_the_export(page, app_url, auth, api):
     user = auth.create_user("csv")
