@@ -162,8 +162,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOKENLEDGER_BUDGET_CHECK_SCHEDULE", "budget_check_schedule", "str", "every 60 minutes",
             "schedule of `check_budgets`", source="deploy"),
     Setting("TOKENLEDGER_CORS_ORIGINS", "cors_origins", "list", "*",
-            "browser origins allowed to call the API, comma-separated; `*` is safe because the API is "
-            "authorised by bearer tokens, never cookies", source="deploy"),
+            "browser origins allowed to call the API from another origin, comma-separated "
+            "(`https://app.example.com,http://localhost:5173`). The default `*` allows any origin, which is "
+            "safe because the API is authorised by the bearer ID token, never by cookies: a foreign page gains "
+            "nothing it could not do with the token itself. Every answer lists `X-Usage-Recorded`, "
+            "`X-Generation-Id` and `Retry-After` in `Access-Control-Expose-Headers` so such a page can read "
+            "them. The app behind Hosting's `/api/**` rewrite is same-origin and needs no CORS",
+            source="deploy"),
 )
 
 
