@@ -12,14 +12,15 @@ from .helpers import rows_of, usd
 MODEL = "openai/gpt-4o-mini"
 PROMPT = "Write a haiku about careful bookkeeping."
 
-# Records the answer's text at every DOM change and the frame it was painted in.
+# Records the answer's text at every DOM change, with the animation frame it happened in.
 OBSERVE = """() => {
+  window.__frame = 0;
+  const tick = () => { window.__frame++; requestAnimationFrame(tick); };
+  requestAnimationFrame(tick);
   window.__paints = [];
   const answer = document.querySelector('#answer');
-  new MutationObserver(() => {
-    const text = answer.textContent;
-    requestAnimationFrame(() => window.__paints.push(text));
-  }).observe(answer, {childList: true, characterData: true, subtree: true});
+  new MutationObserver(() => window.__paints.push([answer.textContent, window.__frame]))
+    .observe(answer, {childList: true, characterData: true, subtree: true});
 }"""
 
 
@@ -75,8 +76,10 @@ def test_stream_is_painted_as_it_arrives_and_cost_equals_the_ledger(page, app_ur
     assert page.text_content("#answer") == answer
     # One paint per streamed piece, each showing the answer so far.
     prefixes = ["".join(pieces[: i + 1]) for i in range(len(pieces))]
-    painted = [t for t in page.evaluate("window.__paints") if t]
-    assert painted == prefixes
+    changes = [(text, frame) for text, frame in page.evaluate("window.__paints") if text]
+    assert [text for text, _ in changes] == prefixes
+    frames = [frame for _, frame in changes]
+    assert frames == sorted(set(frames))  # each piece shown in a frame of its own
     assert page.get_attribute("#answer", "data-paints") == str(len(pieces))
 
     rows = rows_of(db, user.uid)
