@@ -4,7 +4,8 @@ never the rows, so both should paint alike and well under a second on the local 
 
 Each sample opens the page in a fresh tab of a signed-in browser and reads the time from
 navigation start to the app's `usage-painted` mark (set two animation frames after the numbers
-are in the DOM, i.e. once they are painted). Data is seeded with the ledger's own writes into a
+and the budget gauge are in the DOM, i.e. once they are painted) and to `usage-chart` (the daily
+chart drawn: Chart.js loads beside the numbers, not before them). Data is seeded with the ledger's own writes into a
 month nothing else uses.
 """
 from __future__ import annotations
@@ -35,24 +36,26 @@ def month_of_calls(uid: str, month: str, count: int) -> list:
                             feature=FEATURES[i % len(FEATURES)]) for i in range(count)]
 
 
-def first_paints(chromium, app_url: str, user, month: str, calls: int) -> tuple[list[float], int]:
+def first_paints(chromium, app_url: str, user, month: str, calls: int) -> tuple[list[float], list[float], int]:
     context = chromium.new_context(viewport={"width": 1200, "height": 900})
     try:
         page = context.new_page()
         browser.sign_in(page, app_url, user, f"#/usage/{month}")  # the session persists in IndexedDB
         page.locator("#main[data-ready]").wait_for()
         page.close()
-        samples, documents = [], 0
+        samples, charts, documents = [], [], 0
         for _ in range(SAMPLES + 1):  # the first load warms the emulators' caches: not counted
             tab = context.new_page()
             tab.goto(f"{app_url}/#/usage/{month}")
-            tab.wait_for_function("performance.getEntriesByName('usage-painted').length > 0", timeout=60_000)
+            tab.wait_for_function("performance.getEntriesByName('usage-painted').length > 0"
+                                  " && performance.getEntriesByName('usage-chart').length > 0", timeout=60_000)
             shown = tab.text_content("#total-calls")
             assert shown == f"{calls:,}", f"the page shows {shown} calls, expected {calls:,}"
             samples.append(tab.evaluate("performance.getEntriesByName('usage-painted')[0].startTime"))
+            charts.append(tab.evaluate("performance.getEntriesByName('usage-chart')[0].startTime"))
             documents = int(tab.get_attribute("#main", "data-documents"))
             tab.close()
-        return samples[1:], documents
+        return samples[1:], charts[1:], documents
     finally:
         context.close()
 
@@ -77,10 +80,13 @@ def run(stack) -> None:
             results = {n: first_paints(chromium, app_url, u, month, n) for n, u in ((10, small), (10_000, large))}
         finally:
             chromium.close()
-    for calls, (samples, documents) in results.items():
+    for calls, (samples, charts, documents) in results.items():
         p50, _, _ = summary(samples)
         rows.append([f"{calls:,}", documents, f"{p50:.0f} ms", f"{max(samples):.0f} ms",
-                     "yes" if max(samples) < TARGET_MS else "NO"])
+                     "yes" if max(samples) < TARGET_MS else "NO", f"{summary(charts)[0]:.0f} ms"])
     ratio = summary(results[10_000][0])[0] / summary(results[10][0])[0]
-    print_table(["calls in the month", "documents read", "first paint p50", "max", f"< {TARGET_MS} ms"], rows,
+    print_table(["calls in the month", "documents read", "first paint p50", "max", f"< {TARGET_MS} ms",
+                 "chart drawn p50"], rows,
                 title=f"My usage, navigation start to numbers painted ({SAMPLES} loads each; 10,000/10 p50 ratio {ratio:.2f})")
+    load = os.getloadavg()
+    print(f"  (load average while measuring: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores)")

@@ -167,14 +167,24 @@ export async function toError(response: Response): Promise<TokenledgerError> {
 export function createTokenledger({ baseUrl, getIdToken }: ClientOptions): Tokenledger {
   // "/api" means this page's origin (the Hosting rewrite); the openai SDK needs it absolute.
   const root = new URL(baseUrl, globalThis.location?.href).toString().replace(/\/+$/, "");
-  async function fetchRaw(path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
+  async function once(path: string, init: { method?: string; body?: unknown }): Promise<Response> {
     const headers: Record<string, string> = { Authorization: `Bearer ${await getIdToken()}` };
     if (init.body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(`${root}${path}`, {
+    return fetch(`${root}${path}`, {
       method: init.method ?? (init.body === undefined ? "GET" : "POST"),
       headers,
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
+  }
+
+  async function fetchRaw(path: string, init: { method?: string; body?: unknown } = {}): Promise<Response> {
+    let response = await once(path, init);
+    // The API's own errors are JSON. A 5xx without it came from what stands in front (a proxy,
+    // a cold start): a request that changes nothing is worth one more try.
+    const safe = (init.method ?? (init.body === undefined ? "GET" : "POST")) === "GET" || path === "/v1/estimate";
+    if (safe && response.status >= 500 && !(response.headers.get("Content-Type") ?? "").includes("json")) {
+      response = await once(path, init);
+    }
     if (!response.ok) throw await toError(response);
     return response;
   }

@@ -100,6 +100,7 @@ function shell(services: Services, user: User, isAdmin: boolean) {
 }
 
 async function boot() {
+  performance.mark("app-start");
   let services: Services;
   try {
     services = await startFirebase();
@@ -116,6 +117,7 @@ async function boot() {
     close();
     close = () => {};
     if (!user) { signInView(services); return; }
+    performance.mark("auth-ready");
     const claims = (await user.getIdTokenResult()).claims;
     close = shell(services, user, claims.admin === true);
   });
