@@ -1,7 +1,7 @@
 """CORS as a browser on another origin sees it, and the Hosting rewrite's `/api` prefix."""
 from __future__ import annotations
 
-EXPOSED = {"x-usage-recorded", "x-generation-id", "retry-after"}
+EXPOSED = {"x-usage-recorded", "x-generation-id", "retry-after", "x-tokenledger-overhead-ms"}
 ORIGIN = "http://elsewhere.example:3000"
 
 

@@ -7,7 +7,7 @@ from tokenledger.api import analytics, budgets, chat, errors
 
 # Response headers a browser page may read. CORS hides every non-basic header from a page on
 # another origin unless listed here, and Firebase's CorsOptions has no setting for it.
-EXPOSED_HEADERS = ("X-Usage-Recorded", "X-Generation-Id", "Retry-After")
+EXPOSED_HEADERS = ("X-Usage-Recorded", "X-Generation-Id", "Retry-After", "X-Tokenledger-Overhead-Ms")
 # Firebase Hosting's rewrite of `/api/**` to this function keeps the full path.
 HOSTING_PREFIX = "/api"
 
