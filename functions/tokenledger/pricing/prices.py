@@ -20,6 +20,7 @@ PRICE_FIELDS = (
     "internal_reasoning",
     "input_cache_read",
     "input_cache_write",
+    "input_cache_write_1h",
     "request",
     "image",
 )
@@ -34,6 +35,7 @@ class ModelPrice:
     internal_reasoning: Decimal | None = None
     input_cache_read: Decimal | None = None
     input_cache_write: Decimal | None = None
+    input_cache_write_1h: Decimal | None = None  # Anthropic's 1-hour cache (cache_control ttl "1h")
     request: Decimal = ZERO
     image: Decimal = ZERO
     discount: Decimal = ZERO
@@ -112,6 +114,7 @@ def parse_model(entry: dict) -> ModelPrice | None:
         internal_reasoning=_price(pricing, "internal_reasoning"),
         input_cache_read=_price(pricing, "input_cache_read"),
         input_cache_write=_price(pricing, "input_cache_write"),
+        input_cache_write_1h=_price(pricing, "input_cache_write_1h"),
         request=_price(pricing, "request") or ZERO,
         image=_price(pricing, "image") or ZERO,
         discount=discount if ZERO <= discount < 1 else ZERO,
