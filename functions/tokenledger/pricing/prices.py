@@ -93,6 +93,14 @@ def _price(pricing: dict, name: str) -> Decimal | None:
     return value if value is not None and value >= ZERO else None
 
 
+def _context(entry: dict, top: dict) -> int | None:
+    """The longest prompt OpenRouter can route: the model's context, which can exceed the top
+    provider's (other providers serve more)."""
+    sizes = [n for n in (entry.get("context_length"), top.get("context_length"))
+             if isinstance(n, int) and not isinstance(n, bool) and n > 0]
+    return max(sizes) if sizes else None
+
+
 def parse_model(entry: dict) -> ModelPrice | None:
     """One entry of GET /models -> ModelPrice; None when it has no usable id."""
     model_id = entry.get("id")
@@ -119,7 +127,7 @@ def parse_model(entry: dict) -> ModelPrice | None:
         image=_price(pricing, "image") or ZERO,
         discount=discount if ZERO <= discount < 1 else ZERO,
         variable=variable,
-        context_length=top.get("context_length") or entry.get("context_length"),
+        context_length=_context(entry, top),
         max_completion_tokens=top.get("max_completion_tokens"),
     )
 
