@@ -10,6 +10,7 @@ import string
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from dataclasses import replace
 from typing import Any, Iterator
 
 from flask import Flask, Response, request
@@ -27,6 +28,7 @@ from .billing import (
     prefix_key,
     request_prompt,
     stream_pieces,
+    wants_1h_cache,
     web_search,
 )
 from .catalog import Catalog
@@ -353,6 +355,9 @@ def _chat(catalog: Catalog, state: State) -> Response:
     prices = catalog.prices(priced)
     if variant == "floor":
         prices = prices.scaled(FLOOR_FACTOR)
+    if prices.cache_write_1h is not None and wants_1h_cache(messages):
+        # cache_control {"ttl": "1h"}: the writes are billed at the 1-hour price (Anthropic 2x)
+        prices = replace(prices, cache_write=prices.cache_write_1h)
     provider = behaviour.get("provider") or catalog.provider(served if served in catalog else priced)
 
     asked = request_prompt(body)

@@ -14,7 +14,8 @@ Everything here is pure so the rules can be read in one place:
   completion_tokens = min(max_tokens or 256, 16 + len(last message text) // 8)
   reasoning_tokens  = completion_tokens // 2 for reasoning models (part of completion)
   cost = ((prompt - cached - cache_write) * prompt + cached * cache_read
-          + cache_write * cache_write_price + images * image + request
+          + cache_write * cache_write_price (input_cache_write_1h when a part asks
+            cache_control ttl "1h") + images * image + request
           + (completion - reasoning) * completion + reasoning * internal_reasoning)
          * (1 - discount)
 """
@@ -151,6 +152,18 @@ def file_parse_cost(body: dict, prompt: RequestPrompt) -> Decimal:
     if engine == "pdf-text":
         return ZERO
     return math.ceil(prompt.file_bytes / OCR_PAGE_BYTES) * OCR_PAGE_PRICE
+
+
+def wants_1h_cache(messages: list) -> bool:
+    """A content part marked cache_control {"type": "ephemeral", "ttl": "1h"} asks for the
+    1-hour cache, whose writes Anthropic bills at 2x the prompt price (5-minute: 1.25x)."""
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else ():
+            control = part.get("cache_control") if isinstance(part, dict) else None
+            if isinstance(control, dict) and control.get("ttl") == "1h":
+                return True
+    return False
 
 
 def prefix_key(messages: list[dict]) -> str:

@@ -56,6 +56,7 @@ class Prices:
     request: Decimal
     image: Decimal | None
     discount: Decimal
+    cache_write_1h: Decimal | None = None  # Anthropic's 1-hour cache writes (cache_control ttl "1h")
 
     @classmethod
     def from_pricing(cls, pricing: dict) -> "Prices":
@@ -72,6 +73,7 @@ class Prices:
             request=_price(pricing, "request") or ZERO,
             image=_price(pricing, "image"),
             discount=_price(pricing, "discount") or ZERO,
+            cache_write_1h=_price(pricing, "input_cache_write_1h"),
         )
 
     def scaled(self, factor: Decimal) -> "Prices":
@@ -80,7 +82,7 @@ class Prices:
             return None if value is None else value * factor
         return Prices(self.prompt * factor, self.completion * factor, times(self.cache_read),
                       times(self.cache_write), times(self.internal_reasoning), self.request * factor,
-                      times(self.image), self.discount)
+                      times(self.image), self.discount, times(self.cache_write_1h))
 
     @property
     def variable(self) -> bool:

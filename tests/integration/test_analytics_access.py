@@ -167,18 +167,28 @@ def test_estimate_is_labelled_and_priced_from_the_catalog(api, user):
     assert estimate["prompt_tokens_estimate"] == prompt_tokens
     price = _catalog_price(api, user, "anthropic/claude-sonnet-4")
     low = prompt_tokens * Decimal(price["prompt"])
-    high = low + 400 * Decimal(price["completion"])
+    # max_cost is the chat call's reservation (the request policy's worst case): the message's
+    # JSON bytes + 8 prompt tokens at the dearest input price (the cache write), every
+    # completion token at the completion price
+    bound = len(json.dumps(body["messages"][0], separators=(",", ":"))) + 8
+    assert bound == 103
+    high = bound * Decimal(price["input_cache_write"]) + 400 * Decimal(price["completion"])
     assert (estimate["min_cost_nanos"], estimate["max_cost_nanos"]) == (money.to_nanos(low), money.to_nanos(high))
     assert estimate["min_cost"] == money.usd_float(money.to_nanos(low)) < estimate["max_cost"]
 
 
-def test_estimate_of_a_free_model_is_zero_and_a_router_has_no_range(api, user):
+def test_estimate_of_a_free_model_is_zero_and_a_router_is_priced_at_its_dearest_target(api, user):
     free = api.request("POST", "/v1/estimate", user, json={
         "model": "meta-llama/llama-3.3-70b-instruct:free", "messages": [{"role": "user", "content": "hi"}]}).json()
     assert (free["is_free"], free["min_cost_nanos"], free["max_cost_nanos"]) == (True, 0, 0)
     router = api.request("POST", "/v1/estimate", user, json={
         "model": "openrouter/auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}).json()
-    assert router["variable_price"] is True and router["max_cost"] is None and router["note"]
+    # no lower end; the upper end is the worst case over every model the router may pick (no
+    # allowlist: the whole catalog): '{"role":"user","content":"hi"}' is 30 bytes + 8 = 38 prompt
+    # tokens x $0.00000375 (claude-sonnet-4's cache write) + 10 x $0.000015 (its completion)
+    # + $0.005 (perplexity/sonar's per-request price)
+    assert router["variable_price"] is True and router["min_cost"] is None and router["note"]
+    assert router["max_cost_nanos"] == 38 * 3_750 + 10 * 15_000 + 5_000_000 == 5_292_500
 
 
 @pytest.mark.parametrize(

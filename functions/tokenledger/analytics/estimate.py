@@ -2,8 +2,9 @@
 
 An estimate, never a charge: the prompt size is guessed generously from the characters
 sent (usage.estimate_prompt_tokens), and the completion can be anything from nothing to
-max_tokens. The low end is the prompt alone at the full prompt price; the high end is
-pricing.worst_case_cost, the same bound a budget reservation uses.
+max_tokens. The low end is the prompt alone at the full prompt price; the high end is the
+request policy's worst case when the route has it (exactly what a budget reservation holds),
+else pricing.worst_case_cost.
 """
 from __future__ import annotations
 
@@ -16,21 +17,23 @@ NOTE = (
     "recorded is what OpenRouter bills."
 )
 VARIABLE_NOTE = (
-    "This model routes to another model whose price is only known after the call; no "
-    "cost range can be given in advance."
+    "This model routes to another model whose price is only known after the call; max_cost "
+    "is the most any model it may route to can charge."
 )
 
 
-def call_estimate(price: ModelPrice, prompt_tokens: int, max_completion_tokens: int) -> dict:
-    if price.variable:
-        low = high = None
-    else:
-        low = money.to_nanos(estimate_cost(price, TokenCounts(prompt=prompt_tokens)))
+def call_estimate(price: ModelPrice, prompt_tokens: int, max_completion_tokens: int,
+                  worst_nanos: int | None = None, is_free: bool | None = None) -> dict:
+    """`worst_nanos` / `is_free`: the request policy's verdict on the whole body (fallbacks,
+    routers, tools, web search), which the reservation of the same call uses."""
+    low = None if price.variable else money.to_nanos(estimate_cost(price, TokenCounts(prompt=prompt_tokens)))
+    high = worst_nanos
+    if high is None and not price.variable:
         high = money.to_nanos(worst_case_cost(price, prompt_tokens, max_completion_tokens))
     return {
         "estimate": True,
         "model": price.model_id,
-        "is_free": price.is_free,
+        "is_free": price.is_free if is_free is None else is_free,
         "variable_price": price.variable,
         "prompt_tokens_estimate": prompt_tokens,
         "max_completion_tokens": max_completion_tokens,

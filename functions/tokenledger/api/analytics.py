@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from tokenledger.analytics import estimate, figures, summaries
 from tokenledger.analytics import export as export_format
-from tokenledger.api import validation
+from tokenledger.api import chat_steps, validation
 from tokenledger.api.auth import Caller, current_caller, require_admin
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
@@ -146,26 +145,13 @@ def export():
     )
 
 
-class EstimateRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    model: str = Field(min_length=1, max_length=200)
-    messages: list[validation.Message] = Field(min_length=1)
-    max_tokens: StrictInt | None = Field(default=None, gt=0)
-
-
 @bp.post("/v1/estimate")
 def estimate_cost():
     current_caller()
     svc = services()
     body = validation.json_body(svc.settings)
-    try:
-        asked = EstimateRequest.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(400, "invalid_request", validation.describe(exc))
-    cap = svc.settings.max_tokens_cap
-    if asked.max_tokens is not None and asked.max_tokens > cap:
-        raise ApiError(400, "max_tokens_too_large", f"max_tokens is {asked.max_tokens}; this app allows at most {cap}.")
-    price = validation.allowed_model(asked.model, svc.catalog.get(), svc.settings)
-    # Without max_tokens the completion may run to the model's limit (within this app's cap).
-    completion = asked.max_tokens or min(price.max_completion_tokens or cap, cap)
-    return jsonify(estimate.call_estimate(price, usage.estimate_prompt_tokens(body), completion))
+    # The chat call's own request policy: the same refusals, and its worst case is exactly what
+    # the call would reserve against an enforced budget.
+    _, plan = chat_steps.plan_with_catalog(svc, body)
+    return jsonify(estimate.call_estimate(plan.record_price, usage.estimate_prompt_tokens(body), plan.completion_bound,
+                                          worst_nanos=plan.worst_case_nanos, is_free=plan.is_free))

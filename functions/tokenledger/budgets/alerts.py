@@ -108,8 +108,17 @@ def write_missing(db, user_id: str, month: str, budget: rules.Budget, cost_nanos
 
 # ---- reading ------------------------------------------------------------------------------------
 
+def _names_a_document(token: str) -> bool:
+    """Whether a client's page token can be a Firestore document id at all (else the client
+    library raises, a 500): no '/', not '.' or '..', not __name__, at most 1,500 bytes."""
+    return ("/" not in token and token not in (".", "..") and not (token.startswith("__") and token.endswith("__"))
+            and len(token.encode("utf-8", "surrogatepass")) <= 1500)
+
+
 def _page(query, db, limit: int, page_token: str | None, field: str, value: str) -> tuple[list[dict], str | None]:
     if page_token:
+        if not _names_a_document(page_token):
+            raise LookupError("page_token")
         cursor = store.alert_doc(db, page_token).get()
         # Another user's alert is refused exactly like one that does not exist, so a page token
         # never tells whether someone else's alert is there.

@@ -10,7 +10,7 @@ worst-case cost at the dearest price any candidate model may bill.
                      can hold more text than its bytes)
   completion bound = min(cap, the larger of max_tokens / max_completion_tokens, model limit);
                      sent upstream as max_tokens, reasoning included
-  worst case       = prompt bound x dearest input price (cache writes included)
+  worst case       = prompt bound x dearest input price (cache writes; 1-hour ones when a part asks for them)
                      + completion bound x dearest output price (reasoning included)
                      + dearest per-request price + images x dearest per-image price
                      + web results x price per result; no discount (it may end any time)
@@ -52,9 +52,11 @@ def _largest(values: list[int | None]) -> int | None:
     return None if any(not value for value in values) else max(values)
 
 
-def dearest(prices: tuple[ModelPrice, ...]) -> Dearest:
+def dearest(prices: tuple[ModelPrice, ...], one_hour_cache: bool = False) -> Dearest:
+    """`one_hour_cache`: a part asks for the 1-hour cache, whose writes cost more (Anthropic 2x)."""
     return Dearest(
-        prompt=max(max(p.prompt, p.input_cache_write or ZERO) for p in prices),
+        prompt=max(max(p.prompt, p.input_cache_write or ZERO, (one_hour_cache and p.input_cache_write_1h) or ZERO)
+                   for p in prices),
         completion=max(max(p.completion, p.internal_reasoning or ZERO) for p in prices),
         request=max(p.request for p in prices),
         image=max(p.image for p in prices),

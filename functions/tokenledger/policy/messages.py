@@ -29,6 +29,7 @@ class MessageSize:
     messages: int
     images: int
     files: int
+    one_hour_cache: bool = False  # a part marked cache_control {"ttl": "1h"} (written at 2x, not 1.25x)
 
 
 def json_bytes(value: object) -> int:
@@ -61,10 +62,16 @@ def _part(field: str, part: object) -> tuple[object, int, int]:
     return {"type": "file", "filename": str(file.get("filename", ""))[:200]}, 0, 1
 
 
+def _one_hour(part: object) -> bool:
+    control = part.get("cache_control") if isinstance(part, dict) else None
+    return isinstance(control, dict) and control.get("ttl") == "1h"
+
+
 def measure(messages: object, max_messages: int) -> MessageSize:
     """Check every message and measure the whole list."""
     v.array("messages", messages, max_messages, min_items=1)
     text_bytes = images = files = 0
+    one_hour = False
     for i, message in enumerate(messages):
         field = f"messages[{i}]"
         if not isinstance(message, dict):
@@ -77,6 +84,7 @@ def measure(messages: object, max_messages: int) -> MessageSize:
             for j, part in enumerate(content):
                 text, n_images, n_files = _part(f"{field}.content[{j}]", part)
                 counted.append(text)
+                one_hour = one_hour or _one_hour(part)
                 images += n_images
                 files += n_files
             message = {**message, "content": counted}
@@ -85,4 +93,4 @@ def measure(messages: object, max_messages: int) -> MessageSize:
         if "tool_calls" in message and not isinstance(message["tool_calls"], list):
             raise bad(f"{field}.tool_calls", "must be an array")
         text_bytes += json_bytes(message)
-    return MessageSize(text_bytes, len(messages), images, files)
+    return MessageSize(text_bytes, len(messages), images, files, one_hour)

@@ -20,6 +20,7 @@ PRICE_FIELDS = (
     "internal_reasoning",
     "input_cache_read",
     "input_cache_write",
+    "input_cache_write_1h",
     "request",
     "image",
 )
@@ -34,6 +35,7 @@ class ModelPrice:
     internal_reasoning: Decimal | None = None
     input_cache_read: Decimal | None = None
     input_cache_write: Decimal | None = None
+    input_cache_write_1h: Decimal | None = None  # Anthropic's 1-hour cache (cache_control ttl "1h")
     request: Decimal = ZERO
     image: Decimal = ZERO
     discount: Decimal = ZERO
@@ -91,6 +93,14 @@ def _price(pricing: dict, name: str) -> Decimal | None:
     return value if value is not None and value >= ZERO else None
 
 
+def _context(entry: dict, top: dict) -> int | None:
+    """The longest prompt OpenRouter can route: the model's context, which can exceed the top
+    provider's (other providers serve more)."""
+    sizes = [n for n in (entry.get("context_length"), top.get("context_length"))
+             if isinstance(n, int) and not isinstance(n, bool) and n > 0]
+    return max(sizes) if sizes else None
+
+
 def parse_model(entry: dict) -> ModelPrice | None:
     """One entry of GET /models -> ModelPrice; None when it has no usable id."""
     model_id = entry.get("id")
@@ -112,11 +122,12 @@ def parse_model(entry: dict) -> ModelPrice | None:
         internal_reasoning=_price(pricing, "internal_reasoning"),
         input_cache_read=_price(pricing, "input_cache_read"),
         input_cache_write=_price(pricing, "input_cache_write"),
+        input_cache_write_1h=_price(pricing, "input_cache_write_1h"),
         request=_price(pricing, "request") or ZERO,
         image=_price(pricing, "image") or ZERO,
         discount=discount if ZERO <= discount < 1 else ZERO,
         variable=variable,
-        context_length=top.get("context_length") or entry.get("context_length"),
+        context_length=_context(entry, top),
         max_completion_tokens=top.get("max_completion_tokens"),
     )
 
