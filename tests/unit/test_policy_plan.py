@@ -171,3 +171,26 @@ def test_provider_preferences_keep_the_price_ceiling():
     assert p.upstream_body["provider"] == {
         "order": ["X"], "max_price": {"prompt": 0.5, "completion": 2.0, "request": 0.0, "image": 0.0}}
     assert refused(model="acme/small", provider={"sneaky": 1}).field == "provider.sneaky"
+
+
+def test_conditional_prices_reserve_the_dearest_override():
+    # Gemini-style long-context pricing: from 200k prompt tokens the prompt price doubles, and a
+    # peak-hours window raises the completion price; the top-level values are only today's price.
+    from tokenledger.pricing.prices import catalog_to_models_json, parse_catalog
+
+    models = {"data": [{"id": "acme/long", "context_length": 1_000_000,
+                        "pricing": {"prompt": "0.000001", "completion": "0.000002", "overrides": [
+                            {"min_prompt_tokens": 200000, "prompt": "0.000002"},
+                            {"utc_start": "09:00", "utc_end": "17:00", "completion": "0.000005"},
+                            "not an override"]}}]}
+    catalog = parse_catalog(models, "openrouter")
+    p = plan_call({"model": "acme/long", "messages": HI, "max_tokens": 100}, catalog, SETTINGS)
+    assert p.worst_case_nanos == 38 * 2_000 + 100 * 5_000 == 576_000
+    assert p.upstream_body["provider"]["max_price"]["prompt"] == 2.0
+    assert p.upstream_body["provider"]["max_price"]["completion"] == 5.0
+    # the stored copy of the catalog keeps what the worst case needs
+    stored = parse_catalog(catalog_to_models_json(catalog), "stored")
+    from decimal import Decimal
+
+    assert (stored.get("acme/long").ceiling("prompt"), stored.get("acme/long").ceiling("completion")) == (
+        Decimal("0.000002"), Decimal("0.000005"))

@@ -10,7 +10,8 @@ worst-case cost at the dearest price any candidate model may bill.
                      can hold more text than its bytes)
   completion bound = min(cap, the larger of max_tokens / max_completion_tokens, model limit);
                      sent upstream as max_tokens, reasoning included
-  worst case       = prompt bound x dearest input price (cache writes; 1-hour ones when a part asks for them)
+  worst case       = prompt bound x dearest input price (cache writes; 1-hour ones when a part asks for them;
+                     every price the highest any conditional override of the model sets)
                      + completion bound x dearest output price (reasoning included)
                      + dearest per-request price + images x dearest per-image price
                      + web results x price per result; no discount (it may end any time)
@@ -55,11 +56,12 @@ def _largest(values: list[int | None]) -> int | None:
 def dearest(prices: tuple[ModelPrice, ...], one_hour_cache: bool = False) -> Dearest:
     """`one_hour_cache`: a part asks for the 1-hour cache, whose writes cost more (Anthropic 2x)."""
     return Dearest(
-        prompt=max(max(p.prompt, p.input_cache_write or ZERO, (one_hour_cache and p.input_cache_write_1h) or ZERO)
+        prompt=max(max(p.ceiling("prompt"), p.ceiling("input_cache_write"),
+                       p.ceiling("input_cache_write_1h") if one_hour_cache else ZERO)
                    for p in prices),
-        completion=max(max(p.completion, p.internal_reasoning or ZERO) for p in prices),
-        request=max(p.request for p in prices),
-        image=max(p.image for p in prices),
+        completion=max(max(p.ceiling("completion"), p.ceiling("internal_reasoning")) for p in prices),
+        request=max(p.ceiling("request") for p in prices),
+        image=max(p.ceiling("image") for p in prices),
         context_length=_largest([p.context_length for p in prices]),
         max_completion_tokens=_largest([p.max_completion_tokens for p in prices]),
     )

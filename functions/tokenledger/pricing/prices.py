@@ -43,6 +43,13 @@ class ModelPrice:
     variable: bool = False
     context_length: int | None = None
     max_completion_tokens: int | None = None
+    # pricing.overrides: conditional prices (long prompts, time windows). Per price key, the
+    # highest any override sets: the top-level values are only the price in force right now.
+    conditional: tuple[tuple[str, Decimal], ...] = ()
+
+    def ceiling(self, name: str) -> Decimal:
+        """The most this model can bill per unit of `name`, whatever override applies."""
+        return max(getattr(self, name) or ZERO, dict(self.conditional).get(name, ZERO))
 
     @property
     def is_free(self) -> bool:
@@ -129,7 +136,21 @@ def parse_model(entry: dict) -> ModelPrice | None:
         variable=variable,
         context_length=_context(entry, top),
         max_completion_tokens=top.get("max_completion_tokens"),
+        conditional=_conditional(pricing.get("overrides")),
     )
+
+
+def _conditional(overrides) -> tuple[tuple[str, Decimal], ...]:
+    """Per price key, the highest value any override entry sets (malformed entries are skipped)."""
+    highest: dict[str, Decimal] = {}
+    for entry in overrides if isinstance(overrides, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        for name in PRICE_FIELDS:
+            value = _price(entry, name)
+            if value is not None and value > highest.get(name, ZERO):
+                highest[name] = value
+    return tuple(sorted(highest.items()))
 
 
 def parse_catalog(models_json: dict, source: str, fetched_at: datetime | None = None) -> Catalog:
@@ -148,7 +169,9 @@ def catalog_to_models_json(catalog: Catalog) -> dict:
             {
                 "id": p.model_id,
                 "name": p.name,
-                "pricing": p.pricing_strings(),
+                "pricing": {**p.pricing_strings(),
+                            **({"overrides": [{k: format(v.normalize(), "f") for k, v in p.conditional}]}
+                               if p.conditional else {})},
                 "top_provider": {
                     "context_length": p.context_length,
                     "max_completion_tokens": p.max_completion_tokens,
