@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from tokenledger import logs, store
 from tokenledger.budgets import alerts, reservations, rules
 from tokenledger.config import Settings
 
-MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent"]
+MONTH_FIELDS = ["user_id", "cost_nanos", "reserved_nanos", "alerts_sent"]
+IN_LIMIT = 30  # values per `in` filter (Firestore's limit)
 
 
 @dataclass
@@ -54,13 +56,11 @@ def check_budgets(db, settings: Settings, now: datetime, progress=None) -> Check
         report.reads += max(len(page), 1)  # an empty result still costs one read
         if not page:
             break
-        month_refs = [store.user_month_doc(db, snap.id, month) for snap in page]
-        months = {snap.reference.parent.parent.id: snap for snap in db.get_all(month_refs, field_paths=MONTH_FIELDS)}
-        report.reads += len(month_refs)
+        months, reads = read_months(db, [snap.id for snap in page], month)
+        report.reads += reads
         for snap in page:
             budget = rules.budget_from_doc(snap.to_dict(), settings)
-            month_snap = months.get(snap.id)
-            totals = reservations.month_totals(month_snap.to_dict() if month_snap is not None and month_snap.exists else None)
+            totals = reservations.totals_of(months.get(snap.id, []))
             if budget.has_dollar_budget and totals.cost_nanos >= budget.monthly_budget_nanos > 0:
                 report.over_budget += 1
             written = alerts.write_missing(db, snap.id, month, budget, totals.cost_nanos, totals.alerts_sent,
@@ -85,7 +85,7 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
     query = (
         db.collection_group(store.MONTHS)
         .where(filter=firestore.FieldFilter("month", "==", report.month))
-        .select(MONTH_FIELDS)
+        .select(MONTH_FIELDS + ["shard", "sharded"])
         .order_by("__name__")
         .limit(settings.budget_check_page_size)
     )
@@ -100,9 +100,11 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
                if snap.exists}
         report.reads += len(uids)
         for uid, snap in zip(uids, page):
-            if uid in own:
-                continue  # checked with its own budget above
-            totals = reservations.month_totals(snap.to_dict())
+            doc = snap.to_dict() or {}
+            if uid in own or doc.get("shard"):
+                continue  # checked with its own budget above; a shard counts with its base document
+            # A hot user's month is spread over shards (metering/hot_users.py): read it whole.
+            totals = reservations.read_month(db, uid, report.month) if doc.get("sharded") else reservations.month_totals(doc)
             report.default_budgets += 1
             if totals.cost_nanos >= budget.monthly_budget_nanos > 0:
                 report.over_budget += 1
@@ -115,6 +117,24 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
         if len(page) < settings.budget_check_page_size:
             return
         last = page[-1]
+
+
+def read_months(db, uids: list[str], month: str) -> tuple[dict[str, list[dict]], int]:
+    """{uid: [month documents (base and shards) that exist]} for these users, and the reads it cost."""
+    found: dict[str, list[dict]] = {}
+    reads = 0
+    for start in range(0, len(uids), IN_LIMIT):
+        query = (
+            db.collection_group(store.MONTHS)
+            .where(filter=FieldFilter("month", "==", month))
+            .where(filter=FieldFilter("user_id", "in", uids[start:start + IN_LIMIT]))
+            .select(MONTH_FIELDS)
+        )
+        docs = [snap.to_dict() or {} for snap in query.stream()]
+        reads += max(len(docs), 1)
+        for doc in docs:
+            found.setdefault(doc.get("user_id"), []).append(doc)
+    return found, reads
 
 
 def log_report(report: CheckReport) -> None:

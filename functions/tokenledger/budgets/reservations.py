@@ -65,8 +65,9 @@ FEATURE_FIELD = "by_feature"
 def month_refs(db, uid: str, month: str) -> list:
     """Every document whose fields add up to the user's month. Readers fetch these (in one
     get_all, beside any other document they need) and sum them with totals_of, so the month may
-    be spread over more documents (shards) without its readers changing."""
-    return [store.user_month_doc(db, uid, month)]
+    be spread over more documents (shards) without its readers changing: the base document and
+    every shard a hot user's calls may be counted in (store.USER_SHARDS, base first)."""
+    return store.user_month_refs(db, uid, month)
 
 
 def totals_of(docs) -> MonthTotals:
