@@ -118,9 +118,10 @@ def install() -> None:
         with _lock:
             OPS.commits += 1
             for write in writes:
-                pb = write._pb if hasattr(write, "_pb") else None
-                kind = pb.WhichOneof("operation") if pb is not None else ("delete" if "delete" in write else "update")
-                name = (pb.delete if kind == "delete" else pb.update.name) if pb is not None else ""
+                # proto-plus wrappers (the SDK's own writes) or raw protobufs (the ledger's)
+                pb = write._pb if hasattr(write, "_pb") else write
+                kind = pb.WhichOneof("operation")
+                name = pb.delete if kind == "delete" else pb.update.name
                 if kind == "delete":
                     OPS.deletes += 1
                 else:
