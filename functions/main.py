@@ -10,12 +10,19 @@ from tokenledger import config
 from tokenledger.api import app as api_app
 
 config.init()
+config.serve_threads()
 
 
+# Serving settings, from `make bench` (README, Benchmarks): one vCPU serves the API's own work for
+# ~50-100 calls/s; a call mostly waits on OpenRouter, so 40 at a time keep the vCPU busy without
+# queueing; memory peaks near 110 MiB at 32 concurrent calls (512 MiB leaves room for large bodies).
 @https_fn.on_request(
     region=config.REGION,
     secrets=[config.OPENROUTER_API_KEY],
     memory=options.MemoryOption.MB_512,
+    cpu=1,
+    concurrency=config.API_CONCURRENCY,
+    min_instances=config.API_MIN_INSTANCES,
     timeout_sec=300,
     cors=options.CorsOptions(cors_origins=config.cors_origins(), cors_methods=config.CORS_METHODS),
 )

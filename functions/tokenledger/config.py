@@ -171,6 +171,13 @@ SETTINGS: tuple[Setting, ...] = (
             "`X-Generation-Id` and `Retry-After` in `Access-Control-Expose-Headers` so such a page can read "
             "them. The app behind Hosting's `/api/**` rewrite is same-origin and needs no CORS",
             source="deploy"),
+    Setting("TOKENLEDGER_API_CONCURRENCY", "api_concurrency", "int", "40",
+            "requests one `api` instance serves at once (Cloud Run concurrency); also the server's thread count "
+            "(functions-framework's THREADS, otherwise 4 per CPU: 4 calls at a time, the rest queued)",
+            source="deploy"),
+    Setting("TOKENLEDGER_API_MIN_INSTANCES", "api_min_instances", "int", "0",
+            "`api` instances kept warm (1 spares the first call after idle a cold start of a few seconds, "
+            "for the price of one idle instance)", source="deploy"),
 )
 
 
@@ -202,6 +209,15 @@ def _deploy_value(setting: Setting) -> Any:
 
 
 BUDGET_CHECK_SCHEDULE = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_BUDGET_CHECK_SCHEDULE"))
+API_CONCURRENCY = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_API_CONCURRENCY"))
+API_MIN_INSTANCES = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_API_MIN_INSTANCES"))
+
+
+def serve_threads() -> None:
+    """functions-framework sizes its server (gunicorn threads) from THREADS after main.py is
+    imported, by default 4 per CPU: with one vCPU, 4 calls at a time while Cloud Run sends up to
+    `concurrency`, so a fifth caller would wait for a whole LLM answer. Match the two."""
+    os.environ.setdefault("THREADS", str(API_CONCURRENCY))
 
 
 def cors_origins() -> str | list[str]:
