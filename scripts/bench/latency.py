@@ -6,6 +6,7 @@ drift in the machine's load hits every path alike. Then the peer comparison with
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import statistics
@@ -33,6 +34,8 @@ from decimal import Decimal
 ROOT = Path(__file__).resolve().parents[2]
 PEER_SCRIPT = ROOT.parent / "shared" / "bench" / "peer_latency.py"
 N = int(os.environ.get("BENCH_LATENCY_N", "200"))  # calls per path and concurrency
+# Another checkout's functions/ (e.g. `git worktree add /tmp/before <commit>`), measured alongside.
+BASELINE = os.environ.get("BENCH_BASELINE_DIR")
 ROUNDS = 4
 BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "benchmark"}], "max_tokens": 16}
 OVERHEAD_HEADER = "X-Tokenledger-Overhead-Ms"
@@ -52,7 +55,7 @@ def commit_once(db, uid: str) -> None:
 
 
 class Paths:
-    def __init__(self, api_base: str, users: list, db):
+    def __init__(self, api_base: str, users: list, db, baseline_base: str | None = None):
         self.local = threading.local()
         self.users = users
         self.next_user = 0
@@ -60,6 +63,7 @@ class Paths:
         self.key = os.environ.get("OPENROUTER_API_KEY", "")
         self.direct_url = os.environ["OPENROUTER_BASE_URL"].rstrip("/") + "/chat/completions"
         self.api_url = api_base + "/v1/chat/completions"
+        self.baseline_url = baseline_base + "/v1/chat/completions" if baseline_base else None
         self.db = db
         self.overheads: list[float] = []
         self.missing_header = 0
@@ -90,6 +94,10 @@ class Paths:
             else:
                 self.overheads.append(float(value))
 
+    def baseline(self) -> None:
+        r = self._session().post(self.baseline_url, json=BODY, headers=self._user().headers, timeout=60)
+        r.raise_for_status()
+
     def commit(self) -> None:
         commit_once(self.db, self._user().uid)
 
@@ -108,6 +116,8 @@ def timed(fn, count: int, concurrency: int) -> list[float]:
 
 def measure(paths: Paths, concurrency: int, n: int) -> dict[str, list[float]]:
     names = {"direct": paths.direct, "tokenledger": paths.api, "one commit": paths.commit}
+    if paths.baseline_url:
+        names["baseline"] = paths.baseline
     for fn in names.values():
         timed(fn, 4 * concurrency, concurrency)  # warm connections and threads
     samples: dict[str, list[float]] = {name: [] for name in names}
@@ -123,8 +133,10 @@ def own_comparison(stack) -> dict:
     users = [auth.create_user(f"bench-lat{i}") for i in range(16)]
     db = firestore.Client(project=stack.project)
     rows, floor = [], {}
-    with served_api(name="latency-api") as base:
-        paths = Paths(base, users, db)
+    with contextlib.ExitStack() as servers:
+        base = servers.enter_context(served_api(name="latency-api"))
+        baseline = servers.enter_context(served_api(name="latency-baseline", functions_dir=Path(BASELINE))) if BASELINE else None
+        paths = Paths(base, users, db, baseline)
         for concurrency in (1, 8):
             paths.overheads.clear()
             s = measure(paths, concurrency, N)
@@ -136,10 +148,11 @@ def own_comparison(stack) -> dict:
                 concurrency, f"{direct:.2f}", f"{api:.2f}", f"{percentile(s['tokenledger'], 99):.2f}",
                 f"{added:.2f}", f"{commit:.2f}", f"{added - commit:+.2f}",
                 f"{overhead:.2f}" if overhead is not None else f"absent ({paths.missing_header} answers)",
+                f"{statistics.median(s['baseline']) - direct:.2f}" if baseline else "-",
             ])
     print_table(
         ["concurrency", "direct p50", "API p50", "API p99", "added p50", "one commit p50", "added minus one commit",
-         f"{OVERHEAD_HEADER} p50"],
+         f"{OVERHEAD_HEADER} p50", "baseline added p50"],
         rows,
         title=f"Chat latency in ms, api served by functions-framework ({N} calls per path, {ROUNDS} alternated rounds; "
               "target: added minus one commit <= 2 ms at concurrency 1)",

@@ -34,9 +34,10 @@ def wait_until_up(base: str, seconds: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def served_api(counting: bool = False, name: str = "api", **env: str):
+def served_api(counting: bool = False, name: str = "api", functions_dir: Path | None = None, **env: str):
     """Yields the base URL of `api` served by functions-framework; with counting, the server
-    also counts its Firestore operations (GET /_bench/ops, POST /_bench/reset)."""
+    also counts its Firestore operations (GET /_bench/ops, POST /_bench/reset). `functions_dir`
+    serves another checkout's functions/ (a baseline to compare with)."""
     LOGS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     if counting:
@@ -44,7 +45,7 @@ def served_api(counting: bool = False, name: str = "api", **env: str):
         cwd = ROOT
     else:
         cmd = [sys.executable, "-m", "functions_framework", "--target", "api", "--source", "main.py", "--port", str(port)]
-        cwd = ROOT / "functions"
+        cwd = functions_dir or ROOT / "functions"
     with open(LOGS / f"{name}.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
                                 stdout=log, stderr=subprocess.STDOUT)
