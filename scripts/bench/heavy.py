@@ -61,22 +61,26 @@ def run(stack) -> None:
     per_doc = Counter(path for _, path in writes)
     hottest = per_doc.most_common(3)
     user_docs = {p: n for p, n in per_doc.items() if p.startswith(f"user_usage/{user.uid}/")}
+    base_month = per_doc.get(f"user_usage/{user.uid}/months/{time.strftime('%Y-%m', time.gmtime())}", 0)
+    totals = [n for p, n in per_doc.items() if p.startswith("usage_totals/")]
 
     snaps = list(db.collection("usage_tracking").where(filter=FieldFilter("user_id", "==", user.uid)).stream())
     rows_nanos = sum(int(s.to_dict().get("cost_nanos") or 0) for s in snaps)
     month = snaps[0].to_dict()["month"] if snaps else time.strftime("%Y-%m")
     refs = reservations.month_refs(db, user.uid, month)
-    totals = reservations.read_month(db, user.uid, month)
+    month_read = reservations.read_month(db, user.uid, month)
     print_table(
         ["measure", "value"],
         [["calls answered 200 / sent", f"{total + 1 - sum(failures.values())} / {total + 1}"
           + (f" (failures {dict(failures)})" if failures else "")],
          ["achieved rate", f"{total / elapsed:.1f} calls/s"],
          *[[f"hottest document #{i + 1}", f"{path}: {n / elapsed:.2f} writes/s"] for i, (path, n) in enumerate(hottest)],
-         ["user rollup documents written", f"{len(user_docs)}"],
+         ["the user's base month document", f"{base_month / elapsed:.2f} writes/s"],
+         ["hottest global totals shard", f"{max(totals, default=0) / elapsed:.2f} writes/s"],
+         ["user rollup documents written (month + day)", f"{len(user_docs)}"],
          ["documents read for the user's month (month_refs)", f"{len(refs)}"],
-         ["rows' cost_nanos vs month read back", f"{rows_nanos} vs {totals.cost_nanos}: "
-          + ("exact" if rows_nanos == totals.cost_nanos else "MISMATCH")]],
+         ["rows' cost_nanos vs month read back", f"{rows_nanos} vs {month_read.cost_nanos}: "
+          + ("exact" if rows_nanos == month_read.cost_nanos else "MISMATCH")]],
         title="Heavy user (target: hottest document <= 1 write/s on average)",
         numparse=False,
     )
