@@ -2,9 +2,10 @@
 reservations released.
 
 Reads per run: one page query over `user_budgets` (one read per budget) and one `get_all` of the
-month documents per page (one read per budget); then, when the configured default has a dollar
-budget, one collection-group query over this month's documents (one read per user active this
-month) for the users without a budget document; never the usage rows. The month document says
+page's base month documents (one read per budget; a hot user's month, its base document marked
+`sharded`, see metering/hot_users.py, also reads its shards); then, when the configured default has
+a dollar budget, one collection-group query over this month's documents (one read per user active
+this month) for the users without a budget document; never the usage rows. The month document says
 which alerts were sent (`alerts_sent`), so alert documents are not read either. Every write is
 once-only (alerts by create(), releases by precondition), so a run that stops halfway, or two
 runs at the same time, are safe: re-running writes only what is still missing.
@@ -17,14 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
 
 from tokenledger import logs, store
 from tokenledger.budgets import alerts, reservations, rules
 from tokenledger.config import Settings
 
-MONTH_FIELDS = ["user_id", "cost_nanos", "reserved_nanos", "alerts_sent"]
-IN_LIMIT = 30  # values per `in` filter (Firestore's limit)
+MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "sharded"]
 
 
 @dataclass
@@ -85,7 +84,7 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
     query = (
         db.collection_group(store.MONTHS)
         .where(filter=firestore.FieldFilter("month", "==", report.month))
-        .select(MONTH_FIELDS + ["shard", "sharded"])
+        .select(MONTH_FIELDS + ["shard"])
         .order_by("__name__")
         .limit(settings.budget_check_page_size)
     )
@@ -120,21 +119,17 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
 
 
 def read_months(db, uids: list[str], month: str) -> tuple[dict[str, list[dict]], int]:
-    """{uid: [month documents (base and shards) that exist]} for these users, and the reads it cost."""
-    found: dict[str, list[dict]] = {}
-    reads = 0
-    for start in range(0, len(uids), IN_LIMIT):
-        query = (
-            db.collection_group(store.MONTHS)
-            .where(filter=FieldFilter("month", "==", month))
-            .where(filter=FieldFilter("user_id", "in", uids[start:start + IN_LIMIT]))
-            .select(MONTH_FIELDS)
-        )
-        docs = [snap.to_dict() or {} for snap in query.stream()]
-        reads += max(len(docs), 1)
-        for doc in docs:
-            found.setdefault(doc.get("user_id"), []).append(doc)
-    return found, reads
+    """{uid: [the month's documents]} for these users, and the reads it cost: every base
+    document in one get_all, then the shards of the users whose base document says `sharded`."""
+    bases = {snap.reference.parent.parent.id: snap
+             for snap in db.get_all([store.user_month_doc(db, uid, month) for uid in uids], field_paths=MONTH_FIELDS)}
+    found = {uid: [snap.to_dict() or {}] for uid, snap in bases.items() if snap.exists}
+    hot = [uid for uid, docs in found.items() if docs[0].get("sharded")]
+    shard_refs = [ref for uid in hot for ref in store.user_month_refs(db, uid, month)[1:]]
+    for snap in db.get_all(shard_refs, field_paths=MONTH_FIELDS) if shard_refs else []:
+        if snap.exists:
+            found[snap.reference.parent.parent.id].append(snap.to_dict() or {})
+    return found, len(uids) + len(shard_refs)
 
 
 def log_report(report: CheckReport) -> None:
