@@ -74,9 +74,10 @@ def test_a_hot_users_rollups_are_spread_over_shards_and_every_reader_sums_them_e
     # Summed, the shards equal the rows exactly (every counter and breakdown).
     assert actual_rollup(month_doc(db, hot, MONTH)) == expected_rollup(hot_rows)
 
-    # The budget gate's read (every document month_refs names, in one get_all).
+    # The month read: every document month_refs names, in one get_all, once the base says `sharded`.
     assert len(reservations.month_refs(db, hot, MONTH)) == store.USER_SHARDS
     assert reservations.read_month(db, hot, MONTH).cost_nanos == hot_nanos
+    assert reservations.read_month(db, light, MONTH).cost_nanos == 900_000  # its base document alone
 
     # Usage summaries by day and by month.
     span = figures.DateRange(date(2039, 5, 1), date(2039, 5, 31))

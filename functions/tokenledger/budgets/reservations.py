@@ -91,7 +91,16 @@ def month_totals(doc: dict | None) -> MonthTotals:
 
 
 def read_month(db, uid: str, month: str, **options) -> MonthTotals:
-    snaps = db.get_all(month_refs(db, uid, month), field_paths=MONTH_FIELDS, **{**QUICK, **options})
+    """The month's totals, from one consistent get_all. The base document is read first: unless
+    it is marked `sharded`, no shard of the month exists (the ledger writes the mark in the same
+    batch as a month's first shard), so it alone is the whole month: one read for nearly every
+    user. A hot user's month is then read whole, base included, in one get_all of month_refs."""
+    refs = month_refs(db, uid, month)
+    options = {**QUICK, **options}
+    base = next(iter(db.get_all(refs[:1], field_paths=MONTH_FIELDS + ["sharded"], **options)))
+    if not (base.exists and (base.to_dict() or {}).get("sharded")):
+        return totals_of([base.to_dict() if base.exists else None])
+    snaps = db.get_all(refs, field_paths=MONTH_FIELDS, **options)
     return totals_of(snap.to_dict() if snap.exists else None for snap in snaps)
 
 
