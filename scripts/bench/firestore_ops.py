@@ -2,6 +2,8 @@
 they cost per 1,000 calls at Firestore's production prices."""
 from __future__ import annotations
 
+import time
+
 import requests
 
 from scripts.bench.served import OpsProbe, served_api
@@ -32,47 +34,54 @@ def run(stack) -> None:
     print("\n== Firestore operations and their cost per call (issue 11) ==")
     auth = AuthEmulator(stack.auth_host, stack.project)
     admin = auth.create_user("bench-ops-admin", admin=True)
+    # A user's calls more than a second apart (nearly every user) write and read the base
+    # documents; a hot user's calls (back to back) are spread over shards (metering/hot_users.py).
     kinds = {
-        "no budget": auth.create_user("bench-ops-none"),
-        "budget, not enforced": auth.create_user("bench-ops-soft"),
-        "budget, enforced": auth.create_user("bench-ops-hard"),
-        "no budget, streamed": auth.create_user("bench-ops-stream"),
+        "no budget": ("none", False, False),
+        "budget, not enforced": ("soft", False, False),
+        "budget, enforced": ("hard", False, False),
+        "no budget, streamed": ("none", True, False),
+        "hot user (calls < 1 s apart), no budget": ("none", False, True),
+        "hot user, budget enforced": ("hard", False, True),
     }
     rows = []
     with served_api(counting=True, name="ops-api") as base:
         api = ApiClient(base)
         probe = OpsProbe(base)
-        api.request("PUT", f"/v1/admin/budgets/{kinds['budget, not enforced'].uid}", admin,
-                    json={"monthly_budget": 1000}).raise_for_status()
-        api.request("PUT", f"/v1/admin/budgets/{kinds['budget, enforced'].uid}", admin,
-                    json={"monthly_budget": 1000, "enforce": True}).raise_for_status()
         session = requests.Session()
         url = f"{base}/v1/chat/completions"
-        for name, user in kinds.items():
-            streamed = name.endswith("streamed")
-            # The first call of each user warms the instance's caches (catalog, budgets): the
-            # steady state is what every later call pays.
-            (_stream(session, url, user) if streamed else api.request("POST", "/v1/chat/completions", user, json=BODY))
+
+        def call(user, streamed: bool) -> bool:
+            if streamed:
+                _stream(session, url, user)
+                return False
+            response = api.request("POST", "/v1/chat/completions", user, json=BODY)
+            response.raise_for_status()
+            return OVERHEAD_HEADER in response.headers
+
+        for name, (budget, streamed, hot) in kinds.items():
+            users = [auth.create_user("bench-ops") for _ in range(1 if hot else CALLS)]
+            for user in users:
+                if budget != "none":
+                    api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
+                                json={"monthly_budget": 1000, "enforce": budget == "hard"}).raise_for_status()
+                call(user, streamed)  # warms the instance's caches for this user
+            if not hot:
+                time.sleep(1.1)  # every measured call comes over a second after its user's last
             probe.reset()
-            headers_seen = 0
-            for _ in range(CALLS):
-                if streamed:
-                    _stream(session, url, user)
-                else:
-                    response = api.request("POST", "/v1/chat/completions", user, json=BODY)
-                    response.raise_for_status()
-                    headers_seen += OVERHEAD_HEADER in response.headers
+            headers_seen = sum(call(users[i % len(users)], streamed) for i in range(CALLS))
             ops = probe.read()
             per_call = {op: ops[op] / CALLS for op in ("reads", "writes", "deletes")}
             rows.append([name, f"{per_call['reads']:.2f}", f"{per_call['writes']:.2f}", f"{per_call['deletes']:.2f}",
                          f"{ops['commits'] / CALLS:.2f}", f"${usd_per_1000(per_call):.5f}",
                          "-" if streamed else f"{headers_seen}/{CALLS}"])
+            print(f"    {name}: done", flush=True)
     print_table(
         ["user", "reads/call", "writes/call", "deletes/call", "commits/call", "USD per 1,000 calls",
          f"{OVERHEAD_HEADER} present"],
         rows,
-        title=f"Firestore operations per chat call, steady state ({CALLS} calls each after one warm-up; target: 0 reads "
-              f"without an enforced budget). Prices per 100k: reads ${PRICES['reads']}, writes ${PRICES['writes']}, "
+        title=f"Firestore operations per chat call ({CALLS} calls each after a warm-up; target: 0 reads without an "
+              f"enforced budget). Prices per 100k: reads ${PRICES['reads']}, writes ${PRICES['writes']}, "
               f"deletes ${PRICES['deletes']} (us-central1)",
         numparse=False,
     )
