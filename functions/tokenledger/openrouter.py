@@ -102,7 +102,7 @@ def map_status_error(response: httpx.Response) -> UpstreamError:
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-def _transport_error(exc: httpx.TransportError) -> UpstreamError:
+def map_transport_error(exc: httpx.TransportError) -> UpstreamError:
     """A failure on the way: after the request was sent it may have been billed (the call is then
     recorded pending, not forgotten)."""
     sent = not isinstance(exc, NOT_SENT)
@@ -148,7 +148,7 @@ class OpenRouterClient:
                 headers={"Content-Type": "application/json"},
             )
         except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
+            raise map_transport_error(exc) from exc
         latency_ms = int((time.perf_counter() - started) * 1000)
         if response.status_code >= 400:
             raise map_status_error(response)
@@ -179,7 +179,7 @@ class OpenRouterClient:
         try:
             response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
-            raise _transport_error(exc) from exc
+            raise map_transport_error(exc) from exc
         if response.status_code >= 400:
             try:
                 response.read()

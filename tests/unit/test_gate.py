@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import httpx
-import openai
 import pytest
 
 from tokenledger import config
@@ -136,25 +135,18 @@ def test_rollup_keys_firestore_refuses_are_kept_in_parentheses():
     assert map_key("__name__") == "(__name__)" and map_key("_x_") == "_x_"
 
 
-def _transport(exc_type, cause):
-    request = httpx.Request("POST", "https://openrouter.ai/api/v1/chat/completions")
-    error = exc_type(request=request)
-    error.__cause__ = cause
-    return error
-
-
 @pytest.mark.parametrize(
-    "exc_type, cause, status, maybe_billed",
+    "exc, status, maybe_billed",
     [
-        (openai.APITimeoutError, httpx.ReadTimeout("read"), 504, True),  # sent, no answer
-        (openai.APITimeoutError, httpx.ConnectTimeout("connect"), 504, False),  # never sent
-        (openai.APIConnectionError, httpx.RemoteProtocolError("reset"), 502, True),
-        (openai.APIConnectionError, httpx.ReadError("reset"), 502, True),
-        (openai.APIConnectionError, httpx.ConnectError("refused"), 502, False),
+        (httpx.ReadTimeout("read"), 504, True),  # sent, no answer
+        (httpx.ConnectTimeout("connect"), 504, False),  # never sent
+        (httpx.RemoteProtocolError("reset"), 502, True),
+        (httpx.ReadError("reset"), 502, True),
+        (httpx.ConnectError("refused"), 502, False),
     ],
 )
-def test_upstream_failures_after_sending_may_have_been_billed(exc_type, cause, status, maybe_billed):
-    error = map_transport_error(_transport(exc_type, cause))
+def test_upstream_failures_after_sending_may_have_been_billed(exc, status, maybe_billed):
+    error = map_transport_error(exc)
     assert (error.status, error.maybe_billed) == (status, maybe_billed)
 
 
