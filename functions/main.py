@@ -1,16 +1,28 @@
-"""Cloud Functions entry points. Declarations only: each hands off to the tokenledger package."""
+"""Cloud Functions entry points. Declarations only: each hands off to the tokenledger package.
+
+Every function is deployed from this one file, so each instance imports it whole: the scheduled
+jobs' code is imported inside their bodies, only by the instances that run them (cold start of
+`api`, see README's benchmarks).
+"""
 from firebase_functions import https_fn, options, scheduler_fn
 
-from tokenledger import config, jobs
+from tokenledger import config
 from tokenledger.api import app as api_app
 
 config.init()
+config.serve_threads()
 
 
+# Serving settings, from `make bench` (README, Benchmarks): one vCPU serves the API's own work for
+# ~50-100 calls/s; a call mostly waits on OpenRouter, so 40 at a time keep the vCPU busy without
+# queueing; memory peaks near 110 MiB at 32 concurrent calls (512 MiB leaves room for large bodies).
 @https_fn.on_request(
     region=config.REGION,
     secrets=[config.OPENROUTER_API_KEY],
     memory=options.MemoryOption.MB_512,
+    cpu=1,
+    concurrency=config.API_CONCURRENCY,
+    min_instances=config.API_MIN_INSTANCES,
     timeout_sec=300,
     cors=options.CorsOptions(cors_origins=config.cors_origins(), cors_methods=config.CORS_METHODS),
 )
@@ -22,6 +34,8 @@ def api(req: https_fn.Request) -> https_fn.Response:
     schedule=config.RECONCILE_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=540
 )
 def reconcile_usage(event: scheduler_fn.ScheduledEvent) -> None:
+    from tokenledger import jobs
+
     if not jobs.emulator_probe(event):
         jobs.reconcile_usage()
 
@@ -30,6 +44,8 @@ def reconcile_usage(event: scheduler_fn.ScheduledEvent) -> None:
     schedule=config.REFRESH_PRICING_SCHEDULE, region=config.REGION, secrets=[config.OPENROUTER_API_KEY], timeout_sec=300
 )
 def refresh_pricing(event: scheduler_fn.ScheduledEvent) -> None:
+    from tokenledger import jobs
+
     if not jobs.emulator_probe(event):
         jobs.refresh_pricing()
 
@@ -39,5 +55,7 @@ def refresh_pricing(event: scheduler_fn.ScheduledEvent) -> None:
     timeout_sec=540,
 )
 def check_budgets(event: scheduler_fn.ScheduledEvent) -> None:
+    from tokenledger import jobs
+
     if not jobs.emulator_probe(event):
         jobs.check_budgets(event.schedule_time)

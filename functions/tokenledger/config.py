@@ -93,7 +93,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOKENLEDGER_RECORD_DEADLINE_S", "record_deadline_s", "int", "20",
             "how long transient Firestore errors are retried before the call is answered with "
             "`X-Usage-Recorded: false`"),
-    Setting("TOKENLEDGER_TOTAL_SHARDS", "total_shards", "int", "16", "shards of the global month counters"),
+    Setting("TOKENLEDGER_TOTAL_SHARDS", "total_shards", "int", "32",
+            "shards of the global month counters: each takes about one write a second, so 32 carry ~30 calls/s "
+            "of the whole app; raise it for more (readers list the shards, so any change is safe)"),
     Setting("TOKENLEDGER_PENDING_MAX_AGE_S", "pending_max_age_s", "int", "86400",
             "a pending row (aborted stream) that /generation cannot settle this long is settled at its estimate"),
     Setting("TOKENLEDGER_GENERATION_LOOKUPS", "generation_lookups", "int", "4",
@@ -170,6 +172,13 @@ SETTINGS: tuple[Setting, ...] = (
             "`Access-Control-Expose-Headers` so such a page can read "
             "them. The app behind Hosting's `/api/**` rewrite is same-origin and needs no CORS",
             source="deploy"),
+    Setting("TOKENLEDGER_API_CONCURRENCY", "api_concurrency", "int", "40",
+            "requests one `api` instance serves at once (Cloud Run concurrency); also the server's thread count "
+            "(functions-framework's THREADS, otherwise 4 per CPU: 4 calls at a time, the rest queued)",
+            source="deploy"),
+    Setting("TOKENLEDGER_API_MIN_INSTANCES", "api_min_instances", "int", "0",
+            "`api` instances kept warm (1 spares the first call after idle a cold start of a few seconds, "
+            "for the price of one idle instance)", source="deploy"),
 )
 
 
@@ -201,6 +210,15 @@ def _deploy_value(setting: Setting) -> Any:
 
 
 BUDGET_CHECK_SCHEDULE = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_BUDGET_CHECK_SCHEDULE"))
+API_CONCURRENCY = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_API_CONCURRENCY"))
+API_MIN_INSTANCES = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_API_MIN_INSTANCES"))
+
+
+def serve_threads() -> None:
+    """functions-framework sizes its server (gunicorn threads) from THREADS after main.py is
+    imported, by default 4 per CPU: with one vCPU, 4 calls at a time while Cloud Run sends up to
+    `concurrency`, so a fifth caller would wait for a whole LLM answer. Match the two."""
+    os.environ.setdefault("THREADS", str(API_CONCURRENCY))
 
 
 def cors_origins() -> str | list[str]:

@@ -3,10 +3,26 @@ from __future__ import annotations
 
 import functools
 import zlib
+from datetime import datetime, timezone
 
 from google.cloud import firestore
+from google.cloud.firestore_v1.field_path import FieldPath
+from google.cloud.firestore_v1.types import common as common_types
+from google.cloud.firestore_v1.types import document as document_types
+from google.cloud.firestore_v1.types import write as write_types
 
 from tokenledger import config
+
+# Raw protobuf classes (the SDK's proto-plus wrappers cost ~5 µs per message built).
+_WRITE = write_types.Write.pb()
+_TRANSFORM = write_types.DocumentTransform.FieldTransform.pb()
+_VALUE = document_types.Value.pb()
+_DOCUMENT = document_types.Document.pb()
+_MASK = common_types.DocumentMask.pb()
+_REQUEST_TIME = write_types.DocumentTransform.FieldTransform.ServerValue.REQUEST_TIME
+_MAP = document_types.MapValue.pb()
+_ARRAY = document_types.ArrayValue.pb()
+_PRECONDITION = common_types.Precondition.pb()
 
 USAGE = "usage_tracking"
 USER_USAGE = "user_usage"
@@ -22,6 +38,16 @@ PRICING_CURRENT = "current"
 MAIL = "mail"
 RESERVATIONS = "reservations"
 RECONCILIATION = "reconciliation"
+
+# A user's month and day rollups are spread over up to USER_SHARDS documents each: the base
+# document `{period}` (every call of a user calling at most about once a second) and, for a user
+# calling faster, shards `{period}~{k}` (k = 1..USER_SHARDS-1) in the same collection, with the
+# same fields plus `shard`. A period's counters are the sum of its documents; Firestore sustains
+# about one write per second per document, so 23 shards carry one user at ~20 calls/s. Readers
+# know every document that may exist without a read (user_month_refs), so the number is part of
+# the data layout: raising it later is safe, lowering it would hide shards.
+USER_SHARDS = 24
+SHARD_SEP = "~"
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,6 +71,29 @@ def user_day_doc(db: firestore.Client, uid: str, day: str):
 
 def user_minute_doc(db: firestore.Client, uid: str, minute: str):
     return db.collection(USER_USAGE).document(uid).collection(MINUTES).document(minute)
+
+
+def shard_id(period: str, shard: int) -> str:
+    """The document id of one shard of a rollup period (`2026-11`, `2026-11-23`); 0 is the base."""
+    return period if shard == 0 else f"{period}{SHARD_SEP}{shard}"
+
+
+def period_of(doc_id: str) -> str:
+    """The period a rollup document (base or shard) counts towards."""
+    return doc_id.split(SHARD_SEP, 1)[0]
+
+
+def user_month_shard_doc(db: firestore.Client, uid: str, month: str, shard: int):
+    return user_month_doc(db, uid, shard_id(month, shard))
+
+
+def user_day_shard_doc(db: firestore.Client, uid: str, day: str, shard: int):
+    return user_day_doc(db, uid, shard_id(day, shard))
+
+
+def user_month_refs(db: firestore.Client, uid: str, month: str) -> list:
+    """Every document that may hold part of the user's month: the base first, then each shard."""
+    return [user_month_shard_doc(db, uid, month, shard) for shard in range(USER_SHARDS)]
 
 
 def shard_index(key: str, shards: int) -> int:
@@ -74,3 +123,70 @@ def mail_doc(db: firestore.Client, mail_id: str):
 
 def reservation_doc(db: firestore.Client, reservation_id: str):
     return db.collection(RESERVATIONS).document(reservation_id)
+
+
+def _value(value) -> object:
+    """A Python value as a raw Firestore Value, encoded as the SDK encodes it."""
+    if value is None:
+        return _VALUE(null_value=0)
+    if isinstance(value, bool):
+        return _VALUE(boolean_value=value)
+    if isinstance(value, int):
+        return _VALUE(integer_value=value)
+    if isinstance(value, float):
+        return _VALUE(double_value=value)
+    if isinstance(value, str):
+        return _VALUE(string_value=value)
+    if isinstance(value, datetime):
+        stamp = _VALUE()
+        stamp.timestamp_value.FromDatetime(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+        return stamp
+    if isinstance(value, dict):
+        return _VALUE(map_value=_MAP(fields={str(k): _value(v) for k, v in value.items()}))
+    if isinstance(value, (list, tuple)):
+        return _VALUE(array_value=_ARRAY(values=[_value(v) for v in value]))
+    raise TypeError(f"unsupported value {value!r}")
+
+
+def _flat(prefix: tuple, counters: dict):
+    for key, value in counters.items():
+        if isinstance(value, dict):
+            yield from _flat(prefix + (key,), value)
+        else:
+            yield prefix + (key,), value
+
+
+def add_merge_increments(batch, ref, plain: dict, counters: dict, server_times: tuple = ("updated_at",)) -> None:
+    """Add to `batch` what `batch.set(ref, {**plain, **Increment(counters...)}, merge=True)` adds
+    (plus each of `server_times` set to the server's time), built as one raw protobuf Write.
+
+    Same write, same semantics, about 1/20 of the CPU: the SDK's set() walks the nested map
+    through its proto-plus wrappers, about 0.6 ms per rollup document on the hot path.
+    `counters` is a nested dict of int/float increments; `plain` holds top-level str/int fields."""
+    transforms = [
+        _TRANSFORM(field_path=FieldPath(*path).to_api_repr(), increment=_value(amount))
+        for path, amount in _flat((), counters)
+    ]
+    transforms += [_TRANSFORM(field_path=FieldPath(name).to_api_repr(), set_to_server_value=_REQUEST_TIME)
+                   for name in server_times]
+    write = _WRITE(
+        update=_DOCUMENT(name=ref._document_path, fields={k: _value(v) for k, v in plain.items()}),
+        update_mask=_MASK(field_paths=[FieldPath(k).to_api_repr() for k in plain]),
+        update_transforms=transforms,
+    )
+    batch._add_write_pbs([write])  # the SDK's own way into a batch (WriteBatch.set ends the same)
+
+
+def add_create(batch, ref, data: dict) -> None:
+    """Add to `batch` what `batch.create(ref, data)` adds, as one raw protobuf Write: the document
+    must not exist yet (else the whole batch fails with AlreadyExists). Top-level values equal to
+    firestore.SERVER_TIMESTAMP become the server's time, as with the SDK."""
+    fields = {k: _value(v) for k, v in data.items() if v is not firestore.SERVER_TIMESTAMP}
+    server_times = [k for k, v in data.items() if v is firestore.SERVER_TIMESTAMP]
+    write = _WRITE(
+        update=_DOCUMENT(name=ref._document_path, fields=fields),
+        update_transforms=[_TRANSFORM(field_path=FieldPath(k).to_api_repr(), set_to_server_value=_REQUEST_TIME)
+                           for k in server_times],
+        current_document=_PRECONDITION(exists=False),
+    )
+    batch._add_write_pbs([write])

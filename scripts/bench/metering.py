@@ -1,4 +1,4 @@
-"""Issue 2 numbers: commits per tracked call, added API latency, CPU to build a record."""
+"""Issue 2 numbers: commits per tracked call, CPU to build a record (added latency: latency.py)."""
 from __future__ import annotations
 
 import os
@@ -111,43 +111,7 @@ def bench_record_cpu() -> list:
     ]
 
 
-def bench_added_latency(stack, calls: int = 120) -> list:
-    auth = AuthEmulator(stack.auth_host, stack.project)
-    api = ApiClient(stack.api_url)
-    user = auth.create_user("bench")
-    key = os.environ.get("OPENROUTER_API_KEY", "")
-    direct_url = os.environ["OPENROUTER_BASE_URL"].rstrip("/") + "/chat/completions"
-    session = requests.Session()
-    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "benchmark"}], "max_tokens": 16}
-
-    def direct(_):
-        response = session.post(direct_url, json={**body, "user": user.uid}, headers={"Authorization": f"Bearer {key}"}, timeout=60)
-        response.raise_for_status()
-
-    def through_api(_):
-        response = api.request("POST", "/v1/chat/completions", user, json=body)
-        response.raise_for_status()
-
-    rows = []
-    for concurrency in (1, 8):
-        # The emulator starts one worker per concurrent request; cold starts are not what
-        # this measures, so warm as many workers as the run will use.
-        timed_calls(through_api, 2 * concurrency, concurrency)
-        direct_lat = timed_calls(direct, calls, concurrency, f"direct c={concurrency}")
-        api_lat = timed_calls(through_api, calls, concurrency, f"api c={concurrency}")
-        d50, d95, _ = summary(direct_lat)
-        a50, a95, _ = summary(api_lat)
-        rows.append([concurrency, d50, d95, a50, a95, a50 - d50, a95 - d95])
-    return rows
-
-
 def run(stack) -> None:
     db = firestore.Client(project=stack.project)
     print("\n== Metering (issue 2) ==")
     print_table(["measure", "value", "note"], bench_record_cpu() + bench_commits(db))
-    print_table(
-        ["concurrency", "direct p50", "direct p95", "API p50", "API p95", "added p50", "added p95"],
-        bench_added_latency(stack),
-        title="Chat latency in ms: the stand-in directly vs through the API (auth, catalog, ledger commit)",
-        floatfmt=".1f",
-    )

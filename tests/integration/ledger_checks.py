@@ -11,13 +11,39 @@ def rows_for(db, uid: str) -> list[dict]:
     return [snap.to_dict() | {"_id": snap.id} for snap in query.stream()]
 
 
+def _merge(into: dict, doc: dict) -> dict:
+    """Sum numbers (nested maps too); other fields are taken from the first document."""
+    for key, value in doc.items():
+        if key == "shard":
+            continue
+        if isinstance(value, dict):
+            _merge(into.setdefault(key, {}), value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            into[key] = into.get(key, 0) + value
+        else:
+            into.setdefault(key, value)
+    return into
+
+
+def _periods(db, uid: str, collection: str) -> dict[str, dict]:
+    """A user's rollup periods: a period is its base document `{period}` plus any shards
+    `{period}~{k}` (a user calling faster than about once a second), summed."""
+    merged: dict[str, dict] = {}
+    for snap in db.collection("user_usage").document(uid).collection(collection).stream():
+        _merge(merged.setdefault(snap.id.split("~")[0], {}), snap.to_dict())
+    return merged
+
+
 def month_doc(db, uid: str, month: str) -> dict | None:
-    snap = db.collection("user_usage").document(uid).collection("months").document(month).get()
-    return snap.to_dict() if snap.exists else None
+    return _periods(db, uid, "months").get(month)
+
+
+def day_doc(db, uid: str, day: str) -> dict | None:
+    return _periods(db, uid, "days").get(day)
 
 
 def day_docs(db, uid: str) -> list[dict]:
-    return [s.to_dict() for s in db.collection("user_usage").document(uid).collection("days").stream()]
+    return list(_periods(db, uid, "days").values())
 
 
 def nothing_written(db, uid: str) -> bool:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from tokenledger import money
 
-from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
+from .ledger_checks import actual_rollup, day_doc, expected_rollup, month_doc, rows_for
 
 LONG_CONTEXT = "You are a careful assistant. " * 40  # well over the stand-in's cache threshold
 
@@ -142,8 +142,7 @@ def test_rollups_equal_the_rows(api, user, db, standin):
     month = rows[0]["month"]
     assert actual_rollup(month_doc(db, user.uid, month)) == expected_rollup(rows)
     day = rows[0]["day"]
-    day_snap = db.collection("user_usage").document(user.uid).collection("days").document(day).get()
-    assert actual_rollup(day_snap.to_dict()) == expected_rollup(rows)
+    assert actual_rollup(day_doc(db, user.uid, day)) == expected_rollup(rows)
     # USD floats are for people; the exact sum lives in cost_nanos.
     assert abs(month_doc(db, user.uid, month)["cost"] - sum(r["cost"] for r in rows)) < 1e-9
 

@@ -20,7 +20,23 @@ def rows_of(db, uid: str) -> list[dict]:
 
 
 def month_rollup(db, uid: str, month: str) -> dict:
-    return db.collection("user_usage").document(uid).collection("months").document(month).get().to_dict() or {}
+    """The month's rollup: its base document plus any shards `{month}~{k}` (a user calling faster
+    than about once a second), summed (numbers, and the by_* maps key by key)."""
+    merged: dict = {}
+
+    def add(into: dict, doc: dict) -> None:
+        for key, value in doc.items():
+            if isinstance(value, dict):
+                add(into.setdefault(key, {}), value)
+            elif isinstance(value, (int, float)) and not isinstance(value, bool) and key != "shard":
+                into[key] = into.get(key, 0) + value
+            else:
+                into.setdefault(key, value)
+
+    for snap in db.collection("user_usage").document(uid).collection("months").stream():
+        if snap.id.split("~")[0] == month:
+            add(merged, snap.to_dict() or {})
+    return merged
 
 
 def wait_text(page, selector: str, text: str) -> None:

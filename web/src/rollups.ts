@@ -57,9 +57,25 @@ export function toRollup(data: Record<string, unknown> | undefined): Rollup {
   return r;
 }
 
+/** Adds `from` into `into`, counter by counter and breakdown key by key. */
+export function addRollup(into: Rollup, from: Rollup): Rollup {
+  for (const name of COUNTERS) into[name] += from[name];
+  for (const name of MAPS) {
+    for (const [key, value] of Object.entries(from[name])) {
+      const sum = into[name][key] ?? { calls: 0, tokens: 0, cost_nanos: 0 };
+      into[name][key] = { calls: sum.calls + value.calls, tokens: sum.tokens + value.tokens,
+        cost_nanos: sum.cost_nanos + value.cost_nanos };
+    }
+  }
+  return into;
+}
+
 /**
  * Calls `onChange` with the month's rollups now and after every recorded call, until the
- * returned function is called. Two listeners: the month document and the month's day documents.
+ * returned function is called. Two listeners: the month's documents and its day documents.
+ * A period is the sum of its documents: the base `{period}` and, for a user calling faster than
+ * about once a second, shards `{period}~{k}` with the same `month` / `day` fields (see
+ * docs/analytics.md, "Hot users").
  */
 export function watchMonth(db: Firestore, uid: string, month: string, onChange: (view: MonthView) => void,
                            onError: (err: Error) => void): Unsubscribe {
@@ -68,14 +84,19 @@ export function watchMonth(db: Firestore, uid: string, month: string, onChange: 
   let haveDays = false;
   const emit = () => { if (haveMonth && haveDays) onChange({ ...view, days: { ...view.days } }); };
   const user = doc(db, "user_usage", uid);
-  const stopMonth = onSnapshot(doc(user, "months", month), (snap) => {
-    view.total = toRollup(snap.data());
+  const stopMonth = onSnapshot(query(collection(user, "months"), where("month", "==", month)), (snap) => {
+    const total = toRollup(undefined);
+    snap.forEach((d) => { addRollup(total, toRollup(d.data())); });
+    view.total = total;
     haveMonth = true;
     emit();
   }, onError);
   const stopDays = onSnapshot(query(collection(user, "days"), where("month", "==", month)), (snap) => {
     view.days = {};
-    snap.forEach((d) => { view.days[d.id] = toRollup(d.data()); });
+    snap.forEach((d) => {
+      const day = typeof d.get("day") === "string" ? (d.get("day") as string) : d.id.split("~")[0];
+      view.days[day] = addRollup(view.days[day] ?? toRollup(undefined), toRollup(d.data()));
+    });
     haveDays = true;
     emit();
   }, onError);

@@ -150,9 +150,8 @@ def _admit_locally(db, settings: Settings, gate: Gate, uid: str, budget: rules.B
 
 
 def _month_features(db, uid: str, month: str) -> frozenset:
-    snaps = db.get_all(reservations.month_refs(db, uid, month), field_paths=[reservations.FEATURE_FIELD],
-                       **reservations.QUICK)
-    return reservations.totals_of(s.to_dict() if s.exists else None for s in snaps).features or frozenset()
+    docs, _ = reservations.read_month_with(db, uid, month, [], [reservations.FEATURE_FIELD])
+    return reservations.totals_of(docs).features or frozenset()
 
 
 def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_case_nanos: int,
@@ -190,13 +189,11 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
         except FIRESTORE_ERRORS:
             return _unchecked(settings, uid, budget, now, feature)
         counted_minute = True
-        refs = reservations.month_refs(db, uid, month)
         extra = [minute_ref] + ([day_ref] if count_free else []) + ([] if known else [budget_ref])
         paths = reservations.MONTH_FIELDS + ["requests", "free_requests"] \
             + ([reservations.FEATURE_FIELD] if want_features else []) + ([] if known else BUDGET_DOC_FIELDS)
         try:
-            snaps = {s.reference.path: s for s in db.get_all(refs + extra, field_paths=paths,
-                                                              **{**reservations.QUICK, "retry": QUICK_RETRY})}
+            month_docs, snaps = reservations.read_month_with(db, uid, month, extra, paths, retry=QUICK_RETRY)
         except FIRESTORE_ERRORS:
             _give_back(db, reservation, undo)
             return _unchecked(settings, uid, budget, now, feature)
@@ -205,7 +202,7 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             snap = snaps.get(ref.path)
             return snap.to_dict() if snap is not None and snap.exists else None
 
-        totals = reservations.totals_of(doc(ref) for ref in refs)
+        totals = reservations.totals_of(month_docs)
         if not known:
             real = rules.budget_from_doc(doc(budget_ref), settings)
             gate.budgets.put(uid, real, now.timestamp())

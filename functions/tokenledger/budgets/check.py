@@ -2,9 +2,10 @@
 reservations released.
 
 Reads per run: one page query over `user_budgets` (one read per budget) and one `get_all` of the
-month documents per page (one read per budget); then, when the configured default has a dollar
-budget, one collection-group query over this month's documents (one read per user active this
-month) for the users without a budget document; never the usage rows. The month document says
+page's base month documents (one read per budget; a hot user's month, its base document marked
+`sharded`, see metering/hot_users.py, also reads its shards); then, when the configured default has
+a dollar budget, one collection-group query over this month's documents (one read per user active
+this month) for the users without a budget document; never the usage rows. The month document says
 which alerts were sent (`alerts_sent`), so alert documents are not read either. Every write is
 once-only (alerts by create(), releases by precondition), so a run that stops halfway, or two
 runs at the same time, are safe: re-running writes only what is still missing.
@@ -22,7 +23,7 @@ from tokenledger import logs, store
 from tokenledger.budgets import alerts, reservations, rules
 from tokenledger.config import Settings
 
-MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent"]
+MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "sharded"]
 
 
 @dataclass
@@ -54,13 +55,11 @@ def check_budgets(db, settings: Settings, now: datetime, progress=None) -> Check
         report.reads += max(len(page), 1)  # an empty result still costs one read
         if not page:
             break
-        month_refs = [store.user_month_doc(db, snap.id, month) for snap in page]
-        months = {snap.reference.parent.parent.id: snap for snap in db.get_all(month_refs, field_paths=MONTH_FIELDS)}
-        report.reads += len(month_refs)
+        months, reads = read_months(db, [snap.id for snap in page], month)
+        report.reads += reads
         for snap in page:
             budget = rules.budget_from_doc(snap.to_dict(), settings)
-            month_snap = months.get(snap.id)
-            totals = reservations.month_totals(month_snap.to_dict() if month_snap is not None and month_snap.exists else None)
+            totals = reservations.totals_of(months.get(snap.id, []))
             if budget.has_dollar_budget and totals.cost_nanos >= budget.monthly_budget_nanos > 0:
                 report.over_budget += 1
             written = alerts.write_missing(db, snap.id, month, budget, totals.cost_nanos, totals.alerts_sent,
@@ -85,7 +84,7 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
     query = (
         db.collection_group(store.MONTHS)
         .where(filter=firestore.FieldFilter("month", "==", report.month))
-        .select(MONTH_FIELDS)
+        .select(MONTH_FIELDS + ["shard"])
         .order_by("__name__")
         .limit(settings.budget_check_page_size)
     )
@@ -100,9 +99,11 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
                if snap.exists}
         report.reads += len(uids)
         for uid, snap in zip(uids, page):
-            if uid in own:
-                continue  # checked with its own budget above
-            totals = reservations.month_totals(snap.to_dict())
+            doc = snap.to_dict() or {}
+            if uid in own or doc.get("shard"):
+                continue  # checked with its own budget above; a shard counts with its base document
+            # A hot user's month is spread over shards (metering/hot_users.py): read it whole.
+            totals = reservations.read_month(db, uid, report.month) if doc.get("sharded") else reservations.month_totals(doc)
             report.default_budgets += 1
             if totals.cost_nanos >= budget.monthly_budget_nanos > 0:
                 report.over_budget += 1
@@ -115,6 +116,20 @@ def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckR
         if len(page) < settings.budget_check_page_size:
             return
         last = page[-1]
+
+
+def read_months(db, uids: list[str], month: str) -> tuple[dict[str, list[dict]], int]:
+    """{uid: [the month's documents]} for these users, and the reads it cost: every base
+    document in one get_all, then the shards of the users whose base document says `sharded`."""
+    bases = {snap.reference.parent.parent.id: snap
+             for snap in db.get_all([store.user_month_doc(db, uid, month) for uid in uids], field_paths=MONTH_FIELDS)}
+    found = {uid: [snap.to_dict() or {}] for uid, snap in bases.items() if snap.exists}
+    hot = [uid for uid, docs in found.items() if docs[0].get("sharded")]
+    shard_refs = [ref for uid in hot for ref in store.user_month_refs(db, uid, month)[1:]]
+    for snap in db.get_all(shard_refs, field_paths=MONTH_FIELDS) if shard_refs else []:
+        if snap.exists:
+            found[snap.reference.parent.parent.id].append(snap.to_dict() or {})
+    return found, len(uids) + len(shard_refs)
 
 
 def log_report(report: CheckReport) -> None:

@@ -65,8 +65,9 @@ FEATURE_FIELD = "by_feature"
 def month_refs(db, uid: str, month: str) -> list:
     """Every document whose fields add up to the user's month. Readers fetch these (in one
     get_all, beside any other document they need) and sum them with totals_of, so the month may
-    be spread over more documents (shards) without its readers changing."""
-    return [store.user_month_doc(db, uid, month)]
+    be spread over more documents (shards) without its readers changing: the base document and
+    every shard a hot user's calls may be counted in (store.USER_SHARDS, base first)."""
+    return store.user_month_refs(db, uid, month)
 
 
 def totals_of(docs) -> MonthTotals:
@@ -89,9 +90,28 @@ def month_totals(doc: dict | None) -> MonthTotals:
     return totals_of([doc])
 
 
+def read_month_with(db, uid: str, month: str, extra: list, field_paths: list, **options) -> tuple[list, dict]:
+    """The month's documents (dicts or None, for totals_of) and the snapshots of `extra`
+    documents (by path), in one round trip for nearly every user: the base document is read
+    beside `extra`; only when it is marked `sharded` (the ledger writes the mark in the same batch
+    as a month's first shard) are the shards read, in a second get_all. Reading the shards after
+    the base can only count a call settling in between twice (its reservation and its cost),
+    never miss one: a gate's decision stays on the safe side."""
+    refs = month_refs(db, uid, month)
+    options = {**QUICK, **options}
+    snaps = {s.reference.path: s for s in db.get_all(refs[:1] + list(extra),
+                                                      field_paths=list(field_paths) + ["sharded"], **options)}
+    base = snaps.pop(refs[0].path, None)
+    docs = [base.to_dict() if base is not None and base.exists else None]
+    if docs[0] and docs[0].get("sharded"):
+        docs += [s.to_dict() if s.exists else None for s in db.get_all(refs[1:], field_paths=field_paths, **options)]
+    return docs, snaps
+
+
 def read_month(db, uid: str, month: str, **options) -> MonthTotals:
-    snaps = db.get_all(month_refs(db, uid, month), field_paths=MONTH_FIELDS, **{**QUICK, **options})
-    return totals_of(snap.to_dict() if snap.exists else None for snap in snaps)
+    """The month's totals: one read for nearly every user, the whole month for a hot one."""
+    docs, _ = read_month_with(db, uid, month, [], MONTH_FIELDS, **options)
+    return totals_of(docs)
 
 
 def _reserved_delta(amount_nanos: int, calls: int) -> dict:

@@ -18,6 +18,7 @@ from google.cloud import firestore
 from tokenledger import money, store
 from tokenledger.config import Settings
 from tokenledger.metering import rollups
+from tokenledger.metering.hot_users import HotUsers
 from tokenledger.metering.usage import COST_PENDING, UsageRecord
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ TRANSIENT_ERRORS = (
     gexc.ResourceExhausted,
     gexc.Unknown,
 )
+
+
+# This instance's view of which users call faster than a document can take (hot_users.py).
+HOT_USERS = HotUsers(store.USER_SHARDS)
 
 
 class RecordingFailed(Exception):
@@ -57,8 +62,13 @@ def increments(delta: dict) -> dict:
     }
 
 
-def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool = False) -> None:
-    """Add one call's writes (row create + rollup increments) to a batch; commit is the caller's."""
+def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool = False, shard: int = 0,
+                    mark_sharded: bool = False) -> None:
+    """Add one call's writes (row create + rollup increments) to a batch; commit is the caller's.
+
+    `shard` is the user's rollup shard the call is counted in (0: the base documents); a
+    reservation it settles is taken off that shard too: readers sum every shard (store.py).
+    `mark_sharded` also marks the base month document `sharded` (see hot_users.py)."""
     row = record.row()
     # A replayed call keeps the time it happened; a live one takes the server's clock.
     row["timestamp"] = record.occurred_at if replay else firestore.SERVER_TIMESTAMP
@@ -69,38 +79,34 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     # A pending row keeps its reservation until reconcile.py settles it (and releases it).
     holds_reservation = record.cost_source == COST_PENDING and not replay
     row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
-    batch.create(store.usage_doc(db, record.generation_id), row)
+    store.add_create(batch, store.usage_doc(db, record.generation_id), row)
 
-    user_delta = increments(rollups.user_delta(record))
+    user_delta = rollups.user_delta(record)
+    month_delta = dict(user_delta)
     # A final row releases the call's reservation in this batch; a pending row takes it over
     # (reconcile releases it when it settles the row). A replay never does: by then the
     # reservation has expired and the budget check has released it (or will).
     if record.reserved_nanos and not holds_reservation and not replay:
-        user_delta["reserved_nanos"] = firestore.Increment(-record.reserved_nanos)
-        user_delta["reserved"] = firestore.Increment(-money.usd_float(record.reserved_nanos))
+        month_delta["reserved_nanos"] = -record.reserved_nanos
+        month_delta["reserved"] = -money.usd_float(record.reserved_nanos)
     if record.reservation_id and not replay:
         batch.delete(store.reservation_doc(db, record.reservation_id))
         # The call is over (a pending row holds its money, not a slot): see budgets/reservations.py.
-        user_delta["in_flight"] = firestore.Increment(-1)
-    month_doc = {
-        **user_delta,
-        "user_id": record.user_id,
-        "month": record.month,
-        "updated_at": firestore.SERVER_TIMESTAMP,
-    }
-    day_delta = increments(rollups.user_delta(record))
-    day_doc = {
-        **day_delta,
-        "user_id": record.user_id,
-        "month": record.month,
-        "day": record.day,
-        "updated_at": firestore.SERVER_TIMESTAMP,
-    }
-    batch.set(store.user_month_doc(db, record.user_id, record.month), month_doc, merge=True)
-    batch.set(store.user_day_doc(db, record.user_id, record.day), day_doc, merge=True)
-    shard = store.shard_index(record.generation_id, settings.total_shards)
-    totals = {**increments(rollups.totals_delta(record)), "month": record.month}
-    batch.set(store.totals_shard_doc(db, record.month, shard), totals, merge=True)
+        month_delta["in_flight"] = -1
+    placement = {"shard": shard} if shard else {}
+    month_plain = {"user_id": record.user_id, "month": record.month, **placement}
+    day_plain = {**month_plain, "day": record.day}
+    store.add_merge_increments(batch, store.user_month_shard_doc(db, record.user_id, record.month, shard),
+                               month_plain, month_delta)
+    if shard and mark_sharded:
+        batch.set(store.user_month_doc(db, record.user_id, record.month),
+                  {"sharded": True, "user_id": record.user_id, "month": record.month}, merge=True)
+    store.add_merge_increments(batch, store.user_day_shard_doc(db, record.user_id, record.day, shard),
+                               day_plain, user_delta)
+    store.add_merge_increments(
+        batch, store.totals_shard_doc(db, record.month, store.shard_index(record.generation_id, settings.total_shards)),
+        {"month": record.month}, rollups.totals_delta(record), server_times=(),
+    )
 
 
 def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = False) -> RecordOutcome:
@@ -111,12 +117,13 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
     if not record.generation_id:
         raise ValueError("a usage record needs a generation id")
     attempts = 0
+    shard, mark_sharded = (0, False) if replay else HOT_USERS.place(record.user_id, record.month)
 
     def commit_once() -> None:
         nonlocal attempts
         attempts += 1
         batch = db.batch()  # a fresh batch each attempt: a committed batch is spent
-        add_call_writes(batch, db, record, settings, replay)
+        add_call_writes(batch, db, record, settings, replay, shard, mark_sharded)
         batch.commit(retry=None, timeout=settings.record_deadline_s)  # the Retry below is the only retry loop
 
     retrying = gretry.Retry(

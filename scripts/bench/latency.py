@@ -1,0 +1,191 @@
+"""Added latency, side by side in one run: the stand-in called directly, through tokenledger's
+`api` served by functions-framework (as Cloud Run serves it), and one Firestore commit of the
+ledger's shape (the floor: the ledger is committed before the answer). Rounds alternate, so
+drift in the machine's load hits every path alike. Then the peer comparison with LiteLLM
+(../shared/bench/peer_latency.py, when that checkout exists next to the project).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+from google.cloud import firestore
+
+from scripts.bench.common import percentile
+from scripts.bench.served import served_api
+from scripts.devkit.auth_emulator import AuthEmulator
+from scripts.devkit.table import print_table
+from tokenledger.config import Settings
+from tokenledger.metering import ledger
+from tokenledger.metering.usage import build_record
+from tokenledger.pricing.prices import fallback_price, parse_model
+from decimal import Decimal
+
+ROOT = Path(__file__).resolve().parents[2]
+PEER_SCRIPT = ROOT.parent / "shared" / "bench" / "peer_latency.py"
+N = int(os.environ.get("BENCH_LATENCY_N", "200"))  # calls per path and concurrency
+# Another checkout's functions/ (e.g. `git worktree add /tmp/before <commit>`), measured alongside.
+BASELINE = os.environ.get("BENCH_BASELINE_DIR")
+ROUNDS = 4
+BODY = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "benchmark"}], "max_tokens": 16}
+OVERHEAD_HEADER = "X-Tokenledger-Overhead-Ms"
+PRICE = parse_model({"id": "openai/gpt-4o-mini", "pricing": {"prompt": "0.00000015", "completion": "0.0000006"}})
+FALLBACK = fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))
+RESPONSE = {"id": "gen", "model": "openai/gpt-4o-mini", "provider": "OpenAI", "choices": [{"finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 16, "total_tokens": 25, "cost": 0.0000111}}
+
+
+def commit_once(db, uid: str) -> None:
+    """One call's ledger batch (row + month + day + global shard), as the API commits it."""
+    record = build_record(response={**RESPONSE, "id": f"gen-floor-{uuid.uuid4().hex}"}, user_id=uid,
+                          requested_model="openai/gpt-4o-mini", price=PRICE, fallback=FALLBACK, latency_ms=5,
+                          endpoint="/v1/chat/completions", feature=None, metadata={"message_count": 1},
+                          occurred_at=datetime.now(timezone.utc))
+    ledger.record_usage(db, record, Settings())
+
+
+class Paths:
+    def __init__(self, api_base: str, users: list, db, baseline_base: str | None = None):
+        self.local = threading.local()
+        self.users = users
+        self.next_user = 0
+        self.lock = threading.Lock()
+        self.key = os.environ.get("OPENROUTER_API_KEY", "")
+        self.direct_url = os.environ["OPENROUTER_BASE_URL"].rstrip("/") + "/chat/completions"
+        self.api_url = api_base + "/v1/chat/completions"
+        self.baseline_url = baseline_base + "/v1/chat/completions" if baseline_base else None
+        self.db = db
+        self.overheads: list[float] = []
+        self.missing_header = 0
+
+    def _session(self) -> requests.Session:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+        return session
+
+    def _user(self):
+        with self.lock:
+            self.next_user = (self.next_user + 1) % len(self.users)
+            return self.users[self.next_user]
+
+    def direct(self) -> None:
+        r = self._session().post(self.direct_url, json={**BODY, "user": "bench"},
+                                 headers={"Authorization": f"Bearer {self.key}"}, timeout=60)
+        r.raise_for_status()
+
+    def api(self) -> None:
+        r = self._session().post(self.api_url, json=BODY, headers=self._user().headers, timeout=60)
+        r.raise_for_status()
+        value = r.headers.get(OVERHEAD_HEADER)
+        with self.lock:
+            if value is None:
+                self.missing_header += 1
+            else:
+                self.overheads.append(float(value))
+
+    def baseline(self) -> None:
+        r = self._session().post(self.baseline_url, json=BODY, headers=self._user().headers, timeout=60)
+        r.raise_for_status()
+
+    def commit(self) -> None:
+        commit_once(self.db, self._user().uid)
+
+
+def timed(fn, count: int, concurrency: int) -> list[float]:
+    import time
+
+    def one(_):
+        started = time.perf_counter()
+        fn()
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def measure(paths: Paths, concurrency: int, n: int) -> dict[str, list[float]]:
+    names = {"direct": paths.direct, "tokenledger": paths.api, "one commit": paths.commit}
+    if paths.baseline_url:
+        names["baseline"] = paths.baseline
+    for fn in names.values():
+        timed(fn, 4 * concurrency, concurrency)  # warm connections and threads
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(ROUNDS):
+        for name, fn in names.items():
+            samples[name] += timed(fn, n // ROUNDS, concurrency)
+        print(f"    c={concurrency}: round {round_no + 1}/{ROUNDS}", flush=True)
+    return samples
+
+
+def own_comparison(stack) -> dict:
+    auth = AuthEmulator(stack.auth_host, stack.project)
+    users = [auth.create_user(f"bench-lat{i}") for i in range(16)]
+    db = firestore.Client(project=stack.project)
+    rows, floor = [], {}
+    with contextlib.ExitStack() as servers:
+        base = servers.enter_context(served_api(name="latency-api"))
+        baseline = servers.enter_context(served_api(name="latency-baseline", functions_dir=Path(BASELINE))) if BASELINE else None
+        paths = Paths(base, users, db, baseline)
+        for concurrency in (1, 8):
+            paths.overheads.clear()
+            s = measure(paths, concurrency, N)
+            direct, api, commit = (statistics.median(s[k]) for k in ("direct", "tokenledger", "one commit"))
+            added = api - direct
+            overhead = statistics.median(paths.overheads) if paths.overheads else None
+            floor[concurrency] = commit
+            rows.append([
+                concurrency, f"{direct:.2f}", f"{api:.2f}", f"{percentile(s['tokenledger'], 99):.2f}",
+                f"{added:.2f}", f"{commit:.2f}", f"{added - commit:+.2f}",
+                f"{overhead:.2f}" if overhead is not None else f"absent ({paths.missing_header} answers)",
+                f"{statistics.median(s['baseline']) - direct:.2f}" if baseline else "-",
+            ])
+    print_table(
+        ["concurrency", "direct p50", "API p50", "API p99", "added p50", "one commit p50", "added minus one commit",
+         f"{OVERHEAD_HEADER} p50", "baseline added p50"],
+        rows,
+        title=f"Chat latency in ms, api served by functions-framework ({N} calls per path, {ROUNDS} alternated rounds; "
+              "target: added minus one commit <= 2 ms at concurrency 1)",
+        numparse=False,
+    )
+    return floor
+
+
+def peer_comparison(floor: dict) -> None:
+    if not PEER_SCRIPT.exists():
+        print(f"\n(peer comparison skipped: {PEER_SCRIPT} not found; it lives outside the project)")
+        return
+    print(f"\nPeer comparison: {PEER_SCRIPT} (installs LiteLLM into .cache/ on first use)", flush=True)
+    proc = subprocess.Popen([sys.executable, str(PEER_SCRIPT)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "N": str(N)})
+    ratios = []
+    for line in proc.stdout:
+        print("  " + line.rstrip(), flush=True)
+        match = re.match(r"c=(\d+): tokenledger adds ([\d.]+) ms p50, LiteLLM ([\d.]+) ms", line)
+        if match:
+            ratios.append([int(match[1]), float(match[2]), float(match[3])])
+    proc.wait()
+    if ratios:
+        print_table(
+            ["concurrency", "tokenledger added p50", "LiteLLM added p50", "ratio", "one commit p50", "ours minus one commit"],
+            [[c, f"{ours:.2f}", f"{peer:.2f}", f"{ours / peer:.2f}", f"{floor.get(c, float('nan')):.2f}",
+              f"{ours - floor.get(c, float('nan')):+.2f}"] for c, ours, peer in ratios],
+            title="Peer ratio (target <= 1.00 at both concurrencies; the commit floor measured above)",
+            numparse=False,
+        )
+
+
+def run(stack) -> None:
+    print("\n== Added latency (issue 11) ==")
+    floor = own_comparison(stack)
+    peer_comparison(floor)
