@@ -17,7 +17,7 @@ import pytest
 from scripts.standin.billing import Tokens, compute_cost
 from scripts.standin.catalog import DEFAULT_MODELS_PATH, Prices
 from tokenledger import money
-from tokenledger.metering.usage import build_record
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price, parse_model
 
 BYOK_FEE = Decimal("0.05")
@@ -75,17 +75,10 @@ def documented_response(model: str, tokens: Tokens, byok: bool) -> dict:
 
 def record_for(model: str, tokens: Tokens, byok: bool):
     return build_record(
-        response=documented_response(model, tokens, byok),
-        user_id="u",
-        requested_model=model,
-        price=parse_model(MODELS[model]),
-        fallback=FALLBACK,
-        latency_ms=1,
-        endpoint="/v1/chat/completions",
-        feature=None,
-        metadata={"images": tokens.images},
-        occurred_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
-        byok_fee_rate=BYOK_FEE,
+        documented_response(model, tokens, byok),
+        CallFacts("u", model, "/v1/chat/completions", datetime(2026, 11, 1, tzinfo=timezone.utc), 1,
+                  metadata={"images": tokens.images}),
+        Pricing(parse_model(MODELS[model]), FALLBACK, BYOK_FEE),
     )
 
 

@@ -116,19 +116,23 @@ def build_call_record(
     # Price by the model that served (a router's own price is "variable").
     price = call.catalog.get(served) or call.price
     return usage.build_record(
-        response=response_body,
-        user_id=call.caller.uid,
-        requested_model=call.chat.model,
-        price=price,
-        fallback=fallback_price(served, svc.settings.fallback_prompt_price, svc.settings.fallback_completion_price),
-        latency_ms=latency_ms,
-        endpoint=CHAT_ENDPOINT,
-        feature=call.chat.feature,
-        metadata=usage.request_metadata(call.body, svc.settings.store_prompts),
-        occurred_at=svc.now(),
+        response_body,
+        usage.CallFacts(
+            user_id=call.caller.uid,
+            requested_model=call.chat.model,
+            endpoint=CHAT_ENDPOINT,
+            occurred_at=svc.now(),
+            latency_ms=latency_ms,
+            feature=call.chat.feature,
+            metadata=usage.request_metadata(call.body, svc.settings.store_prompts),
+        ),
+        usage.Pricing(
+            price,
+            fallback_price(served, svc.settings.fallback_prompt_price, svc.settings.fallback_completion_price),
+            svc.settings.byok_fee_rate,
+        ),
         generation_id=generation_id,
         status=status,
-        byok_fee_rate=svc.settings.byok_fee_rate,
     )
 
 
