@@ -22,7 +22,7 @@ integration:
 	else echo "no integration tests yet"; fi
 
 demo: setup
-	TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- $(PY) scripts/demo.py
+	TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- $(PY) -m scripts.demo
 
 bench: setup
 	$(STACK) exec -- $(PY) -m scripts.bench $(ARGS)
@@ -31,4 +31,4 @@ up: setup
 	$(STACK) up
 
 report: setup
-	$(PY) scripts/report.py $(ARGS)
+	$(PY) -m tokenledger.tools.report $(ARGS)

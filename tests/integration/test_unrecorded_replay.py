@@ -45,7 +45,7 @@ def test_unrecorded_call_is_answered_logged_and_replayed_once(api_without_firest
     assert os.environ.get("OPENROUTER_API_KEY", "no-key") not in log_text  # secrets never logged
     assert rows_for(db, user.uid) == []
 
-    replay = [PYTHON, str(ROOT / "scripts" / "replay_usage.py"), str(log_path)]
+    replay = [PYTHON, "-m", "tokenledger.tools.replay", str(log_path)]
     first = subprocess.run(replay, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert "recorded" in first.stdout
