@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     if result.changes:
         print_table(["model", "price", "was", "now"],
                     [[c.model_id, c.field, c.old or "-", c.new or "-"] for c in result.changes],
-                    title=f"Changes against the {result.previous_source} catalog")
+                    title=f"Changes against the {result.previous_source} catalog",
+                    numparse=False)  # prices as OpenRouter writes them: 0.0000006, not 0.000001
     else:
         print(f"no price changes against the {result.previous_source} catalog")
     return 0
