@@ -7,6 +7,7 @@ import secrets
 import socket
 import string
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
@@ -284,9 +285,19 @@ def create_app(api_key: str | None = None, models_path: str | None = None) -> Fl
     return app
 
 
-def _chat(catalog: Catalog, state: State) -> Response:
-    started = time.monotonic()
-    body = request.get_json(force=True, silent=True)
+@dataclass(frozen=True)
+class ChatAsk:
+    """A chat request the stand-in accepted (validated like OpenRouter does)."""
+
+    model_id: str
+    messages: list
+    max_tokens: int | None
+    user: str | None
+    stream: bool
+
+
+def _chat_ask(body: object, catalog: Catalog) -> ChatAsk | Response:
+    """The request, or the 400 OpenRouter answers for it."""
     if not isinstance(body, dict):
         return error_response(400, "Request body must be a JSON object")
     model_id = body.get("model")
@@ -305,9 +316,55 @@ def _chat(catalog: Catalog, state: State) -> Response:
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         return error_response(400, "user must be a string")
-    stream = body.get("stream") is True
+    return ChatAsk(model_id, messages, max_tokens, user, body.get("stream") is True)
 
-    behaviour = state.next_behaviour(user)
+
+def _tokens(ask: ChatAsk, plan, prices, priced: str, behaviour: dict, config: dict, state: State) -> Tokens:
+    """Token counts as OpenRouter reports them: prompt (cache reads / writes of a repeated
+    prefix inside it), completion (reasoning inside it), images; scripted overrides win."""
+    prompt_tokens, images = count_prompt(ask.messages)
+    cached = cache_write = 0
+    prefix = ask.messages[:-1]
+    prefix_tokens, _ = count_prompt(prefix)
+    if prefix and prefix_tokens >= config["cache_min_tokens"] and prices.cache_read is not None:
+        if state.check_prefix(priced, prefix_key(prefix)):
+            cached = prefix_tokens
+        elif prices.cache_write is not None:
+            cache_write = prefix_tokens
+    overrides = behaviour.get("usage") or {}
+    return Tokens(
+        prompt=_int_override(overrides, "prompt_tokens", prompt_tokens),
+        completion=_int_override(overrides, "completion_tokens", plan.completion_tokens),
+        reasoning=_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens),
+        cached=_int_override(overrides, "cached_tokens", cached),
+        cache_write=_int_override(overrides, "cache_write_tokens", cache_write),
+        images=images,
+    )
+
+
+def _charged(cost_total: Decimal, behaviour: dict) -> tuple[Decimal, Decimal, bool]:
+    """(what the account is charged, the upstream inference cost, BYOK?)."""
+    byok = bool(behaviour.get("byok"))
+    upstream = cost_total
+    if "cost" in behaviour:
+        charged = _money(behaviour["cost"])
+    elif byok:
+        charged = upstream * BYOK_FEE_RATE
+    else:
+        charged = upstream
+    if not byok:
+        upstream = charged  # non-BYOK: upstream cost is what the account paid
+    return charged, upstream, byok
+
+
+def _chat(catalog: Catalog, state: State) -> Response:
+    started = time.monotonic()
+    ask = _chat_ask(request.get_json(force=True, silent=True), catalog)
+    if isinstance(ask, Response):
+        return ask
+    stream = ask.stream
+
+    behaviour = state.next_behaviour(ask.user)
     config = state.config()
     latency_ms = behaviour.get("latency_ms", config["latency_ms"])
     if latency_ms:
@@ -321,33 +378,13 @@ def _chat(catalog: Catalog, state: State) -> Response:
     stream_stall = stream and "stream_stall_after" in behaviour
 
     # Which model serves, and whose price list applies (router ids have none).
-    served = behaviour.get("served_model") or catalog.route(model_id)
-    priced = served if served in catalog and not catalog.prices(served).variable else catalog.route(model_id)
+    served = behaviour.get("served_model") or catalog.route(ask.model_id)
+    priced = served if served in catalog and not catalog.prices(served).variable else catalog.route(ask.model_id)
     prices = catalog.prices(priced)
     provider = behaviour.get("provider") or catalog.provider(served if served in catalog else priced)
 
-    prompt_tokens, images = count_prompt(messages)
-    plan = plan_completion(messages, max_tokens, catalog.is_reasoning(served))
-
-    cached = cache_write = 0
-    prefix = messages[:-1]
-    prefix_tokens, _ = count_prompt(prefix)
-    if prefix and prefix_tokens >= config["cache_min_tokens"] and prices.cache_read is not None:
-        if state.check_prefix(priced, prefix_key(prefix)):
-            cached = prefix_tokens
-        elif prices.cache_write is not None:
-            cache_write = prefix_tokens
-
-    overrides = behaviour.get("usage") or {}
-    tokens = Tokens(
-        prompt=_int_override(overrides, "prompt_tokens", prompt_tokens),
-        completion=_int_override(overrides, "completion_tokens", plan.completion_tokens),
-        reasoning=_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens),
-        cached=_int_override(overrides, "cached_tokens", cached),
-        cache_write=_int_override(overrides, "cache_write_tokens", cache_write),
-        images=images,
-    )
-
+    plan = plan_completion(ask.messages, ask.max_tokens, catalog.is_reasoning(served))
+    tokens = _tokens(ask, plan, prices, priced, behaviour, config, state)
     pieces = stream_pieces(plan.content)
     finish_reason = plan.finish_reason
     if stream_error:
@@ -358,16 +395,7 @@ def _chat(catalog: Catalog, state: State) -> Response:
         finish_reason = "error"
 
     cost = compute_cost(prices, tokens)
-    byok = bool(behaviour.get("byok"))
-    upstream = cost.total
-    if "cost" in behaviour:
-        charged = _money(behaviour["cost"])
-    elif byok:
-        charged = upstream * BYOK_FEE_RATE
-    else:
-        charged = upstream
-    if not byok:
-        upstream = charged  # non-BYOK: upstream cost is what the account paid
+    charged, upstream, byok = _charged(cost.total, behaviour)
 
     gen_id = _new_generation_id()
     created = int(time.time())
@@ -396,8 +424,8 @@ def _chat(catalog: Catalog, state: State) -> Response:
         "native_tokens_completion": tokens.completion,
         "native_tokens_reasoning": tokens.reasoning,
         "native_tokens_cached": tokens.cached,
-        "num_media_prompt": images or None,
-        "external_user": user,
+        "num_media_prompt": tokens.images or None,
+        "external_user": ask.user,
         "origin": request.headers.get("HTTP-Referer", ""),
         "created_at": datetime.now(timezone.utc).isoformat(),
     })
@@ -406,19 +434,7 @@ def _chat(catalog: Catalog, state: State) -> Response:
     head = {"id": gen_id, "provider": provider, "model": served, "created": created}
     headers = {"X-Generation-Id": gen_id}
     if not stream:
-        payload = {
-            "id": gen_id, "provider": provider, "model": served,
-            "object": "chat.completion", "created": created,
-            "choices": [{
-                "index": 0,
-                "logprobs": None,
-                "finish_reason": finish_reason,
-                "native_finish_reason": native_finish,
-                "message": {"role": "assistant", "content": plan.content, "refusal": None},
-            }],
-            "usage": usage,
-        }
-        return json_response(payload, headers=headers)
+        return json_response(_completion(head, plan.content, finish_reason, native_finish, usage), headers=headers)
 
     events = _stream_events(
         head, pieces, usage, finish_reason, native_finish, behaviour,
@@ -427,6 +443,22 @@ def _chat(catalog: Catalog, state: State) -> Response:
     headers["Cache-Control"] = "no-cache"
     headers["X-Accel-Buffering"] = "no"
     return Response(events, mimetype="text/event-stream", headers=headers)
+
+
+def _completion(head: dict, content: str, finish_reason: str, native_finish: str | None, usage: dict) -> dict:
+    """A plain (non-streamed) chat completion body."""
+    return {
+        "id": head["id"], "provider": head["provider"], "model": head["model"],
+        "object": "chat.completion", "created": head["created"],
+        "choices": [{
+            "index": 0,
+            "logprobs": None,
+            "finish_reason": finish_reason,
+            "native_finish_reason": native_finish,
+            "message": {"role": "assistant", "content": content, "refusal": None},
+        }],
+        "usage": usage,
+    }
 
 
 def _stream_events(head: dict, pieces: list[str], usage: dict, finish_reason: str,
