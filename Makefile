@@ -24,12 +24,12 @@ integration:
 # Line coverage of tokenledger over unit + integration tests, the functions' own processes
 # included (see [tool.coverage.run] in pyproject.toml). Not part of `make test`: it is slower.
 COV_ENV = COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
+# The figure is reported even when a test fails (the target still fails then).
 coverage: setup
-	$(PY) -m coverage erase
-	$(COV_ENV) $(PY) -m pytest tests/unit tests/api_http tests/standin -q
-	$(COV_ENV) $(STACK) exec -- sh -c '$(call PYTEST,tests/integration)'
-	$(PY) -m coverage combine -q
-	$(PY) -m coverage report
+	@$(PY) -m coverage erase; rc=0; \
+	$(COV_ENV) $(PY) -m pytest tests/unit tests/api_http tests/standin -q || rc=$$?; \
+	$(COV_ENV) $(STACK) exec -- $(PY) -m pytest tests/integration -q || rc=$$?; \
+	$(PY) -m coverage combine -q; $(PY) -m coverage report; exit $$rc
 
 demo: setup
 	TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- $(PY) -m scripts.demo
