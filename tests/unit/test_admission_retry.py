@@ -30,6 +30,8 @@ class Month:
         self.mine = 0
         self.reserved_calls = 0
         self.released_calls = 0
+        self.costs: list[int] = []  # the spent total at each read, when it changes
+        self.reads = 0
 
     def reserve(self, db, uid, month, amount, now, ttl_s):
         self.reserved_calls += 1
@@ -38,6 +40,9 @@ class Month:
 
     def read_month(self, db, uid, month, **options):
         others = self.others.pop(0) if len(self.others) > 1 else self.others[0]
+        if self.costs:
+            self.cost = self.costs.pop(0) if len(self.costs) > 1 else self.costs[0]
+        self.reads += 1
         return reservations.MonthTotals(self.cost, self.mine + others, {})
 
     def release(self, db, reservation):
@@ -95,13 +100,24 @@ def test_a_call_that_cannot_fit_even_alone_is_refused_without_waiting(monkeypatc
     assert (month.reserved_calls, month.released_calls, month.mine, clock.pauses) == (1, 1, 0, [])
 
 
-def test_a_call_blocked_only_by_others_waits_until_they_settle(monkeypatch, clock):
-    # Others hold 300,000 for two reads, then settle: the third attempt fits.
+def test_a_call_blocked_only_by_others_waits_without_a_reservation_until_they_settle(monkeypatch, clock):
+    # Others hold 300,000 at the read-back and at the first look; at the second look they have
+    # settled: the call reserves again (its second reservation) and fits.
     month = use(monkeypatch, Month(cost=400_000, others=[300_000, 300_000, 0]))
     reservation = admit(600_000)
-    assert reservation.reservation_id == "r3"
-    assert (month.reserved_calls, month.released_calls, month.mine) == (3, 2, 600_000)
+    assert reservation.reservation_id == "r2"
+    assert (month.reserved_calls, month.released_calls, month.mine) == (2, 1, 600_000)
     assert clock.pauses == pytest.approx([0.05, 0.075])  # 0.05, then x1.5 (random half-width at its middle)
+    assert month.reads == 4  # two read-backs of its reservations, two looks holding none
+
+
+def test_a_waiter_that_finds_the_budget_spent_meanwhile_gives_up(monkeypatch, clock):
+    month = use(monkeypatch, Month(cost=400_000, others=[300_000]))
+    month.costs = [400_000, 700_000]  # the calls it waited for settled, spending 300,000
+    with pytest.raises(admission.BudgetExceeded) as refused:
+        admit(600_000)
+    assert (refused.value.spent_nanos, refused.value.reserved_nanos) == (700_000, 300_000)
+    assert (month.reserved_calls, month.released_calls, clock.pauses) == (1, 1, pytest.approx([0.05]))
 
 
 def test_a_call_blocked_by_others_that_never_settle_gives_up_after_the_patience(monkeypatch, clock):
@@ -113,7 +129,7 @@ def test_a_call_blocked_by_others_that_never_settle_gives_up_after_the_patience(
     # 0.05 + 0.075 + 0.1125 + 0.16875 + 0.253125 + 4 x 0.3 = 1.859375 s; one more 0.3 passes 2 s.
     expected = [0.05, 0.075, 0.1125, 0.16875, 0.253125, 0.3, 0.3, 0.3, 0.3]
     assert clock.pauses == pytest.approx(expected)
-    assert month.reserved_calls == month.released_calls == len(expected) + 1 and month.mine == 0
+    assert (month.reserved_calls, month.released_calls, month.mine) == (1, 1, 0)
 
 
 def test_firestore_down_at_the_reservation_is_budget_unavailable(monkeypatch, clock):

@@ -95,9 +95,10 @@ def admit(db, settings: Settings, uid: str, is_free: bool, worst_case_nanos: int
 def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: rules.Budget,
                           worst_case_nanos: int, now: datetime) -> reservations.Reservation:
     """Reserve, read back, keep or give back. When only other calls' open reservations stand in
-    the way (the call would fit once they settle), try again after a short random pause for up
-    to ADMISSION_PATIENCE_S: in a burst, refused calls' momentary reservations would otherwise
-    refuse calls that fit."""
+    the way (the call would fit once they settle), wait for room for up to ADMISSION_PATIENCE_S
+    — reading the month after short random pauses, holding NO reservation meanwhile — and
+    reserve again once it fits. Waiters that kept reserving would crowd out the one call that
+    fits (measured: a 50-call burst then admitted 9 where 10 fit)."""
     deadline = time.monotonic() + ADMISSION_PATIENCE_S
     pause = 0.05
     while True:
@@ -114,11 +115,19 @@ def reserve_within_budget(db, settings: Settings, uid: str, month: str, budget: 
             return reservation
         reservations.release(db, reservation)
         others = totals.reserved_nanos - worst_case_nanos
-        fits_alone = rules.admits(totals.cost_nanos, worst_case_nanos, budget.monthly_budget_nanos)
-        if not fits_alone or others <= 0 or time.monotonic() + pause > deadline:
-            raise BudgetExceeded(totals.cost_nanos, others, budget.monthly_budget_nanos, worst_case_nanos)
-        time.sleep(pause * (0.5 + random.random()))
-        pause = min(pause * 1.5, 0.3)
+        while True:
+            fits_alone = rules.admits(totals.cost_nanos, worst_case_nanos, budget.monthly_budget_nanos)
+            if not fits_alone or others <= 0 or time.monotonic() + pause > deadline:
+                raise BudgetExceeded(totals.cost_nanos, others, budget.monthly_budget_nanos, worst_case_nanos)
+            time.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 1.5, 0.3)
+            try:
+                totals = reservations.read_month(db, uid, month, retry=QUICK_RETRY)
+            except (gexc.GoogleAPIError, gexc.RetryError) as exc:
+                raise BudgetUnavailable() from exc
+            others = totals.reserved_nanos
+            if rules.admits(totals.cost_nanos, others + worst_case_nanos, budget.monthly_budget_nanos):
+                break  # room now: reserve again
 
 
 def abandon_reservation(db, reservation: reservations.Reservation) -> None:
