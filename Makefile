@@ -24,11 +24,14 @@ integration:
 # Line coverage of tokenledger over unit + integration tests, the functions' own processes
 # included (see [tool.coverage.run] in pyproject.toml). Not part of `make test`: it is slower.
 COV_ENV = COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
-# The figure is reported even when a test fails (the target still fails then).
+# The figure is reported even when a test fails (the target still fails then). The 50-worker
+# concurrency proof is left to `make test`: with every worker instrumented, firebase-tools
+# stalled starting one of the 50 (twice, on a shared 2-core machine); it adds no line coverage.
 coverage: setup
 	@$(PY) -m coverage erase; rc=0; \
 	$(COV_ENV) $(PY) -m pytest tests/unit tests/api_http tests/standin -q || rc=$$?; \
-	$(COV_ENV) $(STACK) exec -- $(PY) -m pytest tests/integration -q || rc=$$?; \
+	$(COV_ENV) $(STACK) exec -- $(PY) -m pytest tests/integration -q \
+	  --deselect tests/integration/test_budgets_concurrency.py::test_fifty_concurrent_calls_never_overspend || rc=$$?; \
 	$(PY) -m coverage combine -q; $(PY) -m coverage report; exit $$rc
 
 demo: setup
