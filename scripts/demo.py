@@ -7,6 +7,7 @@ Run it with `make demo` (which starts the emulators and the OpenRouter stand-in 
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from google.cloud import firestore
@@ -96,7 +97,8 @@ def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:
     cost = first["usage"]["cost"]
     budget = round(cost * 4.5, 6)  # dave crosses 80% on his 4th call and 100% on his 5th
     api.request("PUT", f"/v1/admin/budgets/{dave.uid}", admin,
-                json={"monthly_budget": budget, "alert_thresholds": [0.8, 1.0], "email": dave.email}).raise_for_status()
+                json={"monthly_budget": budget, "alert_thresholds": [0.8, 1.0], "email": dave.email,
+                      "enforce": False}).raise_for_status()
     print(f"Admin sets dave's monthly budget to ${budget:.6f} (alerts at 80% and 100%, not enforced); "
           f"one call costs about ${cost:.6f}")
     seen: set[str] = set()
@@ -139,5 +141,15 @@ def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:
     return 0
 
 
+def print_app_url() -> None:
+    url = os.environ.get("APP_URL")
+    if url:
+        print(f"\nThe web app (usage dashboard, playground, admin): {url}\n"
+              "  served while the stack runs: `make up` keeps it running, then "
+              "`. .stack/env && functions/venv/bin/python scripts/web_users.py` creates accounts to sign in with")
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    print_app_url()
+    sys.exit(code)

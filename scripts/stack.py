@@ -15,9 +15,10 @@ What it does, in order:
      (then OPENROUTER_BASE_URL and OPENROUTER_API_KEY are used as they are);
   5. writes functions/.env.local and functions/.secret.local for the functions emulator and
      restores whatever was there on exit (see "How config reaches the functions" below);
-  6. starts `firebase emulators:start` and waits until the emulators are up and the `api`
-     function answers over HTTP;
-  7. runs CMD with API_URL, FIRESTORE_EMULATOR_HOST, ... set, then stops every process it started.
+  6. starts `firebase emulators:start` and waits until the emulators are up, the `api`
+     function answers over HTTP and the Hosting emulator serves the web app (web/dist);
+  7. runs CMD with API_URL, APP_URL, FIRESTORE_EMULATOR_HOST, ... set, then stops every process
+     it started.
 
 How config reaches the functions (firebase-tools 15.34.2, lib/emulator/functionsEmulator.js,
 lib/functions/env.js, lib/deploy/functions/params.js):
@@ -52,7 +53,7 @@ import time
 from pathlib import Path
 
 from stackkit.base import (
-    FIREBASE_BIN, LOG_DIR, NEEDED, NOT_FOUND_RE, ONLY, PROJECT, REGION, ROOT, STACK_DIR,
+    FIREBASE_BIN, LOG_DIR, NEEDED, NOT_FOUND_RE, ONLY, PROJECT, REGION, ROOT, STACK_DIR, WEB_DIST,
     Interrupted, StackError, say,
 )
 from stackkit.envfiles import EnvFiles
@@ -66,6 +67,8 @@ def preflight() -> dict[str, tuple[str, int]]:
     """Fails before anything starts: firebase-tools missing, a port taken, half an OpenRouter."""
     if not FIREBASE_BIN.exists():
         raise StackError("node_modules/.bin/firebase missing: run scripts/bootstrap")
+    if not (WEB_DIST / "index.html").exists():
+        raise StackError("web/dist/index.html missing (the web app Hosting serves): run scripts/bootstrap")
     ports = emulator_ports()
     check_ports(ports)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -95,9 +98,10 @@ def function_env_files(base_url: str, api_key: str) -> EnvFiles:
 
 
 def start_emulators(procs: Procs, ports: dict[str, tuple[str, int]], fb_env: dict[str, str],
-                    t0: float, deadline: float) -> tuple[subprocess.Popen, Path, str, str]:
-    """Starts the emulator suite and waits until the `api` function answers over HTTP.
-    Returns (the firebase process, its log, the functions emulator's URL, the api's URL)."""
+                    t0: float, deadline: float) -> tuple[subprocess.Popen, Path, str, str, str]:
+    """Starts the emulator suite and waits until the `api` function answers over HTTP and Hosting
+    serves the web app. Returns (the firebase process, its log, the functions emulator's URL,
+    the api's URL, the web app's URL)."""
     fb_log = LOG_DIR / "emulators.log"
     # cwd = the log folder: the emulators write firebase-debug.log, firestore-debug.log and
     # pubsub-debug.log to the current directory; --config keeps the project root.
@@ -129,14 +133,25 @@ def start_emulators(procs: Procs, ports: dict[str, tuple[str, int]], fb_env: dic
 
     wait_until("the api function", api_answers, deadline, watched, procs.refresh)
     say(f"api function answering ({time.monotonic() - t0:.1f}s)")
-    return fb, fb_log, functions_url, api_url
+
+    hosting_host, hosting_port = ports["hosting"]
+    app_url = f"http://{hosting_host}:{hosting_port}"
+
+    def app_served():
+        status, body = http_get(f"{app_url}/", 10)
+        return status == 200 and "<script" in body
+
+    wait_until("the web app (Hosting emulator)", app_served, deadline, watched, procs.refresh)
+    say(f"web app served at {app_url}")
+    return fb, fb_log, functions_url, api_url, app_url
 
 
-def command_env(ports: dict[str, tuple[str, int]], functions_url: str, api_url: str,
+def command_env(ports: dict[str, tuple[str, int]], functions_url: str, api_url: str, app_url: str,
                 base_url: str, api_key: str, standin_url: str | None) -> dict[str, str]:
     """What a command run on the stack is told (scripts/devkit/env.py reads it)."""
     stack_env = {
         "API_URL": api_url,
+        "APP_URL": app_url,
         "FUNCTIONS_EMULATOR_URL": functions_url,
         "FIRESTORE_EMULATOR_HOST": "%s:%d" % ports["firestore"],
         "FIREBASE_AUTH_EMULATOR_HOST": "%s:%d" % ports["auth"],
@@ -160,6 +175,8 @@ def keep_up(stack_env: dict[str, str], fb: subprocess.Popen, fb_log: Path, procs
     for k, v in stack_env.items():
         print(f"  {k}={'(hidden)' if k == 'OPENROUTER_API_KEY' else v}", flush=True)
     say(f"ready; Ctrl-C to stop. In another shell: . {env_file.relative_to(ROOT)}")
+    print(f"\nThe web app: {stack_env['APP_URL']}\n  accounts to sign in with: . {env_file.relative_to(ROOT)} && "
+          "functions/venv/bin/python scripts/web_users.py\n", flush=True)
     while fb.poll() is None:
         procs.refresh()
         time.sleep(0.5)
@@ -195,8 +212,8 @@ def run(args: argparse.Namespace) -> int:
         base_url, api_key, standin_url = openrouter(procs, t0, deadline)
         env_files = function_env_files(base_url, api_key)
         env_files.write()
-        fb, fb_log, functions_url, api_url = start_emulators(procs, ports, fb_env, t0, deadline)
-        stack_env = command_env(ports, functions_url, api_url, base_url, api_key, standin_url)
+        fb, fb_log, functions_url, api_url, app_url = start_emulators(procs, ports, fb_env, t0, deadline)
+        stack_env = command_env(ports, functions_url, api_url, app_url, base_url, api_key, standin_url)
         if args.mode == "up":
             return keep_up(stack_env, fb, fb_log, procs)
         cmd_env = {k: v for k, v in os.environ.items() if k != "STANDIN_URL"}

@@ -108,25 +108,67 @@ SETTINGS: tuple[Setting, ...] = (
             "longest from..to range a usage summary or export answers"),
     Setting("TOKENLEDGER_EXPORT_PAGE_SIZE", "export_page_size", "int", "500",
             "rows per Firestore query while an export streams"),
-    Setting("TOKENLEDGER_DEFAULT_MONTHLY_BUDGET", "default_monthly_budget", "optional_decimal", "",
-            "USD budget of users without a `user_budgets` document (empty = none)"),
+    Setting("TOKENLEDGER_DEFAULT_MONTHLY_BUDGET", "default_monthly_budget", "optional_decimal", "1",
+            "USD budget of users without a `user_budgets` document (empty = none); with the default "
+            "enforcement a fresh deployment is not an open proxy"),
     Setting("TOKENLEDGER_DEFAULT_ALERT_THRESHOLDS", "default_alert_thresholds", "decimals", "0.8,1.0",
             "shares of the budget at which alerts are written"),
-    Setting("TOKENLEDGER_DEFAULT_ENFORCE", "default_enforce", "bool", "false",
+    Setting("TOKENLEDGER_DEFAULT_ENFORCE", "default_enforce", "bool", "true",
             "the default budget is a hard cap (402 before OpenRouter is called)"),
-    Setting("TOKENLEDGER_DEFAULT_FREE_DAILY_REQUESTS", "default_free_daily_requests", "int", "0",
+    Setting("TOKENLEDGER_DEFAULT_FREE_DAILY_REQUESTS", "default_free_daily_requests", "int", "50",
             "free-model calls per user per UTC day (0 = no cap)"),
+    Setting("TOKENLEDGER_BUDGET_CACHE_S", "budget_cache_s", "int", "60",
+            "how long an instance keeps a user's budget document (an admin PUT through the same instance "
+            "replaces it at once; other instances see it within this time)"),
+    Setting("TOKENLEDGER_BUDGET_FAIL_OPEN", "budget_fail_open", "bool", "false",
+            "when a budget cannot be read (Firestore unreachable), let the call go on unchecked instead of "
+            "503 `budget_unavailable`; only for deployments that prefer availability over the cap"),
+    Setting("TOKENLEDGER_RATE_LIMIT_PER_MINUTE", "rate_limit_per_minute", "int", "60",
+            "chat requests per user per minute (0 = no limit); a budget document may set its own"),
+    Setting("TOKENLEDGER_MAX_IN_FLIGHT", "max_in_flight", "int", "8",
+            "chat calls per user in progress at once (0 = no limit); a budget document may set its own"),
+    Setting("TOKENLEDGER_MAX_FEATURES", "max_features", "int", "100",
+            "distinct `feature` names per user and month; further names are counted under `other`"),
+    Setting("TOKENLEDGER_REVOCATION_CACHE_S", "revocation_cache_s", "int", "60",
+            "how long an instance trusts that a user is neither disabled nor has revoked tokens (one Auth "
+            "lookup per user per instance per this many seconds)"),
+    Setting("TOKENLEDGER_ENFORCE_APP_CHECK", "enforce_app_check", "bool", "false",
+            "require a valid Firebase App Check token (`X-Firebase-AppCheck`) on every API call"),
     Setting("TOKENLEDGER_RESERVATION_TTL_S", "reservation_ttl_s", "int", "900",
             "a budget reservation left by a crashed call is released after this long"),
     Setting("TOKENLEDGER_MAIL_ENABLED", "mail_enabled", "bool", "false",
             "write a `mail/{id}` document (Trigger Email extension format) with each alert"),
     Setting("TOKENLEDGER_BUDGET_CHECK_PAGE_SIZE", "budget_check_page_size", "int", "500",
             "budgets read per page by the scheduled check"),
+    Setting("TOKENLEDGER_ALLOW_WEB_SEARCH", "allow_web_search", "bool", "false",
+            "let calls use web search (the `web` plugin, `:online`, the `openrouter:web_search` server tool); "
+            "off: 400 `web_search_disabled`"),
+    Setting("TOKENLEDGER_WEB_SEARCH_MAX_PRICE", "web_search_max_price", "decimal", "0.02",
+            "USD a search of `TOKENLEDGER_WEB_SEARCH_MAX_RESULTS` results may cost at most (Exa: $4 per 1,000 "
+            "results); reserved per result"),
+    Setting("TOKENLEDGER_WEB_SEARCH_MAX_RESULTS", "web_search_max_results", "int", "5",
+            "results per search, forced upstream as `max_results`"),
+    Setting("TOKENLEDGER_WEB_SEARCH_MAX_SEARCHES", "web_search_max_searches", "int", "3",
+            "searches one call may run with the server tool (forced upstream as `max_total_results`)"),
+    Setting("TOKENLEDGER_IMAGE_PROMPT_TOKENS", "image_prompt_tokens", "int", "3000",
+            "prompt tokens reserved per image (beside its per-image price)"),
+    Setting("TOKENLEDGER_MAX_IMAGES", "max_images", "int", "16", "images per request"),
+    Setting("TOKENLEDGER_MAX_BODY_DEPTH", "max_body_depth", "int", "32",
+            "deepest JSON nesting a request body may have (400 `body_too_deep`)"),
+    Setting("TOKENLEDGER_MAX_BODY_ELEMENTS", "max_body_elements", "int", "20000",
+            "JSON values a request body may hold in all (413 `too_many_elements`)"),
+    Setting("TOKENLEDGER_CATALOG_MISS_REFRESH_S", "catalog_miss_refresh_s", "int", "60",
+            "a model missing from the catalog triggers a `/models` refresh at most this often per instance"),
     Setting("TOKENLEDGER_BUDGET_CHECK_SCHEDULE", "budget_check_schedule", "str", "every 60 minutes",
             "schedule of `check_budgets`", source="deploy"),
     Setting("TOKENLEDGER_CORS_ORIGINS", "cors_origins", "list", "*",
-            "browser origins allowed to call the API, comma-separated; `*` is safe because the API is "
-            "authorised by bearer tokens, never cookies", source="deploy"),
+            "browser origins allowed to call the API from another origin, comma-separated "
+            "(`https://app.example.com,http://localhost:5173`). The default `*` allows any origin, which is "
+            "safe because the API is authorised by the bearer ID token, never by cookies: a foreign page gains "
+            "nothing it could not do with the token itself. Every answer lists `X-Usage-Recorded`, "
+            "`X-Generation-Id` and `Retry-After` in `Access-Control-Expose-Headers` so such a page can read "
+            "them. The app behind Hosting's `/api/**` rewrite is same-origin and needs no CORS",
+            source="deploy"),
 )
 
 
@@ -198,14 +240,45 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-def is_emulator() -> bool:
-    """True only inside the Firebase Functions emulator (firebase-tools sets this variable)."""
-    return os.environ.get("FUNCTIONS_EMULATOR") == "true"
+# Set by the emulators' clients; in production they would point the functions at a fake backend.
+EMULATOR_HOSTS = ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
+
+
+def is_production(env=None) -> bool:
+    """Running on Cloud Run / Cloud Functions. `K_SERVICE` alone does not say so (the Functions
+    emulator sets it too); the emulator also sets FIREBASE_DEBUG_MODE, a `FIREBASE_` variable
+    that `firebase deploy` refuses in functions/.env, so a deployment cannot fake it."""
+    env = os.environ if env is None else env
+    return bool(env.get("K_SERVICE")) and env.get("FIREBASE_DEBUG_MODE") != "true"
+
+
+def is_emulator(env=None) -> bool:
+    """True only inside the Firebase Functions emulator: never in production, whatever the env holds
+    (FUNCTIONS_EMULATOR is not a reserved name, so a deployed .env could set it)."""
+    env = os.environ if env is None else env
+    return env.get("FUNCTIONS_EMULATOR") == "true" and env.get("FIREBASE_DEBUG_MODE") == "true" \
+        and not is_production(env)
+
+
+class UnsafeEnvironment(RuntimeError):
+    """Production with emulator variables set: the function must not start."""
+
+
+def check_environment(env=None) -> None:
+    """Refuse to start in production with an emulator host set (it would send every token check and
+    ledger write to a fake backend that accepts anything)."""
+    env = os.environ if env is None else env
+    if is_production(env):
+        present = [name for name in EMULATOR_HOSTS if env.get(name)]
+        if present:
+            raise UnsafeEnvironment(f"production (K_SERVICE set) with emulator variables {present}: refusing to start")
 
 
 def init() -> None:
-    """Process start-up for the deployed functions: initialise firebase_admin once."""
+    """Process start-up for the deployed functions: check the environment, initialise firebase_admin once."""
     import firebase_admin
+
+    check_environment()
 
     if not firebase_admin._apps:  # a second import of main.py must not re-initialise
         firebase_admin.initialize_app(options={"projectId": project_id()})

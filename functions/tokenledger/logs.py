@@ -16,6 +16,7 @@ OPENROUTER_OPERATOR_ERROR = "openrouter_operator_error"
 BUDGET_STATUS_FAILED = "budget_status_failed"
 STREAM_UPSTREAM_BROKEN = "stream_upstream_broken"
 STREAM_RECORDED_PENDING = "stream_recorded_pending"
+UPSTREAM_ANSWER_LOST = "upstream_answer_lost"  # sent, then no answer: a pending row holds the reservation
 UNHANDLED_ERROR = "unhandled_error"
 # --- budgets -----------------------------------------------------------------------------
 BUDGET_UNAVAILABLE = "budget_unavailable"
@@ -26,6 +27,7 @@ PRICE_CHANGED = "price_changed"
 CATALOG_READ_FAILED = "catalog_read_failed"
 CATALOG_FETCH_FAILED = "catalog_fetch_failed"
 CATALOG_STORE_FAILED = "catalog_store_failed"
+CATALOG_REFRESHED_FOR_MISSING = "catalog_refreshed_for_missing_model"
 REFRESH_PRICING_DONE = "refresh_pricing_done"
 # --- reconciliation ----------------------------------------------------------------------
 USAGE_SETTLED_AT_ESTIMATE = "usage_settled_at_estimate"
@@ -33,8 +35,8 @@ LEDGER_DRIFT = "ledger_drift"
 RECONCILE_USAGE_DONE = "reconcile_usage_done"
 
 
-def usage_not_recorded(reason: str, record: dict) -> None:
-    _flog.error(USAGE_NOT_RECORDED, reason=reason, record=record)
+def usage_not_recorded(reason: str, record: dict | None, **context) -> None:
+    _flog.error(USAGE_NOT_RECORDED, reason=reason, record=record, **context)
 
 
 def usage_flagged(generation_id: str, flags: list[str]) -> None:
@@ -57,6 +59,10 @@ def stream_recorded_pending(generation_id: str | None, status: str) -> None:
     _flog.warn(STREAM_RECORDED_PENDING, generation_id=generation_id, status=status)
 
 
+def upstream_answer_lost(generation_id: str, user_id: str, error: str) -> None:
+    _flog.warn(UPSTREAM_ANSWER_LOST, generation_id=generation_id, user_id=user_id, error=error)
+
+
 def unhandled_error(error: str, trace: str) -> None:
     _flog.error(UNHANDLED_ERROR, error=error, trace=trace)
 
@@ -75,6 +81,10 @@ def budget_check_done(**report) -> None:
 
 def price_changed(model: str, field: str, old, new) -> None:
     _flog.info(PRICE_CHANGED, model=model, field=field, old=old, new=new)
+
+
+def catalog_refreshed_for_missing(models: list[str], found: list[str]) -> None:
+    _flog.info(CATALOG_REFRESHED_FOR_MISSING, models=models, found=found)
 
 
 def catalog_read_failed(error: str) -> None:

@@ -28,6 +28,9 @@ class UpstreamError(Exception):
     upstream_status: int | None = None
     retry_after: str | None = None
     operator_problem: bool = False
+    # The request reached OpenRouter and no answer came back (read timeout, connection reset):
+    # it may have been billed, so the call is recorded as pending, not forgotten.
+    maybe_billed: bool = False
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -84,6 +87,17 @@ def map_status_error(exc: openai.APIStatusError) -> UpstreamError:
     return UpstreamError(502, "upstream_error", f"The AI service failed: {message}", status)
 
 
+# Failures that happen before the request is on the wire: nothing can have been billed.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def map_transport_error(exc: openai.APIConnectionError) -> UpstreamError:
+    sent = not isinstance(exc.__cause__, NOT_SENT)
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamError(504, "upstream_timeout", "The AI service timed out.", maybe_billed=sent)
+    return UpstreamError(502, "upstream_unreachable", "The AI service could not be reached.", maybe_billed=sent)
+
+
 class OpenRouterClient:
     def __init__(self, settings: Settings):
         headers = {"X-OpenRouter-Title": settings.app_title, "X-Title": settings.app_title}
@@ -111,10 +125,8 @@ class OpenRouterClient:
             )
         except openai.APIStatusError as exc:
             raise map_status_error(exc) from exc
-        except openai.APITimeoutError as exc:
-            raise UpstreamError(504, "upstream_timeout", "The AI service timed out.") from exc
-        except openai.APIConnectionError as exc:
-            raise UpstreamError(502, "upstream_unreachable", "The AI service could not be reached.") from exc
+        except openai.APIConnectionError as exc:  # APITimeoutError included
+            raise map_transport_error(exc) from exc
         latency_ms = int((time.perf_counter() - started) * 1000)
         try:
             data = raw.http_response.json()
@@ -148,12 +160,9 @@ class OpenRouterClient:
         except openai.APIStatusError as exc:
             stack.close()
             raise map_status_error(exc) from exc
-        except openai.APITimeoutError as exc:
+        except openai.APIConnectionError as exc:  # APITimeoutError included
             stack.close()
-            raise UpstreamError(504, "upstream_timeout", "The AI service timed out.") from exc
-        except openai.APIConnectionError as exc:
-            stack.close()
-            raise UpstreamError(502, "upstream_unreachable", "The AI service could not be reached.") from exc
+            raise map_transport_error(exc) from exc
         return UpstreamStream(response, stack, started, response.headers.get("x-generation-id"))
 
     def generation(self, generation_id: str, timeout: float = 10.0) -> dict | None:

@@ -12,6 +12,7 @@ USAGE = "usage_tracking"
 USER_USAGE = "user_usage"
 MONTHS = "months"
 DAYS = "days"
+MINUTES = "minutes"  # per-user request counters for the rate limit (expire_at: Firestore TTL)
 TOTALS = "usage_totals"
 SHARDS = "shards"
 BUDGETS = "user_budgets"
@@ -40,6 +41,10 @@ def user_month_doc(db: firestore.Client, uid: str, month: str):
 
 def user_day_doc(db: firestore.Client, uid: str, day: str):
     return db.collection(USER_USAGE).document(uid).collection(DAYS).document(day)
+
+
+def user_minute_doc(db: firestore.Client, uid: str, minute: str):
+    return db.collection(USER_USAGE).document(uid).collection(MINUTES).document(minute)
 
 
 def shard_index(key: str, shards: int) -> int:

@@ -37,8 +37,9 @@ class AuthEmulator:
         return response.json()
 
     def create_user(self, name: str = "user", admin: bool = False) -> User:
-        email = f"{name}-{uuid.uuid4().hex[:10]}@example.com"
-        password = uuid.uuid4().hex
+        return self.sign_up(f"{name}-{uuid.uuid4().hex[:10]}@example.com", uuid.uuid4().hex, admin)
+
+    def sign_up(self, email: str, password: str, admin: bool = False) -> User:
         data = self._post(
             "/identitytoolkit.googleapis.com/v1/accounts:signUp",
             {"email": email, "password": password, "returnSecureToken": True},
@@ -54,6 +55,21 @@ class AuthEmulator:
         self._post(
             f"/identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
             {"localId": uid, "customAttributes": json.dumps(claims)},
+            headers=OWNER,
+        )
+
+    def disable(self, uid: str) -> None:
+        self._post(
+            f"/identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
+            {"localId": uid, "disableUser": True},
+            headers=OWNER,
+        )
+
+    def revoke_tokens(self, uid: str, valid_since: int) -> None:
+        """Tokens issued before `valid_since` (epoch seconds) are revoked (as revokeRefreshTokens does)."""
+        self._post(
+            f"/identitytoolkit.googleapis.com/v1/projects/{self.project}/accounts:update",
+            {"localId": uid, "validSince": str(valid_since)},
             headers=OWNER,
         )
 

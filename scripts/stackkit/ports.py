@@ -22,7 +22,7 @@ def firebase_config() -> Path:
     cfg = json.loads((ROOT / "firebase.json").read_text())
     emulators = cfg.setdefault("emulators", {})
     for name, default in {**DEFAULT_PORTS, "auth": 9099, "firestore": 8080, "functions": 5001,
-                          "pubsub": 8085}.items():
+                          "pubsub": 8085, "hosting": 5002}.items():
         if name == "firestore-websocket":
             continue
         entry = emulators.setdefault(name, {})

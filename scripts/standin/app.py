@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hmac
 import secrets
 import socket
 import string
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
@@ -16,14 +16,18 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .billing import (
+    FLOOR_FACTOR,
     Tokens,
     compute_cost,
     count_prompt,
+    file_parse_cost,
     native_finish_reason,
     partial_completion,
     plan_completion,
     prefix_key,
+    request_prompt,
     stream_pieces,
+    web_search,
 )
 from .catalog import Catalog
 from .jsontext import dumps
@@ -272,6 +276,15 @@ def create_app(api_key: str | None = None, models_path: str | None = None) -> Fl
             return error_response(400, str(exc))
         return json_response({"model": body["model"], "pricing": pricing})
 
+    @app.post("/_control/models")
+    def control_models():
+        entry = request.get_json(force=True, silent=True)
+        try:
+            catalog.add_model(entry)
+        except ValueError as exc:
+            return error_response(400, str(exc))
+        return json_response({"model": entry["id"]})
+
     @app.get("/_control/requests")
     def control_requests():
         return json_response({"requests": state.requests()})
@@ -285,30 +298,24 @@ def create_app(api_key: str | None = None, models_path: str | None = None) -> Fl
     return app
 
 
-@dataclass(frozen=True)
-class ChatAsk:
-    """A chat request the stand-in accepted (validated like OpenRouter does)."""
-
-    model_id: str
-    messages: list
-    max_tokens: int | None
-    user: str | None
-    stream: bool
-
-
-def _chat_ask(body: object, catalog: Catalog) -> ChatAsk | Response:
-    """The request, or the 400 OpenRouter answers for it."""
+def _chat(catalog: Catalog, state: State) -> Response:
+    started = time.monotonic()
+    body = request.get_json(force=True, silent=True)
     if not isinstance(body, dict):
         return error_response(400, "Request body must be a JSON object")
     model_id = body.get("model")
     if not isinstance(model_id, str) or not model_id:
         return error_response(400, "No model specified")
-    if model_id not in catalog:
-        return error_response(400, f"{model_id} is not a valid model ID")
+    fallbacks = body.get("models") if isinstance(body.get("models"), list) else []
+    chain = list(dict.fromkeys([model_id] + [m for m in fallbacks if isinstance(m, str)]))
+    for candidate in chain:
+        if catalog.resolve(candidate) is None:
+            return error_response(400, f"{candidate} is not a valid model ID")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         return error_response(400, 'Input required: specify "prompt" or "messages"')
-    max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+    # The newer name wins when a client sends both (OpenAI's own precedence).
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
     if max_tokens is not None and (
         isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
     ):
@@ -316,55 +323,9 @@ def _chat_ask(body: object, catalog: Catalog) -> ChatAsk | Response:
     user = body.get("user")
     if user is not None and not isinstance(user, str):
         return error_response(400, "user must be a string")
-    return ChatAsk(model_id, messages, max_tokens, user, body.get("stream") is True)
+    stream = body.get("stream") is True
 
-
-def _tokens(ask: ChatAsk, plan, prices, priced: str, behaviour: dict, config: dict, state: State) -> Tokens:
-    """Token counts as OpenRouter reports them: prompt (cache reads / writes of a repeated
-    prefix inside it), completion (reasoning inside it), images; scripted overrides win."""
-    prompt_tokens, images = count_prompt(ask.messages)
-    cached = cache_write = 0
-    prefix = ask.messages[:-1]
-    prefix_tokens, _ = count_prompt(prefix)
-    if prefix and prefix_tokens >= config["cache_min_tokens"] and prices.cache_read is not None:
-        if state.check_prefix(priced, prefix_key(prefix)):
-            cached = prefix_tokens
-        elif prices.cache_write is not None:
-            cache_write = prefix_tokens
-    overrides = behaviour.get("usage") or {}
-    return Tokens(
-        prompt=_int_override(overrides, "prompt_tokens", prompt_tokens),
-        completion=_int_override(overrides, "completion_tokens", plan.completion_tokens),
-        reasoning=_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens),
-        cached=_int_override(overrides, "cached_tokens", cached),
-        cache_write=_int_override(overrides, "cache_write_tokens", cache_write),
-        images=images,
-    )
-
-
-def _charged(cost_total: Decimal, behaviour: dict) -> tuple[Decimal, Decimal, bool]:
-    """(what the account is charged, the upstream inference cost, BYOK?)."""
-    byok = bool(behaviour.get("byok"))
-    upstream = cost_total
-    if "cost" in behaviour:
-        charged = _money(behaviour["cost"])
-    elif byok:
-        charged = upstream * BYOK_FEE_RATE
-    else:
-        charged = upstream
-    if not byok:
-        upstream = charged  # non-BYOK: upstream cost is what the account paid
-    return charged, upstream, byok
-
-
-def _chat(catalog: Catalog, state: State) -> Response:
-    started = time.monotonic()
-    ask = _chat_ask(request.get_json(force=True, silent=True), catalog)
-    if isinstance(ask, Response):
-        return ask
-    stream = ask.stream
-
-    behaviour = state.next_behaviour(ask.user)
+    behaviour = state.next_behaviour(user)
     config = state.config()
     latency_ms = behaviour.get("latency_ms", config["latency_ms"])
     if latency_ms:
@@ -377,14 +338,55 @@ def _chat(catalog: Catalog, state: State) -> Response:
         return _scripted_error(behaviour)
     stream_stall = stream and "stream_stall_after" in behaviour
 
-    # Which model serves, and whose price list applies (router ids have none).
-    served = behaviour.get("served_model") or catalog.route(ask.model_id)
-    priced = served if served in catalog and not catalog.prices(served).variable else catalog.route(ask.model_id)
+    # Which model serves: the first of model + models that is up (a fallback bills as the model
+    # that served), routers pick a model, variants are served by their base model.
+    down = set(behaviour.get("unavailable") or [])
+    chosen = next((m for m in chain if m not in down and catalog.resolve(m)[0] not in down), None)
+    if chosen is None:
+        return error_response(503, _DEFAULT_ERROR_MESSAGES[503])
+    base, variant = catalog.resolve(chosen)
+    if catalog.prices(base).variable or catalog.route(base) != base:  # a router
+        served = behaviour.get("served_model") or _routed(catalog, base, body.get("plugins"))
+    else:
+        served = behaviour.get("served_model") or base
+    priced = served if served in catalog and not catalog.prices(served).variable else catalog.route(base)
     prices = catalog.prices(priced)
+    if variant == "floor":
+        prices = prices.scaled(FLOOR_FACTOR)
     provider = behaviour.get("provider") or catalog.provider(served if served in catalog else priced)
 
-    plan = plan_completion(ask.messages, ask.max_tokens, catalog.is_reasoning(served))
-    tokens = _tokens(ask, plan, prices, priced, behaviour, config, state)
+    asked = request_prompt(body)
+    web = web_search(body, variant == "online", int(behaviour.get("web_searches", 1)))
+    prompt_tokens, images = asked.tokens + web.tokens, asked.images
+    context = (catalog.model(priced) or {}).get("context_length")
+    if context and prompt_tokens > context:
+        return error_response(400, f"This endpoint's maximum context length is {context} tokens. However, you "
+                              f"requested about {prompt_tokens} tokens.", {"error_type": "context_length_exceeded"})
+    plan = plan_completion(messages, max_tokens, catalog.is_reasoning(served))
+    extras = web.cost + file_parse_cost(body, asked)
+
+    cached = cache_write = 0
+    prefix = messages[:-1]
+    prefix_tokens, _ = count_prompt(prefix)
+    if prefix and prefix_tokens >= config["cache_min_tokens"] and prices.cache_read is not None:
+        if state.check_prefix(priced, prefix_key(prefix)):
+            cached = prefix_tokens
+        elif prices.cache_write is not None:
+            cache_write = prefix_tokens
+
+    overrides = behaviour.get("usage") or {}
+    completion = _int_override(overrides, "completion_tokens", plan.completion_tokens)
+    if max_tokens is not None:
+        completion = min(completion, max_tokens)  # never longer than the max_tokens sent
+    tokens = Tokens(
+        prompt=_int_override(overrides, "prompt_tokens", prompt_tokens),
+        completion=completion,
+        reasoning=min(_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens), completion),
+        cached=_int_override(overrides, "cached_tokens", cached),
+        cache_write=_int_override(overrides, "cache_write_tokens", cache_write),
+        images=images,
+    )
+
     pieces = stream_pieces(plan.content)
     finish_reason = plan.finish_reason
     if stream_error:
@@ -394,8 +396,17 @@ def _chat(catalog: Catalog, state: State) -> Response:
         tokens = tokens.with_completion(billed, min(tokens.reasoning, billed))
         finish_reason = "error"
 
-    cost = compute_cost(prices, tokens)
-    charged, upstream, byok = _charged(cost.total, behaviour)
+    cost = compute_cost(prices, tokens, extras)
+    byok = bool(behaviour.get("byok"))
+    upstream = cost.total
+    if "cost" in behaviour:
+        charged = _money(behaviour["cost"])
+    elif byok:
+        charged = upstream * BYOK_FEE_RATE
+    else:
+        charged = upstream
+    if not byok:
+        upstream = charged  # non-BYOK: upstream cost is what the account paid
 
     gen_id = _new_generation_id()
     created = int(time.time())
@@ -424,17 +435,35 @@ def _chat(catalog: Catalog, state: State) -> Response:
         "native_tokens_completion": tokens.completion,
         "native_tokens_reasoning": tokens.reasoning,
         "native_tokens_cached": tokens.cached,
-        "num_media_prompt": tokens.images or None,
-        "external_user": ask.user,
+        "num_media_prompt": images or None,
+        "external_user": user,
         "origin": request.headers.get("HTTP-Referer", ""),
         "created_at": datetime.now(timezone.utc).isoformat(),
     })
 
+    if "completion_tokens" in overrides:  # reported as billed: clamped to the max_tokens sent
+        behaviour = {**behaviour, "usage": {**overrides, "completion_tokens": tokens.completion}}
     usage = _build_usage(tokens, cost, charged, upstream, byok, behaviour)
+    if web.searches:
+        # The prose docs and the OpenAPI schema name it differently: send both.
+        usage["server_tool_use"] = {"web_search_requests": web.searches}
+        usage["server_tool_use_details"] = {"web_search_requests": web.searches, "web_search_results": web.results}
     head = {"id": gen_id, "provider": provider, "model": served, "created": created}
     headers = {"X-Generation-Id": gen_id}
     if not stream:
-        return json_response(_completion(head, plan.content, finish_reason, native_finish, usage), headers=headers)
+        payload = {
+            "id": gen_id, "provider": provider, "model": served,
+            "object": "chat.completion", "created": created,
+            "choices": [{
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": finish_reason,
+                "native_finish_reason": native_finish,
+                "message": {"role": "assistant", "content": plan.content, "refusal": None},
+            }],
+            "usage": usage,
+        }
+        return json_response(payload, headers=headers)
 
     events = _stream_events(
         head, pieces, usage, finish_reason, native_finish, behaviour,
@@ -445,20 +474,17 @@ def _chat(catalog: Catalog, state: State) -> Response:
     return Response(events, mimetype="text/event-stream", headers=headers)
 
 
-def _completion(head: dict, content: str, finish_reason: str, native_finish: str | None, usage: dict) -> dict:
-    """A plain (non-streamed) chat completion body."""
-    return {
-        "id": head["id"], "provider": head["provider"], "model": head["model"],
-        "object": "chat.completion", "created": head["created"],
-        "choices": [{
-            "index": 0,
-            "logprobs": None,
-            "finish_reason": finish_reason,
-            "native_finish_reason": native_finish,
-            "message": {"role": "assistant", "content": content, "refusal": None},
-        }],
-        "usage": usage,
-    }
+def _routed(catalog: Catalog, router: str, plugins) -> str:
+    """The model a router serves: within the auto router's allowed_models when pinned (the
+    dearest of them: a router owes the caller no thrift), else the catalog's route."""
+    for plugin in plugins if isinstance(plugins, list) else ():
+        if isinstance(plugin, dict) and plugin.get("id") == "auto-router":
+            patterns = [p for p in plugin.get("allowed_models") or [] if isinstance(p, str)]
+            pool = [m for m in catalog.ids() if not catalog.prices(m).variable
+                    and any(fnmatch.fnmatchcase(m, p) for p in patterns)]
+            if pool:
+                return max(pool, key=lambda m: (catalog.prices(m).completion, catalog.prices(m).prompt))
+    return catalog.route(router)
 
 
 def _stream_events(head: dict, pieces: list[str], usage: dict, finish_reason: str,

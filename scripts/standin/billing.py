@@ -2,6 +2,15 @@
 
 Everything here is pure so the rules can be read in one place:
   prompt_tokens     = sum over messages of 4 + ceil(len(text) / 4)
+                      (+ ceil(len(JSON of its other fields, e.g. tool_calls) / 4))
+                      + ceil(len(JSON of tools) / 4) + 346 when tools are sent
+                      + ceil(len(JSON of response_format) / 4)
+                      + 765 per image + ceil(len(file data) / 4) per file
+                      + 300 per web search result
+  (a prompt over the served model's context_length is refused, as OpenRouter does)
+  web search        = $0.004 per result (Exa), billed even on free models
+  file parsing      = mistral-ocr (OpenRouter's default engine): $0.002 per 3,000 bytes (a
+                      "page"); pdf-text: free
   completion_tokens = min(max_tokens or 256, 16 + len(last message text) // 8)
   reasoning_tokens  = completion_tokens // 2 for reasoning models (part of completion)
   cost = ((prompt - cached - cache_write) * prompt + cached * cache_read
@@ -22,6 +31,14 @@ from decimal import Decimal
 from .catalog import ZERO, Prices
 
 DEFAULT_MAX_TOKENS = 256
+IMAGE_PROMPT_TOKENS = 765
+TOOLS_OVERHEAD_TOKENS = 346
+WEB_RESULT_PRICE = Decimal("0.004")
+WEB_RESULT_TOKENS = 300
+WEB_DEFAULT_RESULTS = 5
+OCR_PAGE_PRICE = Decimal("0.002")
+OCR_PAGE_BYTES = 3000
+FLOOR_FACTOR = Decimal("0.8")  # a :floor call may land on a cheaper flex tier
 
 
 def message_text(message: dict) -> tuple[str, int]:
@@ -50,6 +67,90 @@ def count_prompt(messages: list[dict]) -> tuple[int, int]:
         tokens += 4 + math.ceil(len(text) / 4)
         images += n_images
     return tokens, images
+
+
+def _json_len(value) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+@dataclass(frozen=True)
+class RequestPrompt:
+    tokens: int
+    images: int
+    files: int
+    file_bytes: int
+
+
+def request_prompt(body: dict) -> RequestPrompt:
+    """Prompt tokens of the whole request: messages (their text, tool calls and every other
+    field), tools, response format, images and file parts, as OpenRouter bills them."""
+    messages = body.get("messages") or []
+    tokens, images = count_prompt(messages)
+    files = file_bytes = 0
+    for message in messages:
+        extra = {k: v for k, v in message.items() if k not in ("role", "content")}
+        if extra:
+            tokens += math.ceil(_json_len(extra) / 4)
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and part.get("type") == "file":
+                data = str((part.get("file") or {}).get("file_data") or "")
+                files += 1
+                file_bytes += len(data)
+                tokens += math.ceil(len(data) / 4)
+    tools = body.get("tools")
+    if isinstance(tools, list) and tools:
+        tokens += math.ceil(_json_len(tools) / 4) + TOOLS_OVERHEAD_TOKENS
+    if isinstance(body.get("response_format"), dict):
+        tokens += math.ceil(_json_len(body["response_format"]) / 4)
+    tokens += images * IMAGE_PROMPT_TOKENS
+    return RequestPrompt(tokens, images, files, file_bytes)
+
+
+@dataclass(frozen=True)
+class WebSearch:
+    searches: int
+    results: int
+
+    @property
+    def cost(self) -> Decimal:
+        return self.results * WEB_RESULT_PRICE
+
+    @property
+    def tokens(self) -> int:
+        return self.results * WEB_RESULT_TOKENS
+
+
+def web_search(body: dict, online: bool, searches_wanted: int) -> WebSearch:
+    """Searches run for a request: the web plugin (or a `:online` model) searches once for
+    max_results (default 5) results; the openrouter:web_search server tool searches as often
+    as the model asks (`searches_wanted`), max_results each, up to max_total_results."""
+    searches = results = 0
+    plugins = body.get("plugins") if isinstance(body.get("plugins"), list) else []
+    web = next((p for p in plugins if isinstance(p, dict) and p.get("id") == "web"), None)
+    if web is not None or online:
+        searches, results = 1, int((web or {}).get("max_results") or WEB_DEFAULT_RESULTS)
+    for tool in body.get("tools") if isinstance(body.get("tools"), list) else ():
+        if isinstance(tool, dict) and tool.get("type") == "openrouter:web_search":
+            params = tool.get("parameters") or {}
+            per_search = int(params.get("max_results") or WEB_DEFAULT_RESULTS)
+            total = per_search * searches_wanted
+            if params.get("max_total_results") is not None:
+                total = min(total, int(params["max_total_results"]))
+            searches += searches_wanted
+            results += total
+    return WebSearch(searches, results)
+
+
+def file_parse_cost(body: dict, prompt: RequestPrompt) -> Decimal:
+    if not prompt.files:
+        return ZERO
+    plugins = body.get("plugins") if isinstance(body.get("plugins"), list) else []
+    parser = next((p for p in plugins if isinstance(p, dict) and p.get("id") == "file-parser"), {})
+    engine = (parser.get("pdf") or {}).get("engine") if isinstance(parser.get("pdf"), dict) else None
+    if engine == "pdf-text":
+        return ZERO
+    return math.ceil(prompt.file_bytes / OCR_PAGE_BYTES) * OCR_PAGE_PRICE
 
 
 def prefix_key(messages: list[dict]) -> str:
@@ -108,7 +209,9 @@ class Cost:
         return self.prompt + self.completion
 
 
-def compute_cost(prices: Prices, tokens: Tokens) -> Cost:
+def compute_cost(prices: Prices, tokens: Tokens, extras: Decimal = ZERO) -> Cost:
+    """`extras`: per-call charges beside tokens (web search results, PDF parsing), never
+    discounted."""
     cache_read = prices.cache_read if prices.cache_read is not None else prices.prompt
     cache_write = prices.cache_write if prices.cache_write is not None else prices.prompt
     reasoning_price = (
@@ -132,7 +235,7 @@ def compute_cost(prices: Prices, tokens: Tokens) -> Cost:
         saved = tokens.cached * (prices.prompt - cache_read)
         saved += tokens.cache_write * (prices.prompt - cache_write)
         cache_discount = saved * keep
-    return Cost(prompt=prompt * keep, completion=completion * keep, cache_discount=cache_discount)
+    return Cost(prompt=prompt * keep + extras, completion=completion * keep, cache_discount=cache_discount)
 
 
 _PIECE = re.compile(r"\s*\S+")

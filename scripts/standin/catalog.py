@@ -29,6 +29,7 @@ _PROVIDER_BY_PREFIX = {
 }
 
 ZERO = Decimal(0)
+VARIANTS = ("nitro", "floor", "exacto", "online")
 
 
 def _price(pricing: dict, key: str) -> Decimal | None:
@@ -73,6 +74,14 @@ class Prices:
             discount=_price(pricing, "discount") or ZERO,
         )
 
+    def scaled(self, factor: Decimal) -> "Prices":
+        """Every price times factor (a cheaper tier of the same model)."""
+        def times(value):
+            return None if value is None else value * factor
+        return Prices(self.prompt * factor, self.completion * factor, times(self.cache_read),
+                      times(self.cache_write), times(self.internal_reasoning), self.request * factor,
+                      times(self.image), self.discount)
+
     @property
     def variable(self) -> bool:
         # OpenRouter marks router models with "-1": the price is the served model's.
@@ -113,6 +122,29 @@ class Catalog:
         self._prices[model_id] = prices
         return copy.deepcopy(merged)
 
+    def add_model(self, entry: dict) -> None:
+        """List a new model (a release newer than the client's cached catalog)."""
+        mid = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(mid, str) or not mid:
+            raise ValueError("a model needs an id")
+        prices = Prices.from_pricing(entry.get("pricing") or {})  # raises ValueError on a bad price
+        if prices.variable:
+            raise ValueError("only priced models can be added")
+        self._models.append(copy.deepcopy(entry))
+        self._by_id[mid] = self._models[-1]
+        self._prices[mid] = prices
+
+    def resolve(self, model_id: str) -> tuple[str, str | None] | None:
+        """(catalog id, routing variant) for a requested id; None when OpenRouter would not know
+        it. Variants (`:nitro`, `:floor`, `:exacto`, `:online`) are not listed in /models but
+        accepted on any model."""
+        if model_id in self._by_id:
+            return model_id, None
+        base, sep, suffix = model_id.rpartition(":")
+        if sep and suffix in VARIANTS and base in self._by_id:
+            return base, suffix
+        return None
+
     def reset(self) -> None:
         """Back to the prices the catalog was loaded with."""
         original = self._original
@@ -134,6 +166,9 @@ class Catalog:
             if output_modalities is None or outputs & output_modalities:
                 out.append(copy.deepcopy(model))
         return out
+
+    def ids(self) -> list[str]:
+        return list(self._by_id)
 
     def route(self, model_id: str) -> str:
         """The model that actually serves a request for model_id."""

@@ -55,6 +55,9 @@ BEHAVIOUR_KEYS = {
     "omit_cost", "cost_null", "cost", "served_model", "provider", "usage", "byok",
     "latency_ms", "drop_connection",
     "stream_error_after", "stream_no_usage", "stream_stall_after",
+    # models (ids as requested) that fail, so a `models` fallback list moves on; searches the
+    # model runs with the web search server tool (default 1)
+    "unavailable", "web_searches",
 }
 
 
@@ -72,6 +75,12 @@ def _check_behaviour(behaviour: Any) -> dict:
             _non_negative_int(behaviour[key])
     if "cost" in behaviour:
         _money(behaviour["cost"])
+    if "unavailable" in behaviour and not (
+        isinstance(behaviour["unavailable"], list) and all(isinstance(m, str) for m in behaviour["unavailable"])
+    ):
+        raise ValueError("unavailable must be a list of model ids")
+    if "web_searches" in behaviour:
+        _non_negative_int(behaviour["web_searches"])
     if "usage" in behaviour and not isinstance(behaviour["usage"], dict):
         raise ValueError("usage must be an object")
     return dict(behaviour)

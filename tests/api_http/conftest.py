@@ -26,8 +26,9 @@ from werkzeug.serving import make_server
 from scripts.devkit.standin import StandinControl
 from scripts.standin.app import create_app as create_standin
 from tokenledger import config, store
-from tokenledger.api import analytics, budgets, chat, chat_steps
+from tokenledger.api import analytics, auth, budgets, chat, chat_steps
 from tokenledger.api.context import Services
+from tokenledger.budgets.admission import Gate
 from tokenledger.metering import ledger
 from tokenledger.openrouter import OpenRouterClient
 from tokenledger.pricing import catalog
@@ -80,6 +81,9 @@ class SnapshotCatalog:
     def get(self):
         return self.catalog
 
+    def refresh_for_missing(self, model_ids):
+        return None  # no fetch here: an unknown model stays unknown
+
 
 @pytest.fixture(scope="session")
 def settings(standin_url):
@@ -92,9 +96,11 @@ def settings(standin_url):
 @pytest.fixture()
 def recorded(monkeypatch, settings):
     """The in-process API; yields the list the ledger's records go to."""
-    svc = Services(settings=settings, openrouter=OpenRouterClient(settings), catalog=SnapshotCatalog())
-    for module in (chat, analytics, budgets):
+    svc = Services(settings=settings, openrouter=OpenRouterClient(settings), catalog=SnapshotCatalog(), gate=Gate(settings))
+    for module in (chat, analytics, budgets, auth):
         monkeypatch.setattr(module, "services", lambda: svc)
+    # The account's standing (disabled, revoked) is read from the Auth backend: an emulator matter.
+    monkeypatch.setattr(auth, "check_standing", lambda claims, uid: None)
     monkeypatch.setattr(chat_steps, "admit", lambda svc, call: None)  # no budget: a Firestore matter
     records = []
 

@@ -21,9 +21,12 @@ def day_docs(db, uid: str) -> list[dict]:
 
 
 def nothing_written(db, uid: str) -> bool:
+    """No usage row and no usage counted; the budget gate's own counters (a reservation taken
+    and given back, the minute's request count) may be there, all settled."""
     has_rows = bool(rows_for(db, uid))
-    has_rollups = any(True for _ in db.collection("user_usage").document(uid).collection("months").stream())
-    return not has_rows and not has_rollups
+    months = [s.to_dict() for s in db.collection("user_usage").document(uid).collection("months").stream()]
+    counted = any(m.get("calls") or m.get("reserved_nanos") or m.get("in_flight") for m in months)
+    return not has_rows and not counted
 
 
 COUNTERS = (

@@ -21,7 +21,9 @@ from .budget_helpers import alert_ids, open_reservations
 
 NOW = datetime(2032, 5, 20, 12, 0, tzinfo=timezone.utc)
 MONTH = "2032-05"
-SETTINGS = Settings(mail_enabled=True, budget_check_page_size=7)
+# Budgets documents only (no default budget): the reads bound below is that of the budgets pass;
+# the pass over users on the default budget is tested in test_hardening.
+SETTINGS = Settings(mail_enabled=True, budget_check_page_size=7, default_monthly_budget=None)
 
 def seed(db, spent: dict[str, int], budget_nanos: int = 1_000_000_000, **fields) -> dict[str, str]:
     """Users with a budget and a month rollup (cost in nanos), as the API and ledger write them."""

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from .ledger_checks import nothing_written
+from .ledger_checks import month_doc, nothing_written, rows_for
 
 
 def error_of(response):
@@ -137,11 +137,31 @@ def test_upstream_failures_are_5xx_and_write_nothing(api, user, db, standin, ups
     assert nothing_written(db, user.uid)
 
 
-def test_dropped_upstream_connection_is_502(api, user, db, standin):
+def assert_recorded_pending_holding_its_reservation(db, uid: str) -> None:
+    """Sent, then no answer: OpenRouter may have billed it, so a pending row holds the reservation
+    until reconcile settles it (test_hardening follows one to its settlement)."""
+    [row] = rows_for(db, uid)
+    assert row["_id"].startswith("lost-") and (row["cost_source"], row["status"]) == ("pending", "no_answer")
+    assert row["reserved_nanos"] == row["cost_nanos"] > 0
+    month = month_doc(db, uid, row["month"])
+    assert (month["reserved_nanos"], month["in_flight"], month["calls"]) == (row["reserved_nanos"], 0, 1)
+
+
+def test_dropped_upstream_connection_is_502_and_recorded_pending(api, user, db, standin):
     standin.script([{"drop_connection": True}], user=user.uid)
     response = api.chat(user)
     assert response.status_code == 502 and error_of(response)["code"] == "upstream_unreachable"
-    assert nothing_written(db, user.uid)
+    assert_recorded_pending_holding_its_reservation(db, user.uid)
+
+
+def test_upstream_timeout_is_504_and_recorded_pending(api, user, db, standin, monkeypatch):
+    timeout = int(__import__("os").environ.get("TOKENLEDGER_UPSTREAM_TIMEOUT_S", "0"))
+    if not timeout or timeout > 10:
+        pytest.skip("the stack was started without a short TOKENLEDGER_UPSTREAM_TIMEOUT_S")
+    standin.script([{"latency_ms": (timeout + 2) * 1000}], user=user.uid)
+    response = api.chat(user)
+    assert response.status_code == 504 and error_of(response)["code"] == "upstream_timeout"
+    assert_recorded_pending_holding_its_reservation(db, user.uid)
 
 
 def test_browsers_may_call_the_api_cross_origin(api, user):

@@ -84,3 +84,15 @@ def test_queries_must_be_limited_to_own_rows(rest, docs, people):
     assert rest.query_usage(alice, alice.uid) == 200
     assert rest.query_usage(alice, people["bob"].uid) == 403
     assert rest.query_usage(alice) == 403
+
+
+def test_polling_for_an_own_row_not_yet_written_is_not_found(rest, people):
+    # A web app polls usage_tracking/{X-Generation-Id}: before the row exists, "not found".
+    missing = f"usage_tracking/gen-not-yet-{uuid.uuid4().hex}"
+    assert rest.get(missing, people["alice"]) == 404
+    assert rest.get(missing) == 403  # signed out: still denied
+
+
+def test_other_users_row_stays_denied_after_the_not_found_change(rest, docs, people):
+    assert rest.get(docs["row"], people["bob"]) == 403
+    assert rest.get(docs["row"], people["alice"]) == 200

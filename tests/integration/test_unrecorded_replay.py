@@ -24,7 +24,10 @@ def api_without_firestore(stack, tmp_path):
     """The same `api` function served by functions-framework, with Firestore unreachable."""
     log_path = tmp_path / "function.log"
     dead_firestore = f"127.0.0.1:{free_port()}"  # nothing listens there
-    with served_api(log_path, FIRESTORE_EMULATOR_HOST=dead_firestore, TOKENLEDGER_RECORD_DEADLINE_S="2") as base:
+    # Fail-open: the operator's choice to answer through an outage (the default refuses with 503,
+    # see test_hardening), so the call reaches the ledger's own outage path.
+    with served_api(log_path, FIRESTORE_EMULATOR_HOST=dead_firestore, TOKENLEDGER_RECORD_DEADLINE_S="2",
+                    TOKENLEDGER_BUDGET_FAIL_OPEN="true") as base:
         yield base, log_path
 
 

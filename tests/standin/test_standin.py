@@ -198,8 +198,9 @@ def test_image_input_billed_per_image(client):
     content = [{"type": "text", "text": "What is this?"},
                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
     body, _ = chat(client, model="google/gemini-2.5-flash", messages=[{"role": "user", "content": content}])
-    assert body["usage"]["prompt_tokens"] == tok("What is this?") == 8
-    assert body["usage"]["cost"] == 8 * D("0.0000003") + 17 * D("0.0000025") + D("0.001238")
+    # The image is prompt tokens too (765 in the stand-in), beside its per-image price.
+    assert body["usage"]["prompt_tokens"] == tok("What is this?") + 765 == 773
+    assert body["usage"]["cost"] == 773 * D("0.0000003") + 17 * D("0.0000025") + D("0.001238")
     assert body["choices"][0]["native_finish_reason"] == "STOP"
 
 

@@ -19,9 +19,35 @@ def budget(nanos=1_000_000_000, thresholds=("0.8", "1.0"), **kw):
     return rules.Budget(nanos, tuple(D(t) for t in thresholds), source="user", **kw)
 
 
-def test_no_document_and_no_default_means_no_budget():
+def test_out_of_the_box_every_user_has_a_modest_enforced_budget_and_free_quota():
     b = rules.budget_from_doc(None, SETTINGS)
-    assert (b.monthly_budget_nanos, b.source, b.enforced) == (None, "none", False)
+    assert (b.monthly_budget_nanos, b.source, b.enforced, b.free_daily_requests) == (1_000_000_000, "default", True, 50)
+    assert (b.requests_per_minute, b.max_in_flight) == (60, 8)
+
+
+def test_no_document_and_no_default_means_no_budget():
+    settings = replace(SETTINGS, default_monthly_budget=None, default_free_daily_requests=0)
+    b = rules.budget_from_doc(None, settings)
+    assert (b.monthly_budget_nanos, b.source, b.enforced, b.free_daily_requests) == (None, "none", False, None)
+
+
+def test_omitted_fields_inherit_the_configured_defaults_and_follow_them():
+    settings = replace(SETTINGS, default_monthly_budget=D("7"), default_free_daily_requests=9,
+                       rate_limit_per_minute=11, max_in_flight=3)
+    b = rules.budget_from_doc({"email": "a@b.co"}, settings)
+    assert (b.monthly_budget_nanos, b.enforced, b.free_daily_requests, b.email) == (7_000_000_000, True, 9, "a@b.co")
+    assert (b.requests_per_minute, b.max_in_flight, b.source) == (11, 3, "user")
+
+
+def test_zero_means_none_allowed_and_null_means_no_limit():
+    zero = rules.budget_from_doc({"monthly_budget": 0, "monthly_budget_nanos": 0, "free_daily_requests": 0}, SETTINGS)
+    assert (zero.monthly_budget_nanos, zero.enforced, zero.free_daily_requests) == (0, True, 0)
+    none = rules.budget_from_doc({"monthly_budget": None, "monthly_budget_nanos": None, "free_daily_requests": None,
+                                  "requests_per_minute": None}, SETTINGS)
+    assert (none.monthly_budget_nanos, none.enforced, none.free_daily_requests) == (None, False, None)
+    assert none.requests_per_minute == 0  # no limit
+    assert not none.gated(is_free=True) and not none.gated(is_free=False)
+    assert zero.gated(is_free=True) and zero.gated(is_free=False)
 
 
 def test_configured_default_applies_to_users_without_a_document():

@@ -37,7 +37,8 @@ def test_defaults_are_parsed_from_their_written_form():
     assert s.max_tokens_cap == 8192
     assert s.default_alert_thresholds == (Decimal("0.8"), Decimal("1.0"))
     assert s.fallback_prompt_price == Decimal("0.00001")
-    assert s.default_monthly_budget is None and s.allowed_models == () and s.store_prompts is False
+    assert s.default_monthly_budget == Decimal("1") and s.default_enforce is True and s.default_free_daily_requests == 50
+    assert s.allowed_models == () and s.store_prompts is False
 
 
 def test_values_are_read_from_the_environment_by_kind(monkeypatch):

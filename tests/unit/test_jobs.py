@@ -21,6 +21,7 @@ from tokenledger import jobs
 def test_only_the_emulators_nameless_run_is_skipped(monkeypatch, in_emulator, job_name, skipped):
     if in_emulator:
         monkeypatch.setenv("FUNCTIONS_EMULATOR", in_emulator)
+        monkeypatch.setenv("FIREBASE_DEBUG_MODE", "true")
     else:
         monkeypatch.delenv("FUNCTIONS_EMULATOR", raising=False)
     assert jobs.emulator_probe(SimpleNamespace(job_name=job_name)) is skipped

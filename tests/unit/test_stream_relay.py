@@ -85,8 +85,9 @@ def seen(monkeypatch):
 
 def relay(upstream: Upstream) -> StreamRelay:
     body = {"model": MINI.model_id, "messages": [{"role": "user", "content": "Hello there"}], "stream": True}
-    call = chat_steps.PreparedCall(Caller("u1"), body, validation.ChatRequest.model_validate(body),
-                                   Catalog({MINI.model_id: MINI}, source="test"), MINI)
+    catalog = Catalog({MINI.model_id: MINI}, source="test")
+    call = chat_steps.PreparedCall(Caller("u1"), body, validation.ChatRequest.model_validate(body), catalog, MINI,
+                                   plan=chat_steps.plan_call(body, catalog, Svc.settings), now=NOW)
     return StreamRelay(Svc(), call, upstream)
 
 

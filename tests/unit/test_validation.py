@@ -1,7 +1,7 @@
 import pytest
 
 from tokenledger.api.errors import ApiError
-from tokenledger.api.validation import allowed_model, chat_request, is_allowed
+from tokenledger.api.validation import allowed_model, chat_request, decode_body, is_allowed
 from tokenledger.config import Settings
 from tokenledger.pricing.prices import parse_catalog
 
@@ -44,3 +44,23 @@ def test_max_tokens_cap_and_types():
     with pytest.raises(ApiError) as refused:
         chat_request({**body, "messages": body["messages"] * 3}, Settings(max_messages=2))
     assert "Too many messages" in refused.value.message
+
+
+@pytest.mark.parametrize("raw, code", [
+    (b'{"model": "m", "temperature": NaN}', "invalid_json"),
+    (b'{"model": "m", "tools": [{"x": Infinity}]}', "invalid_json"),
+    (b'{"model": "m", "top_p": 1e400}', "invalid_json"),
+    (b'{"model": "m", "messages": [{"role": "user", "content": "\\ud800"}]}', "invalid_json"),
+    (b'{"stop": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "body_too_deep"),
+    (b"", "invalid_json"),
+    (b"[1]", "invalid_json"),
+])
+def test_bodies_that_could_not_be_sent_upstream_are_400(raw, code):
+    with pytest.raises(ApiError) as info:
+        decode_body(raw, 32)
+    assert (info.value.status, info.value.code) == (400, code)
+
+
+def test_escaped_surrogate_pairs_are_fine():
+    body = decode_body(b'{"content": "\\ud83d\\ude00 ok", "t": 0.5}', 32)
+    assert body == {"content": "\U0001F600 ok", "t": 0.5}

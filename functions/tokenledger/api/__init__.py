@@ -5,6 +5,12 @@ from flask import Flask, jsonify
 
 from tokenledger.api import analytics, budgets, chat, errors
 
+# Response headers a browser page may read. CORS hides every non-basic header from a page on
+# another origin unless listed here, and Firebase's CorsOptions has no setting for it.
+EXPOSED_HEADERS = ("X-Usage-Recorded", "X-Generation-Id", "Retry-After")
+# Firebase Hosting's rewrite of `/api/**` to this function keeps the full path.
+HOSTING_PREFIX = "/api"
+
 
 def create_app() -> Flask:
     flask_app = Flask("tokenledger")
@@ -13,6 +19,11 @@ def create_app() -> Flask:
     flask_app.register_blueprint(chat.bp)
     flask_app.register_blueprint(analytics.bp)
     flask_app.register_blueprint(budgets.bp)
+
+    @flask_app.after_request
+    def expose_headers(response):
+        response.headers["Access-Control-Expose-Headers"] = ", ".join(EXPOSED_HEADERS)
+        return response
 
     @flask_app.get("/healthz")
     def healthz():
@@ -28,7 +39,13 @@ class App:
         self.flask = create_app()
 
     def handle(self, req):
-        with self.flask.request_context(req.environ):
+        environ = req.environ
+        path = environ.get("PATH_INFO", "")
+        if path == HOSTING_PREFIX or path.startswith(HOSTING_PREFIX + "/"):
+            # Called through the Hosting rewrite (same-origin app): route as if called directly.
+            environ = {**environ, "PATH_INFO": path[len(HOSTING_PREFIX):] or "/",
+                       "SCRIPT_NAME": environ.get("SCRIPT_NAME", "") + HOSTING_PREFIX}
+        with self.flask.request_context(environ):
             return self.flask.full_dispatch_request()
 
 

@@ -1,15 +1,22 @@
 """Who is calling: the Firebase ID token in `Authorization: Bearer ...`, verified by firebase_admin.
 
-The uid always comes from the verified token, never from the request body.
+The uid always comes from the verified token, never from the request body. A token stays valid
+for up to an hour after its user is disabled or its tokens are revoked, so the user's Auth record
+is looked up too (UserStanding) — once per uid per instance per TOKENLEDGER_REVOCATION_CACHE_S,
+not on every call: that lookup is a round trip to the Auth backend (see docs/budgets.md).
+Optionally a Firebase App Check token is required as well (TOKENLEDGER_ENFORCE_APP_CHECK).
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
+from firebase_admin import app_check as fb_app_check
 from firebase_admin import auth as fb_auth
 from flask import request
 
+from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tokenledger"'}
@@ -34,7 +41,101 @@ def _token() -> str:
     return token.strip()
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What the Auth backend said about a user, and when (the request clock, in seconds)."""
+
+    disabled: bool
+    tokens_valid_after_ms: int  # tokens issued before this (ms since epoch) are revoked
+    checked_at: float
+
+
+class UserStanding:
+    """Per-instance cache of each user's Auth record: disabled? tokens revoked since when?
+
+    A user disabled or revoked is refused within `ttl_s` on every instance. Bounded: at most
+    `max_users` entries (the oldest go first)."""
+
+    def __init__(self, ttl_s: int, lookup=None, max_users: int = 10_000):
+        self.ttl_s = ttl_s
+        self.lookup = lookup or fb_auth.get_user
+        self.max_users = max_users
+        self.lookups = 0  # Auth backend round trips made (for the bench)
+        self._entries: dict[str, Standing] = {}
+        self._lock = threading.Lock()
+
+    def get(self, uid: str, now: float) -> Standing:
+        entry = self._entries.get(uid)
+        if entry is not None and 0 <= now - entry.checked_at < self.ttl_s:
+            return entry
+        try:
+            record = self.lookup(uid)
+        except fb_auth.UserNotFoundError:
+            entry = Standing(disabled=True, tokens_valid_after_ms=0, checked_at=now)  # deleted user
+        else:
+            entry = Standing(bool(record.disabled), int(record.tokens_valid_after_timestamp or 0), now)
+        self.lookups += 1
+        with self._lock:
+            if len(self._entries) >= self.max_users:
+                for old in sorted(self._entries, key=lambda k: self._entries[k].checked_at)[: self.max_users // 10 + 1]:
+                    self._entries.pop(old, None)
+            self._entries[uid] = entry
+        return entry
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_standing: UserStanding | None = None
+
+
+def user_standing() -> UserStanding:
+    global _standing
+    if _standing is None:
+        _standing = UserStanding(services().settings.revocation_cache_s)
+    return _standing
+
+
+def check_standing(claims: dict, uid: str) -> None:
+    """Refuse a disabled user, and a token issued before the user's tokens were revoked."""
+    svc = services()
+    try:
+        standing = user_standing().get(uid, svc.now().timestamp())
+    except (fb_auth.UserNotFoundError, ValueError):
+        raise ApiError(401, "invalid_token", "The ID token names no user.", CHALLENGE)
+    except Exception:  # noqa: BLE001 - Auth backend unreachable: fail closed, never let a revoked user in
+        raise ApiError(503, "auth_unavailable", "Could not verify the token right now; retry shortly.",
+                       {"Retry-After": "5"})
+    if standing.disabled:
+        raise ApiError(403, "user_disabled", "This account is disabled.")
+    issued_ms = int(claims.get("iat", 0)) * 1000
+    if issued_ms < standing.tokens_valid_after_ms:
+        raise ApiError(401, "token_revoked", "The ID token was revoked; sign in again.", CHALLENGE)
+
+
+APP_CHECK_HEADER = "X-Firebase-AppCheck"
+
+
+def check_app_check() -> None:
+    """With TOKENLEDGER_ENFORCE_APP_CHECK, every call must carry a valid App Check token."""
+    if services().settings.enforce_app_check:
+        require_app_check(request.headers.get(APP_CHECK_HEADER, ""))
+
+
+def require_app_check(token: str, verify=None) -> None:
+    """Refuse a missing or invalid App Check token (`verify`: firebase_admin's by default)."""
+    token = token.strip()
+    if not token:
+        raise ApiError(401, "app_check_required", f"Send a Firebase App Check token in {APP_CHECK_HEADER}.")
+    try:
+        (verify or fb_app_check.verify_token)(token)
+    except Exception:  # noqa: BLE001 - any failure to verify is a refusal
+        raise ApiError(401, "app_check_invalid", "The App Check token is not valid for this project.")
+
+
 def current_caller() -> Caller:
+    check_app_check()
     token = _token()
     try:
         claims = fb_auth.verify_id_token(token)
@@ -53,6 +154,7 @@ def current_caller() -> Caller:
     uid = claims.get("uid") or claims.get("sub")
     if not uid:
         raise ApiError(401, "invalid_token", "The ID token names no user.", CHALLENGE)
+    check_standing(claims, uid)
     return Caller(uid=uid, admin=claims.get("admin") is True, email=claims.get("email"))
 
 

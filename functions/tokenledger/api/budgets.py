@@ -24,7 +24,9 @@ Number = StrictInt | StrictFloat
 
 
 class BudgetUpdate(BaseModel):
-    """The body of PUT /v1/admin/budgets/<uid>: the whole budget (omitted fields take defaults)."""
+    """The body of PUT /v1/admin/budgets/<uid>: the whole budget. An omitted field takes the
+    configured default (TOKENLEDGER_DEFAULT_*, and follows it when it changes); `null` means none
+    (no dollar budget, no cap); `0` means none allowed."""
 
     model_config = ConfigDict(extra="forbid")
     monthly_budget: Number | None = Field(default=None, ge=0, le=1_000_000)
@@ -32,6 +34,8 @@ class BudgetUpdate(BaseModel):
     enforce: StrictBool = False
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
     free_daily_requests: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
+    requests_per_minute: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
+    max_in_flight: StrictInt | None = Field(default=None, ge=0, le=10_000)
 
     @field_validator("alert_thresholds")
     @classmethod
@@ -66,6 +70,8 @@ def budget_json(uid: str, budget: rules.Budget, doc: dict | None) -> dict:
         "enforce": budget.enforce,
         "email": budget.email,
         "free_daily_requests": budget.free_daily_requests,
+        "requests_per_minute": budget.requests_per_minute or None,
+        "max_in_flight": budget.max_in_flight or None,
         "source": budget.source,
         **{k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in stamps.items()},
     }
@@ -97,23 +103,28 @@ def put_budget(uid: str):
         update = BudgetUpdate.model_validate(body)
     except ValidationError as exc:
         raise ApiError(400, "invalid_budget", validation.describe(exc))
-    amount = None if update.monthly_budget is None else money.to_decimal(update.monthly_budget)
-    doc = {
-        "monthly_budget": None if amount is None else float(amount),
-        "monthly_budget_nanos": None if amount is None else money.to_nanos(amount),
-        "alert_thresholds": [float(t) for t in update.alert_thresholds],
-        "enforce": update.enforce,
-        "email": update.email,
-        "free_daily_requests": update.free_daily_requests or None,
-        "updated_at": firestore.SERVER_TIMESTAMP,
-    }
+    given = update.model_fields_set
+    doc: dict = {name: firestore.DELETE_FIELD for name in rules.BUDGET_FIELDS}  # omitted: the default
+    doc["monthly_budget_nanos"] = firestore.DELETE_FIELD
+    if "monthly_budget" in given:
+        amount = None if update.monthly_budget is None else money.to_decimal(update.monthly_budget)
+        doc["monthly_budget"] = None if amount is None else float(amount)
+        doc["monthly_budget_nanos"] = None if amount is None else money.to_nanos(amount)
+    if "alert_thresholds" in given:
+        doc["alert_thresholds"] = [float(t) for t in update.alert_thresholds]
+    for name in ("enforce", "email", "free_daily_requests", "requests_per_minute", "max_in_flight"):
+        if name in given:
+            doc[name] = getattr(update, name)
+    doc["updated_at"] = firestore.SERVER_TIMESTAMP
     ref = store.budget_doc(svc.db, uid)
     try:
-        ref.create({**doc, "created_at": firestore.SERVER_TIMESTAMP})
+        ref.create({k: v for k, v in doc.items() if v is not firestore.DELETE_FIELD}
+                   | {"created_at": firestore.SERVER_TIMESTAMP})
         status = 201
-    except gexc.AlreadyExists:  # an update keeps the first created_at
+    except gexc.AlreadyExists:  # an update keeps the first created_at and drops what was omitted
         ref.set(doc, merge=True)
         status = 200
+    svc.gate.budgets.forget(uid)  # in force at once on this instance; elsewhere within the cache time
     stored = ref.get().to_dict()
     response = jsonify(budget_json(uid, rules.budget_from_doc(stored, svc.settings), stored))
     response.status_code = status

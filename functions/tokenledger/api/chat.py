@@ -7,11 +7,14 @@ from tokenledger.api import validation
 from tokenledger.api.auth import current_caller
 from tokenledger.api.chat_steps import (
     CHAT_ENDPOINT,
+    OVERHEAD_HEADER,
     abandon_call,
     budget_status,
     build_call_record,
-    meter_call,
+    overhead_ms,
     prepare_call,
+    record_lost_answer,
+    settle_call,
     upstream_to_api_error,
 )
 from tokenledger.api.chat_stream import stream_chat
@@ -28,18 +31,28 @@ def chat_completions():
     if call.chat.stream:
         return stream_chat(svc, call)
     try:
-        result = svc.openrouter.chat(call.body, call.caller.uid)
+        result = svc.openrouter.chat(call.upstream_body, call.caller.uid)
     except UpstreamError as exc:
-        abandon_call(svc, call)
-        raise upstream_to_api_error(exc)
+        if exc.maybe_billed:
+            record_lost_answer(svc, call, exc)  # sent, no answer: a pending row holds the reservation
+        else:
+            abandon_call(svc, call)
+        error = upstream_to_api_error(exc)
+        error.headers[OVERHEAD_HEADER] = overhead_ms(call)
+        raise error
+    call.upstream_ms = result.latency_ms
 
-    record = build_call_record(svc, call, result.body, result.latency_ms, result.generation_id)
-    recorded = meter_call(svc, call, record)
+    # From here on OpenRouter has answered (and billed): nothing below may turn into a 500.
+    record, recorded = settle_call(
+        svc, call, lambda: build_call_record(svc, call, result.body, result.latency_ms, result.generation_id),
+        answer=result.body,
+    )
     # Beside `usage`: OpenAI clients ignore fields they do not know.
-    response = jsonify({**result.body, "budget": budget_status(svc, call)})
+    response = jsonify({**result.body, "budget": budget_status(svc, call, record, recorded)})
     response.headers["X-Usage-Recorded"] = "true" if recorded else "false"
-    if record.generation_id:
-        response.headers["X-Generation-Id"] = record.generation_id
+    if result.generation_id:
+        response.headers["X-Generation-Id"] = result.generation_id
+    response.headers[OVERHEAD_HEADER] = overhead_ms(call)
     return response
 
 

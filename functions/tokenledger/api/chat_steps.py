@@ -4,19 +4,24 @@ before answering) or `abandon_call` when the upstream failed and nothing was bil
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from tokenledger import logs
 from tokenledger.api import validation
 from tokenledger.api.auth import Caller, current_caller
 from tokenledger.api.context import Services
 from tokenledger.api.errors import ApiError
-from tokenledger.budgets import admission, rules
+from tokenledger.budgets import admission
 from tokenledger.metering import ledger, usage
 from tokenledger.openrouter import UpstreamError
+from tokenledger.policy import CallPlan, PolicyError, plan_call
 from tokenledger.pricing.prices import Catalog, ModelPrice, fallback_price
 
 CHAT_ENDPOINT = "/v1/chat/completions"
+OVERHEAD_HEADER = "X-Tokenledger-Overhead-Ms"
 
 
 @dataclass
@@ -25,35 +30,79 @@ class PreparedCall:
     body: dict
     chat: validation.ChatRequest
     catalog: Catalog
-    price: ModelPrice  # the requested model's catalog entry
+    price: ModelPrice  # the requested model's catalog entry (its base model's for a variant)
+    plan: CallPlan  # the request policy's verdict: upstream body, worst case, free or not
     # The budget gate's verdict; holds the reservation of an enforced budget until settled.
     admission: admission.Admission | None = None
+    # The call's one clock reading: its month and day for the reservation, the row and the
+    # rollups (a call at 23:59:59 stays in its month whenever it is settled).
+    now: datetime | None = None
+    started: float = field(default_factory=time.perf_counter)  # for X-Tokenledger-Overhead-Ms
+    upstream_ms: int = 0  # time spent waiting for OpenRouter
+    worst_nanos: int = 0  # what the call can cost at most (admit)
+
+    @property
+    def upstream_body(self) -> dict:
+        return self.plan.upstream_body
 
 
 def prepare_call(svc: Services) -> PreparedCall:
     """Authenticate, validate and admit against the budget; raises ApiError when the call may not
     go (nothing is written then, and nothing is left reserved)."""
+    started = time.perf_counter()
+    now = svc.now()
     caller = current_caller()
     body = validation.json_body(svc.settings)
+    catalog, plan = plan_with_catalog(svc, body)
     chat = validation.chat_request(body, svc.settings)
-    catalog = svc.catalog.get()
-    price = validation.allowed_model(chat.model, catalog, svc.settings)
-    call = PreparedCall(caller, body, chat, catalog, price)
+    call = PreparedCall(caller, body, chat, catalog, plan.record_price, plan, now=now, started=started)
     call.admission = admit(svc, call)
     return call
 
 
+def plan_with_catalog(svc: Services, body: dict) -> tuple[Catalog, CallPlan]:
+    """The request policy (tokenledger/policy) against the catalog in force. A model the catalog
+    does not know triggers one rate-limited /models refresh first, so new releases work the day
+    they appear."""
+    catalog = svc.catalog.get()
+    try:
+        return catalog, plan_call(body, catalog, svc.settings)
+    except PolicyError as exc:
+        fresh = svc.catalog.refresh_for_missing(exc.missing_models) if exc.missing_models else None
+        if fresh is None:
+            raise policy_error(exc)
+    try:
+        return fresh, plan_call(body, fresh, svc.settings)
+    except PolicyError as exc:
+        raise policy_error(exc)
+
+
+def policy_error(exc: PolicyError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, extra={"field": exc.field} if exc.field else None)
+
+
+def overhead_ms(call: PreparedCall) -> str:
+    """X-Tokenledger-Overhead-Ms: time this request spent outside the upstream call, so far."""
+    return str(max(0, round((time.perf_counter() - call.started) * 1000) - call.upstream_ms))
+
+
 def admit(svc: Services, call: PreparedCall) -> admission.Admission:
     settings = svc.settings
-    worst = rules.worst_case_nanos(
-        call.price,
-        fallback_price(call.chat.model, settings.fallback_prompt_price, settings.fallback_completion_price),
-        usage.estimate_prompt_tokens(call.body),
-        call.chat.max_tokens or call.chat.max_completion_tokens,
-        settings,
-    )
+    worst = call.plan.worst_case_nanos
+    call.worst_nanos = worst
     try:
-        return admission.admit(svc.db, settings, call.caller.uid, call.price.is_free, worst, svc.now())
+        return admission.admit(svc.db, settings, svc.gate, call.caller.uid, call.plan.is_free, worst, call.now,
+                               call.chat.feature)
+    except admission.RateLimited as exc:
+        raise ApiError(
+            429,
+            "user_rate_limited",
+            f"Too many calls: the limit is {exc.limit} "
+            + ("requests per minute" if exc.limit_name == "requests_per_minute" else "calls in progress at once")
+            + f"; retry in {exc.retry_after_s} s.",
+            {"Retry-After": str(exc.retry_after_s)},
+            extra={"limit": exc.limit_name, "limit_value": exc.limit},
+        )
     except admission.BudgetExceeded as exc:
         raise ApiError(
             402,
@@ -93,7 +142,25 @@ def usd(nanos: int) -> float:
 def abandon_call(svc: Services, call: PreparedCall) -> None:
     """The upstream call failed before anything was billed: nothing to record; the budget
     reservation (if any) is given back."""
-    admission.abandon(svc.db, call.admission)
+    admission.abandon(svc.db, svc.gate, call.admission)
+
+
+def record_lost_answer(svc: Services, call: PreparedCall, exc: UpstreamError) -> None:
+    """The request reached OpenRouter but no answer came back: it may have been billed. Record a
+    `pending` row at the call's worst case, holding its reservation, for reconcile.py to settle
+    (keyed by usage.LOST_PREFIX: no generation id is known)."""
+    call.upstream_ms = max(0, round((time.perf_counter() - call.started) * 1000))
+    generation_id = f"{usage.LOST_PREFIX}{uuid.uuid4().hex}"
+
+    def make() -> usage.UsageRecord:
+        record = build_call_record(svc, call, {"model": call.chat.model}, call.upstream_ms, generation_id,
+                                   status=usage.STATUS_NO_ANSWER)
+        worst = max(call.worst_nanos, call.admission.reserved_nanos if call.admission else 0)
+        return replace(record, cost_nanos=worst, estimated_cost_nanos=worst, cost_source=usage.COST_PENDING,
+                       flags=(usage.FLAG_PENDING,))
+
+    record, recorded = settle_call(svc, call, make)
+    logs.upstream_answer_lost(generation_id=generation_id, user_id=call.caller.uid, error=exc.code)
 
 
 def upstream_to_api_error(exc: UpstreamError) -> ApiError:
@@ -115,16 +182,21 @@ def build_call_record(
     served = str(response_body.get("model") or call.chat.model)
     # Price by the model that served (a router's own price is "variable").
     price = call.catalog.get(served) or call.price
+    feature = call.chat.feature
+    metadata = usage.request_metadata(call.body, svc.settings.store_prompts)
+    if call.admission is not None and call.admission.checked and call.admission.feature != feature:
+        metadata = {**metadata, "feature_requested": feature}  # over the cap: counted under `other`
+        feature = call.admission.feature
     return usage.build_record(
         response_body,
         usage.CallFacts(
             user_id=call.caller.uid,
             requested_model=call.chat.model,
             endpoint=CHAT_ENDPOINT,
-            occurred_at=svc.now(),
+            occurred_at=call.now,
             latency_ms=latency_ms,
-            feature=call.chat.feature,
-            metadata=usage.request_metadata(call.body, svc.settings.store_prompts),
+            feature=feature,
+            metadata=metadata,
         ),
         usage.Pricing(
             price,
@@ -138,7 +210,7 @@ def build_call_record(
 
 def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> bool:
     """Commit the record before answering; False (and an ERROR log entry holding the whole
-    record, for scripts/replay_usage.py) when it could not be committed.
+    record, for `python -m tokenledger.tools.replay`) when it could not be committed.
 
     The call's budget reservation goes into the same commit: a final row releases it, a
     `pending` row (cost not known yet) takes it over until reconcile settles the row (ledger.py).
@@ -161,14 +233,45 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     return True
 
 
-def budget_status(svc: Services, call: PreparedCall) -> dict | None:
-    """The caller's month after the call (the `budget` object of the response), with real-time
-    alerts written for thresholds reached. None when it cannot be read right now: the answer
-    must not fail over it (the scheduled check writes any alert missed)."""
+def settle_call(svc: Services, call: PreparedCall, make_record,
+                answer: dict | None = None) -> tuple[usage.UsageRecord | None, bool]:
+    """Build and commit the record of a call OpenRouter answered (and so may have billed), never
+    raising: whatever fails here — a value Firestore cannot encode, Firestore down, a bug — the
+    caller is still answered (X-Usage-Recorded: false) and the ERROR log holds what
+    the replay tool needs (the whole record; when even the record could not be built, the
+    answer's id, model, provider and `usage` — never its text — for an operator to rebuild it).
+    Returns (record, recorded)."""
+    record = None
+    try:
+        record = make_record()
+        return record, meter_call(svc, call, record)
+    except Exception as exc:  # noqa: BLE001 - a billed call must never become a 500
+        logged = record.to_log() if record is not None else None
+        billed = {k: (answer or {}).get(k) for k in ("id", "model", "provider", "usage")} if logged is None else None
+        try:
+            logs.usage_not_recorded(reason=f"{type(exc).__name__}: {str(exc)[:400]}", record=logged,
+                                    user_id=call.caller.uid, model=call.chat.model, answer=billed)
+        except Exception:  # noqa: BLE001 - an unloggable record: log its absence at least
+            logs.usage_not_recorded(reason=f"{type(exc).__name__} (record not loggable)", record=None,
+                                    user_id=call.caller.uid, model=call.chat.model)
+        return record, False
+    finally:
+        if call.admission is not None:
+            admission.finish(svc.gate, call.admission)
+
+
+def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord | None = None,
+                  recorded: bool = False) -> dict | None:
+    """The caller's month after the call (the `budget` object of the response), computed from
+    what the gate read and this call's own cost, with real-time alerts for thresholds this call
+    crossed. None when it cannot be told right now: the answer must not fail over it (the
+    scheduled check writes any alert missed)."""
     if call.admission is None:
         return None
     try:
-        return admission.after_call(svc.db, svc.settings, call.caller.uid, call.admission, svc.now())
+        cost = record.cost_nanos if (recorded and record is not None) else None
+        held = bool(record is not None and record.cost_source == usage.COST_PENDING)
+        return admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now)
     except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
         logs.budget_status_failed(error=type(exc).__name__, detail=str(exc)[:300])
         return None

@@ -23,7 +23,16 @@ from typing import Iterator
 from flask import Response
 
 from tokenledger import logs
-from tokenledger.api.chat_steps import PreparedCall, abandon_call, build_call_record, meter_call, upstream_to_api_error
+from tokenledger.api.chat_steps import (
+    OVERHEAD_HEADER,
+    PreparedCall,
+    abandon_call,
+    build_call_record,
+    overhead_ms,
+    record_lost_answer,
+    settle_call,
+    upstream_to_api_error,
+)
 from tokenledger.api.context import Services
 from tokenledger.metering import streaming, usage
 from tokenledger.openrouter import StreamBroken, UpstreamError, UpstreamStream
@@ -35,12 +44,19 @@ STATUS_ERROR = "error"  # an error chunk after streaming started
 
 def stream_chat(svc: Services, call: PreparedCall) -> Response:
     try:
-        upstream = svc.openrouter.open_stream(call.body, call.caller.uid)
+        upstream = svc.openrouter.open_stream(call.upstream_body, call.caller.uid)
     except UpstreamError as exc:
-        abandon_call(svc, call)  # failed before the first byte: nothing billed
-        raise upstream_to_api_error(exc)
+        if exc.maybe_billed:
+            record_lost_answer(svc, call, exc)  # sent, then no answer: it may have been billed
+        else:
+            abandon_call(svc, call)  # failed before the first byte: nothing billed
+        error = upstream_to_api_error(exc)
+        error.headers[OVERHEAD_HEADER] = overhead_ms(call)
+        raise error
+    call.upstream_ms = round((time.perf_counter() - upstream.started) * 1000)
     relay = StreamRelay(svc, call, upstream)
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    # A stream's overhead header can only say what came before its first byte.
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", OVERHEAD_HEADER: overhead_ms(call)}
     if upstream.generation_id:
         headers["X-Generation-Id"] = upstream.generation_id
     return Response(relay.events(), mimetype="text/event-stream", headers=headers)
@@ -104,24 +120,25 @@ class StreamRelay:
         return int((time.perf_counter() - self.upstream.started) * 1000)
 
     def _meter(self, status: str | None) -> None:
-        record = build_call_record(
+        self._settle(lambda: build_call_record(
             self.svc, self.call, self.state.response_body(), self._latency_ms(),
             self.state.generation_id, status=status,
-        )
-        self._commit(record)
+        ))
 
     def _meter_pending(self, status: str) -> None:
         """No usage chunk: record the estimate so far as `pending` for reconcile to settle."""
-        body = self.state.response_body()
-        body["usage"] = self.state.partial_usage(usage.estimate_prompt_tokens(self.call.body))
-        record = build_call_record(
-            self.svc, self.call, body, self._latency_ms(), self.state.generation_id, status=status
-        )
-        flags = tuple(f for f in record.flags if f != usage.FLAG_COST_MISSING) + (usage.FLAG_PENDING,)
-        record = dataclasses.replace(record, cost_source=usage.COST_PENDING, flags=flags)
-        logs.stream_recorded_pending(generation_id=record.generation_id, status=status)
-        self._commit(record)
+        def make() -> usage.UsageRecord:
+            body = self.state.response_body()
+            body["usage"] = self.state.partial_usage(usage.estimate_prompt_tokens(self.call.body))
+            record = build_call_record(
+                self.svc, self.call, body, self._latency_ms(), self.state.generation_id, status=status
+            )
+            flags = tuple(f for f in record.flags if f != usage.FLAG_COST_MISSING) + (usage.FLAG_PENDING,)
+            return dataclasses.replace(record, cost_source=usage.COST_PENDING, flags=flags)
 
-    def _commit(self, record: usage.UsageRecord) -> None:
-        self.record = record
-        self.recorded = meter_call(self.svc, self.call, record)
+        logs.stream_recorded_pending(generation_id=self.state.generation_id, status=status)
+        self._settle(make)
+
+    def _settle(self, make) -> None:
+        # settle_call never raises: a failure to record is logged for replay, the stream goes on.
+        self.record, self.recorded = settle_call(self.svc, self.call, make)

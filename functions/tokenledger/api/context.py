@@ -9,6 +9,7 @@ from flask import has_request_context, request
 
 from tokenledger import config, store
 from tokenledger.api.errors import ApiError
+from tokenledger.budgets.admission import Gate
 from tokenledger.openrouter import OpenRouterClient
 from tokenledger.pricing.catalog import CatalogProvider
 
@@ -18,6 +19,7 @@ class Services:
     settings: config.Settings
     openrouter: OpenRouterClient
     catalog: CatalogProvider
+    gate: Gate  # per-instance budget cache, rate counters, feature names
 
     @property
     def db(self):
@@ -55,4 +57,5 @@ def services() -> Services:
         settings=settings,
         openrouter=client,
         catalog=CatalogProvider(settings, store.client, client.list_models),
+        gate=Gate(settings),
     )

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
+import re
 from typing import Literal, Union
 
 from flask import request
@@ -46,14 +48,43 @@ def json_body(settings: Settings) -> dict:
     raw = request.get_data(cache=True)
     if len(raw) > settings.max_body_bytes:
         raise ApiError(413, "payload_too_large", f"The request body is over {settings.max_body_bytes} bytes.")
+    return decode_body(raw, settings.max_body_depth)
+
+
+# A \uD800-\uDFFF escape: a surrogate, legal in JSON text but not in UTF-8 when unpaired.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf
+        raise ValueError(f"{text[:40]} is out of range")
+    return value
+
+
+def decode_body(raw: bytes, max_depth: int) -> dict:
+    """JSON bytes -> a dict that can also be sent upstream as UTF-8 JSON (no NaN/Infinity, no
+    unpaired surrogates: the HTTP client would fail on them after admission, a 500), or a 400."""
     if not raw.strip():
         raise ApiError(400, "invalid_json", "The request body is empty; send a JSON object.")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        # Nesting past the interpreter's limit: a 400, not a crash (the policy bounds depth below it).
+        raise ApiError(400, "body_too_deep", f"The request body is nested deeper than {max_depth} levels.")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}.")
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    if _SURROGATE_ESCAPE.search(raw):  # rare: only then pay for the check
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "invalid_json", "The request body holds an unpaired UTF-16 surrogate (\\uD800-\\uDFFF).")
     return body
 
 

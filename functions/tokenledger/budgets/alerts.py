@@ -108,10 +108,12 @@ def write_missing(db, user_id: str, month: str, budget: rules.Budget, cost_nanos
 
 # ---- reading ------------------------------------------------------------------------------------
 
-def _page(query, db, limit: int, page_token: str | None) -> tuple[list[dict], str | None]:
+def _page(query, db, limit: int, page_token: str | None, field: str, value: str) -> tuple[list[dict], str | None]:
     if page_token:
         cursor = store.alert_doc(db, page_token).get()
-        if not cursor.exists:
+        # Another user's alert is refused exactly like one that does not exist, so a page token
+        # never tells whether someone else's alert is there.
+        if not cursor.exists or (cursor.to_dict() or {}).get(field) != value:
             raise LookupError("page_token")
         query = query.start_after(cursor)
     snaps = list(query.limit(limit + 1).stream())
@@ -125,7 +127,7 @@ def _newest_first(db, field: str, value: str, limit: int, page_token: str | None
         .where(filter=firestore.FieldFilter(field, "==", value))
         .order_by("created_at", direction=firestore.Query.DESCENDING)
     )
-    return _page(query, db, limit, page_token)
+    return _page(query, db, limit, page_token, field, value)
 
 
 def list_for_user(db, user_id: str, limit: int, page_token: str | None = None):

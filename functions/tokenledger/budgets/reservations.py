@@ -7,6 +7,12 @@ its own reservation and every reservation committed before it, so the admitted r
 reservation back. A reservation document with an expiry records each open reservation so the
 scheduled check can release the ones whose call crashed.
 
+Each reservation is also one call in flight: `in_flight` on the month document rises with the
+reservation and falls when the ledger records the call (final or pending), when the call is
+refused or abandoned, or when the expired reservation of a crashed call is released. Users with
+a gated budget (see admission.py) reserve on every call, free ones at $0, so `in_flight` is the
+per-user concurrency the rate limit reads (limits.py).
+
 Releases are once-only: a release deletes the reservation document with an `exists`
 precondition in the same batch as the decrement, so a second release (abandon after expiry, two
 checks at once) fails as a whole and changes nothing. The ledger settles a reservation inside
@@ -19,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from tokenledger import money, store
@@ -26,6 +33,12 @@ from tokenledger.budgets import rules
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
 QUICK = {"timeout": 10.0}
+# Commits of the gate: quick retries for at most 8 s (the client's default retried UNAVAILABLE
+# for 60 s). A retried reserve whose first attempt landed fails on its reservation document's
+# create() (AlreadyExists): the call is then refused, its reservation left to expire — never
+# counted twice. A retried release fails on its `exists` precondition: released once.
+GATE_RETRY = gretry.Retry(initial=0.05, maximum=0.5, multiplier=2.0, timeout=8.0)
+GATE_COMMIT = {"timeout": 8.0, "retry": GATE_RETRY}
 
 
 @dataclass(frozen=True)
@@ -41,9 +54,12 @@ class MonthTotals:
     cost_nanos: int
     reserved_nanos: int
     alerts_sent: dict
+    in_flight: int = 0
+    features: frozenset | None = None  # keys of by_feature, when read (FEATURE_FIELD)
 
 
-MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent"]
+MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "in_flight"]
+FEATURE_FIELD = "by_feature"
 
 
 def month_refs(db, uid: str, month: str) -> list:
@@ -55,14 +71,18 @@ def month_refs(db, uid: str, month: str) -> list:
 
 def totals_of(docs) -> MonthTotals:
     """The month's totals from the dicts (or None for a missing document) of month_refs."""
-    cost = reserved = 0
+    cost = reserved = in_flight = 0
     alerts_sent: dict = {}
+    features: set | None = None
     for doc in docs:
         doc = doc or {}
         cost += int(doc.get("cost_nanos") or 0)
         reserved += int(doc.get("reserved_nanos") or 0)
+        in_flight += int(doc.get("in_flight") or 0)
         alerts_sent.update(doc.get("alerts_sent") or {})
-    return MonthTotals(cost, reserved, alerts_sent)
+        if FEATURE_FIELD in doc:
+            features = (features or set()) | set(doc[FEATURE_FIELD] or {})
+    return MonthTotals(cost, reserved, alerts_sent, in_flight, None if features is None else frozenset(features))
 
 
 def month_totals(doc: dict | None) -> MonthTotals:
@@ -74,19 +94,30 @@ def read_month(db, uid: str, month: str, **options) -> MonthTotals:
     return totals_of(snap.to_dict() if snap.exists else None for snap in snaps)
 
 
-def _reserved_delta(amount_nanos: int) -> dict:
+def _reserved_delta(amount_nanos: int, calls: int) -> dict:
     return {
         "reserved_nanos": firestore.Increment(amount_nanos),
         "reserved": firestore.Increment(money.usd_float(amount_nanos)),
+        "in_flight": firestore.Increment(calls),
     }
 
 
-def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int) -> Reservation:
-    """Blind increment of the month's `reserved` and the reservation document, in one commit."""
+def settle_writes(amount_nanos: int, held: bool) -> dict:
+    """What the ledger adds to the month document when it records a call holding a reservation:
+    the call is no longer in flight; its amount is given back unless a pending row holds it."""
+    delta = _reserved_delta(0 if held else -amount_nanos, -1)
+    return delta if not held else {"in_flight": delta["in_flight"]}
+
+
+def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int, also=None) -> Reservation:
+    """Blind increment of the month's `reserved` and `in_flight`, and the reservation document, in
+    one commit. `also(batch)` adds the caller's own blind writes (rate counters) to that commit."""
     reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos)
     batch = db.batch()
-    batch.set(store.user_month_doc(db, uid, month), {**_reserved_delta(amount_nanos), "user_id": uid, "month": month},
-              merge=True)
+    batch.set(store.user_month_doc(db, uid, month),
+              {**_reserved_delta(amount_nanos, 1), "user_id": uid, "month": month}, merge=True)
+    if also is not None:
+        also(batch)
     batch.create(
         store.reservation_doc(db, reservation.reservation_id),
         {
@@ -98,40 +129,43 @@ def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: i
             "expires_at": now + timedelta(seconds=ttl_s),
         },
     )
-    batch.commit(**QUICK)
+    batch.commit(**GATE_COMMIT)
     return reservation
 
 
-def release(db, reservation: Reservation) -> bool:
-    """Give the reservation back (refused or failed call). False when it was already released."""
+def release(db, reservation: Reservation, also=None) -> bool:
+    """Give the reservation back (refused or failed call). False when it was already released.
+    `also(batch)` undoes the caller's own writes in the same commit."""
     return _release(db, reservation.reservation_id, reservation.user_id, reservation.month,
-                    reservation.amount_nanos, db.write_option(exists=True))
+                    reservation.amount_nanos, db.write_option(exists=True), also)
 
 
-def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition) -> bool:
+def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition, also=None) -> bool:
     batch = db.batch()
     batch.delete(store.reservation_doc(db, reservation_id), option=precondition)
-    batch.set(store.user_month_doc(db, uid, month), _reserved_delta(-amount_nanos), merge=True)
+    batch.set(store.user_month_doc(db, uid, month), _reserved_delta(-amount_nanos, -1), merge=True)
+    if also is not None:
+        also(batch)
     try:
-        batch.commit(**QUICK)
+        batch.commit(**GATE_COMMIT)
     except (gexc.NotFound, gexc.FailedPrecondition):
         return False  # released or settled by someone else: nothing to give back twice
     return True
 
 
-def release_expired(db, now: datetime, page_size: int = 500, progress=None) -> tuple[int, int]:
-    """Release every reservation whose expiry has passed (its call crashed before settling).
+def release_expired(db, now: datetime, page_size: int = 500, progress=None,
+                    user_id: str | None = None) -> tuple[int, int]:
+    """Release every reservation whose expiry has passed (its call crashed before settling), or
+    only one user's.
 
     Returns (released, reads). Each release is guarded by the document's update time, so a call
     that settles at the same moment and a second check running in parallel never double-count.
     """
     released = reads = 0
-    query = (
-        db.collection(store.RESERVATIONS)
-        .where(filter=firestore.FieldFilter("expires_at", "<=", now))
-        .order_by("expires_at")
-        .limit(page_size)
-    )
+    query = db.collection(store.RESERVATIONS)
+    if user_id is not None:
+        query = query.where(filter=firestore.FieldFilter("user_id", "==", user_id))
+    query = query.where(filter=firestore.FieldFilter("expires_at", "<=", now)).order_by("expires_at").limit(page_size)
     last = None
     while True:
         page = list((query.start_after(last) if last is not None else query).stream())
@@ -149,20 +183,6 @@ def release_expired(db, now: datetime, page_size: int = 500, progress=None) -> t
 
 
 # ---- free-model daily quota ---------------------------------------------------------------------
-
-def count_free_request(db, uid: str, day: str, month: str, limit: int) -> tuple[bool, int]:
-    """Blind +1 on the day's `free_requests`, read back; over the limit -> take it back.
-
-    Returns (admitted, free requests today including this one when admitted).
-    """
-    ref = store.user_day_doc(db, uid, day)
-    ref.set({"free_requests": firestore.Increment(1), "user_id": uid, "month": month, "day": day}, merge=True, **QUICK)
-    count = int((ref.get(field_paths=["free_requests"], **QUICK).to_dict() or {}).get("free_requests") or 0)
-    if count <= limit:
-        return True, count
-    ref.set({"free_requests": firestore.Increment(-1)}, merge=True, **QUICK)
-    return False, limit
-
 
 def free_requests_today(db, uid: str, day: str) -> int:
     snap = store.user_day_doc(db, uid, day).get(field_paths=["free_requests"], **QUICK)

@@ -27,8 +27,10 @@ class Budget:
     alert_thresholds: tuple[Decimal, ...]
     enforce: bool = False
     email: str | None = None
-    free_daily_requests: int | None = None
+    free_daily_requests: int | None = None  # None: no cap; 0: no free calls
     source: str = "none"  # user | default | none
+    requests_per_minute: int = 0  # 0: no limit
+    max_in_flight: int = 0  # 0: no limit
 
     @property
     def has_dollar_budget(self) -> bool:
@@ -37,6 +39,12 @@ class Budget:
     @property
     def enforced(self) -> bool:
         return self.enforce and self.has_dollar_budget
+
+    def gated(self, is_free: bool) -> bool:
+        """Does a call need the shared gate (a write and one read round trip before the call)?
+        Yes when there is money to cap or to alert on, or a free quota to count; otherwise the
+        call is limited per instance only and costs no read (admission.py)."""
+        return self.has_dollar_budget or (is_free and self.free_daily_requests is not None)
 
 
 def threshold_decimal(value: object) -> Decimal:
@@ -47,9 +55,8 @@ def threshold_decimal(value: object) -> Decimal:
 
 
 def default_budget(settings: Settings) -> Budget:
-    free = settings.default_free_daily_requests or None
-    if settings.default_monthly_budget is None and free is None:
-        return Budget(None, settings.default_alert_thresholds, source="none")
+    free = settings.default_free_daily_requests or None  # the setting's 0 means no cap
+    source = "none" if settings.default_monthly_budget is None and free is None else "default"
     return Budget(
         monthly_budget_nanos=(
             None if settings.default_monthly_budget is None else money.to_nanos(settings.default_monthly_budget)
@@ -57,29 +64,46 @@ def default_budget(settings: Settings) -> Budget:
         alert_thresholds=settings.default_alert_thresholds,
         enforce=settings.default_enforce,
         free_daily_requests=free,
-        source="default",
+        source=source,
+        requests_per_minute=settings.rate_limit_per_minute,
+        max_in_flight=settings.max_in_flight,
     )
+
+
+# Fields of a user_budgets document; a field the document lacks takes the configured default
+# (PUT stores only what the admin sent), an explicit null means "none" (no budget, no cap).
+BUDGET_FIELDS = ("monthly_budget", "alert_thresholds", "enforce", "email", "free_daily_requests",
+                 "requests_per_minute", "max_in_flight")
 
 
 def budget_from_doc(doc: dict | None, settings: Settings) -> Budget:
     """A user_budgets document (as stored by PUT /v1/admin/budgets) -> Budget."""
+    default = default_budget(settings)
     if not doc:
-        return default_budget(settings)
-    nanos = doc.get("monthly_budget_nanos")
-    if nanos is None and doc.get("monthly_budget") is not None:
-        nanos = money.to_nanos(threshold_decimal(doc["monthly_budget"]))
+        return default
+    if "monthly_budget_nanos" in doc or "monthly_budget" in doc:
+        nanos = doc.get("monthly_budget_nanos")
+        if nanos is None and doc.get("monthly_budget") is not None:
+            nanos = money.to_nanos(threshold_decimal(doc["monthly_budget"]))
+    else:
+        nanos = default.monthly_budget_nanos
     thresholds = doc.get("alert_thresholds")
+
+    def whole(name: str, fallback):
+        value = doc.get(name, fallback) if name in doc else fallback
+        return None if value is None else int(value)
+
     return Budget(
         monthly_budget_nanos=None if nanos is None else int(nanos),
         alert_thresholds=(
-            tuple(threshold_decimal(t) for t in thresholds)
-            if thresholds is not None
-            else settings.default_alert_thresholds
+            tuple(threshold_decimal(t) for t in thresholds) if thresholds is not None else default.alert_thresholds
         ),
-        enforce=bool(doc.get("enforce", False)),
+        enforce=bool(doc["enforce"]) if doc.get("enforce") is not None else default.enforce,
         email=doc.get("email") or None,
-        free_daily_requests=doc.get("free_daily_requests") or None,
+        free_daily_requests=whole("free_daily_requests", default.free_daily_requests),
         source="user",
+        requests_per_minute=whole("requests_per_minute", default.requests_per_minute) or 0,
+        max_in_flight=whole("max_in_flight", default.max_in_flight) or 0,
     )
 
 
@@ -156,24 +180,28 @@ def percentage(cost_nanos: int, budget_nanos: int | None) -> float | None:
     return round(cost_nanos * 100 / budget_nanos, 2)
 
 
-def status(budget: Budget, month: str, cost_nanos: int, reserved_nanos: int,
+def status(budget: Budget, month: str, cost_nanos: int | None, reserved_nanos: int | None,
            free_requests_today: int | None = None) -> dict:
-    """The user's month as the API shows it (USD floats for people; exact nanos beside them)."""
+    """The user's month as the API shows it (USD floats for people; exact nanos beside them).
+    cost_nanos None: not known (a call that read nothing: no budget to check)."""
     limit = budget.monthly_budget_nanos
-    reserved_nanos = max(reserved_nanos, 0)
-    pct = percentage(cost_nanos, limit)
+    known = cost_nanos is not None
+    reserved_nanos = max(reserved_nanos or 0, 0)
+    pct = percentage(cost_nanos, limit) if known else None
     return {
         "month": month,
-        "spent": money.usd_float(cost_nanos),
+        "spent": money.usd_float(cost_nanos) if known else None,
         "spent_nanos": cost_nanos,
-        "reserved": money.usd_float(reserved_nanos),
-        "reserved_nanos": reserved_nanos,
+        "reserved": money.usd_float(reserved_nanos) if known else None,
+        "reserved_nanos": reserved_nanos if known else None,
         "monthly_budget": None if limit is None else money.usd_float(limit),
-        "remaining": None if limit is None else money.usd_float(max(limit - cost_nanos - reserved_nanos, 0)),
+        "remaining": None if limit is None or not known else money.usd_float(max(limit - cost_nanos - reserved_nanos, 0)),
         "percentage_used": None if pct is None or math.isinf(pct) else pct,
         "alert_thresholds": [float(t) for t in budget.alert_thresholds],
         "enforce": budget.enforced,
         "free_daily_requests": budget.free_daily_requests,
         "free_requests_today": free_requests_today,
+        "requests_per_minute": budget.requests_per_minute or None,
+        "max_in_flight": budget.max_in_flight or None,
         "source": budget.source,
     }

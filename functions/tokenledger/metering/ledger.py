@@ -78,6 +78,8 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
         user_delta["reserved"] = firestore.Increment(-money.usd_float(record.reserved_nanos))
     if record.reservation_id and not replay:
         batch.delete(store.reservation_doc(db, record.reservation_id))
+        # The call is over (a pending row holds its money, not a slot): see budgets/reservations.py.
+        user_delta["in_flight"] = firestore.Increment(-1)
     month_doc = {
         **user_delta,
         "user_id": record.user_id,

@@ -8,8 +8,17 @@ from __future__ import annotations
 from tokenledger import money
 from tokenledger.metering.usage import UsageRecord
 
+import re
+
 UNATTRIBUTED = "(none)"
 UNKNOWN_PROVIDER = "(unknown)"
+# Firestore refuses field names matching __.*__ (and empty ones); a map key taken from a request
+# or an answer must never make a call unrecordable, so such a name is kept in parentheses.
+RESERVED_KEY = re.compile(r"^__.*__$|^$", re.DOTALL)
+
+
+def map_key(name: str) -> str:
+    return f"({name})" if RESERVED_KEY.match(name) else name
 
 
 def _breakdown(record: UsageRecord) -> dict:
@@ -46,9 +55,9 @@ def user_delta(record: UsageRecord) -> dict:
         "cache_write_tokens": record.cache_write_tokens,
         "reasoning_tokens": record.reasoning_tokens,
         "latency_ms_total": record.latency_ms,
-        "by_model": {record.model: _breakdown(record)},
-        "by_feature": {record.feature or UNATTRIBUTED: _breakdown(record)},
-        "by_provider": {record.provider or UNKNOWN_PROVIDER: _breakdown(record)},
+        "by_model": {map_key(record.model): _breakdown(record)},
+        "by_feature": {map_key(record.feature or UNATTRIBUTED): _breakdown(record)},
+        "by_provider": {map_key(record.provider or UNKNOWN_PROVIDER): _breakdown(record)},
     }
 
 

@@ -24,6 +24,12 @@ FLAG_COST_MISSING = "cost_missing"
 FLAG_PENDING = "pending_settlement"  # recorded at an estimate; reconcile settles it
 FLAG_SETTLED_AT_ESTIMATE = "settled_at_estimate"  # OpenRouter never answered for it
 
+# A call sent to OpenRouter whose answer never came (read timeout, connection reset): no
+# generation id is known, so its pending row is keyed by this prefix and a random id; reconcile
+# cannot look it up and settles it at its estimate (the worst case) after pending_max_age_s.
+LOST_PREFIX = "lost-"
+STATUS_NO_ANSWER = "no_answer"
+
 # cost_source values
 COST_OPENROUTER = "openrouter"
 COST_ESTIMATE = "estimate"

@@ -103,6 +103,7 @@ class CatalogProvider:
         self._lock = threading.Lock()
         self._cached: Catalog | None = None
         self._cached_at = 0.0
+        self._miss_refreshed_at: float | None = None
 
     def get(self) -> Catalog:
         if self._cached is not None and time.monotonic() - self._cached_at < MEMORY_TTL_S:
@@ -112,6 +113,31 @@ class CatalogProvider:
                 self._cached = self._load()
                 self._cached_at = time.monotonic()
             return self._cached
+
+    def refresh_for_missing(self, model_ids: tuple[str, ...]) -> Catalog | None:
+        """A call named models the catalog does not know (a release newer than the catalog):
+        fetch /models now, at most once per `catalog_miss_refresh_s` per instance so unknown ids
+        cannot make every call hit OpenRouter. The refreshed catalog (which may still lack them),
+        or None when rate-limited or the fetch failed."""
+        with self._lock:
+            now = time.monotonic()
+            if self._miss_refreshed_at is not None and now - self._miss_refreshed_at < self._settings.catalog_miss_refresh_s:
+                return None
+            self._miss_refreshed_at = now
+            try:
+                catalog = parse_catalog(self._fetch_models(), "openrouter", datetime.now(timezone.utc))
+            except Exception as exc:  # network, HTTP or JSON: the call gets its 400
+                logs.catalog_fetch_failed(error=type(exc).__name__, detail=str(exc)[:200])
+                return None
+            if not catalog.models:
+                return None
+            self._cached, self._cached_at = catalog, now
+        logs.catalog_refreshed_for_missing(models=list(model_ids)[:5], found=[m for m in model_ids if m in catalog])
+        try:
+            save(self._db_factory(), catalog, "openrouter")
+        except gexc.GoogleAPIError as exc:
+            logs.catalog_store_failed(error=str(exc))
+        return catalog
 
     def _is_fresh(self, catalog: Catalog) -> bool:
         if catalog.fetched_at is None:

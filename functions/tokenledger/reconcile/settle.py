@@ -30,6 +30,7 @@ from tokenledger.config import Settings
 from tokenledger.metering import rollups
 from tokenledger.metering.ledger import increments
 from tokenledger.metering.usage import (
+    LOST_PREFIX,
     COST_ESTIMATE,
     COST_PENDING,
     COST_RECONCILED,
@@ -196,7 +197,8 @@ def settle_pending(db, client, settings: Settings, now: datetime,
         retry = []
         for snap, old in waiting:
             try:
-                generation = client.generation(old.generation_id)
+                # A lost answer has no generation id to look up: only its age settles it.
+                generation = None if old.generation_id.startswith(LOST_PREFIX) else client.generation(old.generation_id)
             except UpstreamError as exc:
                 finish(Settlement(old.generation_id, old.user_id, FAILED, old.cost_nanos, old.cost_nanos, exc.message))
                 continue

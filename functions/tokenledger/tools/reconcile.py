@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 
 from tokenledger import jobs
 from tokenledger.openrouter import OpenRouterClient, UpstreamError
@@ -28,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pending-max-age", type=int, metavar="SECONDS",
                         help="settle rows unresolved this long at their estimate (default: the configured value)")
     parser.add_argument("--no-drift", action="store_true", help="skip the monthly drift check")
+    parser.add_argument("--now", type=datetime.fromisoformat, metavar="ISO8601",
+                        help="the run's clock, e.g. 2026-12-01T00:05:00+00:00 (default: now)")
     common.add_project_arg(parser)
     args = parser.parse_args(argv)
+    now = args.now or jobs.now()
 
     overrides = {} if args.pending_max_age is None else {"pending_max_age_s": args.pending_max_age}
     settings = common.settings(**overrides)
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{index}/{total}] {result.generation_id}  {result.outcome}", flush=True)
 
     print("settling pending rows...", flush=True)
-    results = settle.settle_pending(db, client, settings, jobs.now(), progress=progress)
+    results = settle.settle_pending(db, client, settings, now, progress=progress)
     if results:
         print_table(
             ["generation", "user", "outcome", "was", "now", "difference"],
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.no_drift:
         try:
-            drift = settle.check_drift(db, client, settings, jobs.now())
+            drift = settle.check_drift(db, client, settings, now)
         except UpstreamError as exc:
             print(f"drift check failed: {exc.message}", file=sys.stderr)
             return 1

@@ -1,0 +1,114 @@
+"""Every model a call can end up on, and whether the app allows each (pure).
+
+A call can be served by the model it names, by any entry of its `models` fallback list, or —
+for a router (price "-1" in /models, e.g. openrouter/auto) — by any model of the router's pool.
+Routing variants (`:nitro`, `:floor`, `:exacto`) are not catalog entries: they are served at
+their base model's price or below. `:online` is the base model plus the web plugin.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from tokenledger.pricing.prices import Catalog, ModelPrice
+from tokenledger.policy import values as v
+from tokenledger.policy.errors import PolicyError, bad
+
+ROUTING_VARIANTS = ("nitro", "floor", "exacto")
+WEB_VARIANT = "online"
+MAX_FALLBACK_MODELS = 8
+AUTO_ROUTER_PLUGIN = "auto-router"
+
+
+@dataclass(frozen=True)
+class Candidates:
+    requested: str
+    record_price: ModelPrice  # the requested model's entry (its base model's for a variant)
+    prices: tuple[ModelPrice, ...]  # every model the call can be served by (routers expanded)
+    online: bool  # some candidate carries `:online` (web search)
+    router_pool: tuple[str, ...] | None  # ids the auto router is pinned to upstream, if any
+
+    @property
+    def all_free(self) -> bool:
+        return all(p.is_free for p in self.prices)
+
+
+def is_allowed(model_id: str, allowed: tuple[str, ...]) -> bool:
+    return not allowed or any(fnmatch.fnmatchcase(model_id, pattern) for pattern in allowed)
+
+
+def split_variant(model_id: str) -> tuple[str, str | None]:
+    base, sep, suffix = model_id.rpartition(":")
+    if sep and suffix in ROUTING_VARIANTS + (WEB_VARIANT,):
+        return base, suffix
+    return model_id, None
+
+
+def lookup(model_id: str, catalog: Catalog) -> tuple[ModelPrice | None, str | None]:
+    """(catalog price, variant) of a model id; catalog entries win over suffix parsing
+    (`:free`, `:thinking` are entries with their own prices)."""
+    price = catalog.get(model_id)
+    if price is not None:
+        return price, None
+    base, variant = split_variant(model_id)
+    if variant is None:
+        return None, None
+    return catalog.get(base), variant
+
+
+def router_pool(catalog: Catalog, allowed: tuple[str, ...], pinned: list[str] | None) -> list[ModelPrice]:
+    return [
+        p for p in catalog.models.values()
+        if not p.variable and is_allowed(p.model_id, allowed)
+        and (pinned is None or is_allowed(p.model_id, tuple(pinned)))
+    ]
+
+
+def pinned_patterns(plugins: object) -> list[str] | None:
+    """The auto router's allowed_models from the client's plugins, if it pinned them."""
+    for plugin in plugins if isinstance(plugins, list) else ():
+        if isinstance(plugin, dict) and plugin.get("id") == AUTO_ROUTER_PLUGIN:
+            models = v.array("plugins.auto-router.allowed_models", plugin.get("allowed_models"), 100, 1)
+            for i, pattern in enumerate(models):
+                v.string(f"plugins.auto-router.allowed_models[{i}]", pattern, 200)
+            return models
+    return None
+
+
+def model_ids(body: dict) -> list[tuple[str, str]]:
+    """(field, id) of the requested model and each fallback, in the order OpenRouter tries them."""
+    ids = [("model", v.string("model", body.get("model"), 200))]
+    if body.get("models") is not None:
+        for i, item in enumerate(v.array("models", body["models"], MAX_FALLBACK_MODELS, 1)):
+            ids.append((f"models[{i}]", v.string(f"models[{i}]", item, 200)))
+    return ids
+
+
+def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidates:
+    ids = model_ids(body)
+    for field, model_id in ids:
+        base, variant = split_variant(model_id)
+        if not (is_allowed(model_id, allowed) or (variant and is_allowed(base, allowed))):
+            raise PolicyError(400, "model_not_allowed", f"The model '{model_id}' is not allowed by this app.", field)
+    missing = tuple(model_id for _, model_id in ids if lookup(model_id, catalog)[0] is None)
+    if missing:
+        raise PolicyError(400, "model_not_found", f"The model '{missing[0]}' is not a model OpenRouter offers.",
+                          "model" if missing[0] == ids[0][1] else "models", missing_models=missing)
+    pinned = pinned_patterns(body.get("plugins"))
+    prices: list[ModelPrice] = []
+    online = False
+    pool_ids: tuple[str, ...] | None = None
+    for field, model_id in ids:
+        price, variant = lookup(model_id, catalog)
+        online = online or variant == WEB_VARIANT
+        if not price.variable:
+            prices.append(price)
+            continue
+        pool = router_pool(catalog, allowed, pinned)
+        if not pool:
+            raise bad(field, f"the router '{model_id}' can route to no model this app allows", "model_not_allowed")
+        prices.extend(pool)
+        if allowed or pinned is not None:
+            pool_ids = tuple(sorted(p.model_id for p in pool))
+    record_price = lookup(ids[0][1], catalog)[0]
+    return Candidates(ids[0][1], record_price, tuple(prices), online, pool_ids)
