@@ -86,10 +86,11 @@ def test_enforced_budget_refuses_with_402_before_openrouter(api, admin, user, db
     error = response.json()["error"]
     assert error["code"] == "budget_exceeded"
     assert "spent $0.00 of $0.000100" in error["message"]
-    # The worst case, by hand (docs/budgets.md): "Hello there" is 11 characters -> ceil(11/3) + 8
-    # per message + 1 = 13 prompt tokens at 150 nano-dollars, plus max_tokens 1000 at 600.
-    assert (error["spent"], error["monthly_budget"], error["estimated_cost"]) == (0, 0.0001, 0.00060195)
-    assert "could cost up to $0.000602" in error["message"]
+    # The worst case, by hand (docs/budgets.md, the request policy's bound): the message's 39 JSON
+    # bytes {"role":"user","content":"Hello there"} + 8 per message = 47 prompt tokens at 150
+    # nano-dollars, plus max_tokens 1000 at 600: 607,050 nano-dollars.
+    assert (error["spent"], error["monthly_budget"], error["estimated_cost"]) == (0, 0.0001, 0.00060705)
+    assert "could cost up to $0.000607" in error["message"]
     assert requests_from(standin, user.uid) == []  # nothing was sent to OpenRouter
     assert open_reservations(db, user.uid) == []
     assert month_doc(db, user.uid, _month())["reserved_nanos"] == 0
