@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Offline demo: real users in the Auth emulator send free and paid chats through the HTTPS
 API; the per-user ledger is read back from Firestore and printed as a table. Then budgets: a
 user crosses 80% and 100% of a monthly budget (the alerts printed as they are written), and a
@@ -10,17 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from google.cloud import firestore
 
-from google.cloud import firestore  # noqa: E402
-
-from scripts.devkit import env as stack_env  # noqa: E402
-from scripts.devkit.api_client import ApiClient  # noqa: E402
-from scripts.devkit.auth_emulator import AuthEmulator  # noqa: E402
-from scripts.devkit.table import print_table, usd  # noqa: E402
+from scripts.devkit import env as stack_env
+from scripts.devkit.api_client import ApiClient
+from scripts.devkit.auth_emulator import AuthEmulator
+from tokenledger.tools.table import print_table, usd
 
 # Who does what: a mix of free and paid models, features, and a router call.
 SCRIPT = {

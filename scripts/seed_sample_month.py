@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Fill one month of the EMULATOR with a believable app's usage, to try the report on:
 
-    scripts/stack exec -- sh -c 'functions/venv/bin/python scripts/seed_sample_month.py --month 2026-10 &&
-        functions/venv/bin/python scripts/report.py --month 2026-10 --plot docs/report-chart.png'
+    scripts/stack exec -- sh -c 'functions/venv/bin/python -m scripts.seed_sample_month --month 2026-10 &&
+        functions/venv/bin/python -m tokenledger.tools.report --month 2026-10 --plot docs/report-chart.png'
 
 A dozen users with different habits (a heavy Sonnet writer, free-tier chatters, a search
 feature, ...), weekdays busier than weekends, written with the ledger's own writes.
@@ -15,17 +14,11 @@ import os
 import random
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT / "functions", ROOT):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+from google.cloud import firestore
 
-from google.cloud import firestore  # noqa: E402
-
-from scripts.devkit import workload  # noqa: E402
-from tokenledger.analytics import figures  # noqa: E402
+from scripts.devkit import workload
+from tokenledger.analytics import figures
 
 # name: (calls per weekday, {model: weight}, features)
 HABITS = {

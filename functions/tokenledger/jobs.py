@@ -4,7 +4,6 @@ Both are idempotent: the emulator (and a retrying scheduler) may run them more t
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 from tokenledger import config, logs, store
@@ -21,7 +20,7 @@ def now() -> datetime:
 def emulator_probe(event) -> bool:
     """The Functions emulator runs a scheduled handler once more, with no job name, when it
     starts a worker (its health probe); Cloud Scheduler always sends one. Skip that run."""
-    return os.environ.get("FUNCTIONS_EMULATOR") == "true" and not getattr(event, "job_name", None)
+    return config.is_emulator() and not getattr(event, "job_name", None)
 
 
 def reconcile_usage(settings: config.Settings | None = None, progress=None) -> tuple[list, settle.Drift]:

@@ -112,7 +112,6 @@ class OpenRouterClient:
             timeout=settings.upstream_timeout_s,
             max_retries=0,
         )
-        self._has_key = bool(settings.openrouter_api_key)
 
     def chat(self, body: dict, user_id: str) -> ChatResult:
         params = {k: v for k, v in body.items() if k not in LOCAL_FIELDS}

@@ -16,7 +16,7 @@ from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import build_record
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price, parse_model
 
 RESPONSE = {
@@ -43,16 +43,10 @@ FALLBACK = fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))
 
 def _record(generation_id: str = "gen-bench", uid: str = "bench-user"):
     return build_record(
-        response={**RESPONSE, "id": generation_id},
-        user_id=uid,
-        requested_model="anthropic/claude-sonnet-4",
-        price=PRICE,
-        fallback=FALLBACK,
-        latency_ms=100,
-        endpoint="/v1/chat/completions",
-        feature="bench",
-        metadata={"images": 0, "message_count": 2},
-        occurred_at=datetime.now(timezone.utc),
+        {**RESPONSE, "id": generation_id},
+        CallFacts(uid, "anthropic/claude-sonnet-4", "/v1/chat/completions", datetime.now(timezone.utc),
+                  100, "bench", {"images": 0, "message_count": 2}),
+        Pricing(PRICE, FALLBACK),
     )
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import UsageRecord, build_record
+from tokenledger.metering.usage import CallFacts, Pricing, UsageRecord, build_record
 from tokenledger.pricing.prices import fallback_price, parse_model
 
 # (model, provider, prompt price, completion price): a few paid models and a free one.
@@ -56,16 +56,10 @@ def record(
         },
     }
     return build_record(
-        response=response,
-        user_id=uid,
-        requested_model=model,
-        price=price,
-        fallback=FALLBACK,
-        latency_ms=latency_ms,
-        endpoint="/v1/chat/completions",
-        feature=feature,
-        metadata={"message_count": 1, "prompt_chars": prompt * 3, "images": 0},
-        occurred_at=occurred_at,
+        response,
+        CallFacts(uid, model, "/v1/chat/completions", occurred_at, latency_ms, feature,
+                  {"message_count": 1, "prompt_chars": prompt * 3, "images": 0}),
+        Pricing(price, FALLBACK),
     )
 
 

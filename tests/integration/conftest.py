@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import requests
@@ -10,6 +11,16 @@ from google.cloud import firestore
 from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.env import StackEnv
 from scripts.devkit.standin import StandinControl
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items):
+    """Everything here needs the emulators: marked `emulator` (`pytest -m "not emulator"` skips it)."""
+    for item in items:
+        if HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.emulator)
 
 
 @pytest.fixture(scope="session")

@@ -224,7 +224,7 @@ def test_export_rows_equal_the_ledger(workload_run, api):
 
 def _report(*args):
     env = {**os.environ, "PYTHONPATH": ""}
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "report.py"), *args], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "tokenledger.tools.report", *args], capture_output=True,
                           text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -1,6 +1,7 @@
 """One chat call through the HTTPS API -> exactly one row and its rollups, for the token's user."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -77,13 +78,14 @@ def test_free_call_is_free(api, user, db):
     assert (month["free_calls"], month["paid_calls"], month["free_tokens"]) == (1, 0, row["total_tokens"])
 
 
-def test_auto_router_records_the_served_model(api, user, db):
+def test_auto_router_records_the_served_model(api, user, db, standin):
     response = api.chat(user, model="openrouter/auto")
     assert response.status_code == 200, response.text
     row = db.collection("usage_tracking").document(response.json()["id"]).get().to_dict()
     assert row["requested_model"] == "openrouter/auto"
     assert row["model"] == response.json()["model"] != "openrouter/auto"
-    assert row["cost_nanos"] > 0 and row["cost_source"] == "openrouter"
+    charged = generation(standin, response.json()["id"])["total_cost"]
+    assert row["cost_nanos"] == money.to_nanos(money.to_decimal(charged)) and row["cost_source"] == "openrouter"
     assert abs(row["estimated_cost_nanos"] - row["cost_nanos"]) <= max(row["cost_nanos"] // 100, 1)
 
 
@@ -147,12 +149,28 @@ def test_rollups_equal_the_rows(api, user, db, standin):
     assert abs(month_doc(db, user.uid, month)["cost"] - sum(r["cost"] for r in rows)) < 1e-9
 
 
+def _shard_sums(db, month: str) -> Counter:
+    shards = list(db.collection("usage_totals").document(month).collection("shards").stream())
+    assert all(s.id.isdigit() for s in shards)
+    sums = Counter()
+    for shard in shards:
+        sums.update({k: v for k, v in shard.to_dict().items() if isinstance(v, int)})
+    return sums
+
+
 def test_global_totals_are_sharded_counters(api, user, db):
+    month = datetime.now(timezone.utc).strftime("%Y-%m")
+    before = _shard_sums(db, month)
     response = api.chat(user, model="openai/gpt-4o-mini")
     row = db.collection("usage_tracking").document(response.json()["id"]).get().to_dict()
-    shards = list(db.collection("usage_totals").document(row["month"]).collection("shards").stream())
-    assert shards and all(s.id.isdigit() for s in shards)
-    assert sum(s.to_dict().get("calls", 0) for s in shards) >= 1
+    assert row["month"] == month
+    added = _shard_sums(db, month) - before
+    # Exactly this call, in every counter the totals keep (tests run one at a time).
+    assert dict(added) == {
+        "calls": 1, "paid_calls": 1, "prompt_tokens": row["prompt_tokens"],
+        "completion_tokens": row["completion_tokens"], "total_tokens": row["total_tokens"],
+        "paid_tokens": row["total_tokens"], "cost_nanos": row["cost_nanos"],
+    }
 
 
 def test_models_lists_prices_and_free_flags(api, user):

@@ -139,7 +139,7 @@ def test_timeout_after_send_leaves_a_pending_row_holding_the_reservation_in_its_
     assert month_doc(db, user.uid, "2031-07") is None
 
     # Settled in the next month: the reservation still goes back to June.
-    script = [sys.executable, str(ROOT / "scripts" / "reconcile_usage.py"), "--pending-max-age", "0", "--no-drift",
+    script = [sys.executable, "-m", "tokenledger.tools.reconcile", "--pending-max-age", "0", "--no-drift",
               "--now", "2031-07-01T00:05:00+00:00"]
     done = subprocess.run(script, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -10,7 +10,7 @@ from google.api_core import exceptions as gexc
 
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import build_record
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
 
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
@@ -27,16 +27,9 @@ def make_record(uid: str, cost: float = 0.000123) -> object:
         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "cost": cost},
     }
     return build_record(
-        response=response,
-        user_id=uid,
-        requested_model="openai/gpt-4o-mini",
-        price=None,
-        fallback=fallback_price("x", Decimal("0.00001"), Decimal("0.00003")),
-        latency_ms=5,
-        endpoint="/v1/chat/completions",
-        feature="test",
-        metadata={},
-        occurred_at=datetime.now(timezone.utc),
+        response,
+        CallFacts(uid, "openai/gpt-4o-mini", "/v1/chat/completions", datetime.now(timezone.utc), 5, "test"),
+        Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))),
     )
 
 

@@ -89,7 +89,7 @@ def test_row_unresolved_past_the_configured_age_is_settled_at_its_estimate(api, 
     list(events(stream(api, user)))
     [pending] = rows_for(db, user.uid)
 
-    script = [sys.executable, str(ROOT / "scripts" / "reconcile_usage.py"), "--pending-max-age", "0", "--no-drift"]
+    script = [sys.executable, "-m", "tokenledger.tools.reconcile", "--pending-max-age", "0", "--no-drift"]
     done = subprocess.run(script, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert pending["_id"] in done.stdout and "settled_at_estimate" in done.stdout

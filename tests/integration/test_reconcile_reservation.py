@@ -13,7 +13,7 @@ from scripts.trigger_schedule import trigger
 from tokenledger import money, store
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import build_record
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
 
 from .ledger_checks import month_doc, rows_for
@@ -37,12 +37,11 @@ def test_reservation_is_held_by_the_pending_row_and_released_on_settlement(user,
     body = upstream_generation(user.uid)
     now = datetime.now(timezone.utc)
     record = build_record(
-        response={"id": body["id"], "model": body["model"], "choices": [],
-                  "usage": {"prompt_tokens": 10, "completion_tokens": 3}},
-        user_id=user.uid, requested_model="openai/gpt-4o-mini", price=None,
-        fallback=fallback_price("openai/gpt-4o-mini", money.to_decimal("0.00001"), money.to_decimal("0.00003")),
-        latency_ms=50, endpoint="/v1/chat/completions", feature=None, metadata={"stream": True},
-        occurred_at=now, status="aborted",
+        {"id": body["id"], "model": body["model"], "choices": [],
+         "usage": {"prompt_tokens": 10, "completion_tokens": 3}},
+        CallFacts(user.uid, "openai/gpt-4o-mini", "/v1/chat/completions", now, 50, metadata={"stream": True}),
+        Pricing(None, fallback_price("openai/gpt-4o-mini", money.to_decimal("0.00001"), money.to_decimal("0.00003"))),
+        status="aborted",
     )
     record = dataclasses.replace(record, cost_source="pending", flags=("pending_settlement",), reserved_nanos=RESERVED)
     # The reservation as the budget check makes it: a blind increment before the call.
@@ -70,10 +69,9 @@ def test_reservation_is_held_by_the_pending_row_and_released_on_settlement(user,
 def test_a_call_with_usage_releases_its_reservation_in_its_own_batch(user, standin, db):
     body = upstream_generation(user.uid)
     record = build_record(
-        response=body, user_id=user.uid, requested_model="openai/gpt-4o-mini", price=None,
-        fallback=fallback_price("x", money.to_decimal("0.00001"), money.to_decimal("0.00003")),
-        latency_ms=50, endpoint="/v1/chat/completions", feature=None, metadata={},
-        occurred_at=datetime.now(timezone.utc),
+        body,
+        CallFacts(user.uid, "openai/gpt-4o-mini", "/v1/chat/completions", datetime.now(timezone.utc), 50),
+        Pricing(None, fallback_price("x", money.to_decimal("0.00001"), money.to_decimal("0.00003"))),
     )
     record = dataclasses.replace(record, reserved_nanos=RESERVED)
     store.user_month_doc(db, user.uid, record.month).set({"reserved_nanos": firestore.Increment(RESERVED)}, merge=True)
@@ -93,11 +91,10 @@ def test_two_runs_settling_the_same_row_apply_the_correction_once(user, standin,
     body = upstream_generation(user.uid)
     now = datetime.now(timezone.utc)
     record = build_record(
-        response={"id": body["id"], "model": body["model"], "choices": [],
-                  "usage": {"prompt_tokens": 10, "completion_tokens": 3}},
-        user_id=user.uid, requested_model="openai/gpt-4o-mini", price=None,
-        fallback=fallback_price("openai/gpt-4o-mini", money.to_decimal("0.00001"), money.to_decimal("0.00003")),
-        latency_ms=50, endpoint="/v1/chat/completions", feature=None, metadata={}, occurred_at=now,
+        {"id": body["id"], "model": body["model"], "choices": [],
+         "usage": {"prompt_tokens": 10, "completion_tokens": 3}},
+        CallFacts(user.uid, "openai/gpt-4o-mini", "/v1/chat/completions", now, 50),
+        Pricing(None, fallback_price("openai/gpt-4o-mini", money.to_decimal("0.00001"), money.to_decimal("0.00003"))),
         status="incomplete",
     )
     record = dataclasses.replace(record, cost_source="pending", reserved_nanos=RESERVED)

@@ -3,6 +3,8 @@ catalog in force (source, fetched_at), with a history entry naming the change.""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 from scripts.trigger_schedule import trigger
@@ -45,3 +47,28 @@ def test_price_change_is_picked_up_and_kept_in_history(standin, db):
         refresh()
     _, models = stored_prices(db)
     assert models[MODEL]["prompt"] == old_prompt
+
+
+def tool(*args: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "tokenledger.tools.refresh_pricing", *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # The structured log lines (JSON, as the functions write them) go to stdout too: set apart.
+    return [line.rstrip() for line in done.stdout.splitlines() if not line.startswith("{")]
+
+
+def test_the_operator_tool_refreshes_and_prints_the_changes(standin, db):
+    refresh()  # the catalog in force is the stand-in's
+    standin.set_pricing(MODEL, completion="0.0000007")
+    try:
+        out = tool()
+        current, models = stored_prices(db)
+        assert out[0] == "fetching /models (all pages, all modalities)..."
+        assert out[1].startswith(f"{len(models)} models stored as the catalog in force (fetched_at ")
+        assert models[MODEL]["completion"] == "0.0000007"
+        assert out[3] == "Changes against the stored catalog"  # the one in model_pricing/current
+        assert out[6].split() == [MODEL, "completion", "0.0000006", "0.0000007"] and len(out) == 7
+        assert tool()[2] == "no price changes against the stored catalog"
+    finally:
+        standin.reset()
+        refresh()

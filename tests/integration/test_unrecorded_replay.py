@@ -1,7 +1,8 @@
 """When Firestore is down the user still gets the paid-for answer, the record goes to the
-ERROR log, and scripts/replay_usage.py puts it in the ledger exactly once."""
+ERROR log, and `python -m tokenledger.tools.replay` puts it in the ledger exactly once."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tokenledger import logs
+from tokenledger import logs, money
 
 from .ledger_checks import month_doc, rows_for
 from .served_api import ROOT, free_port, served_api
@@ -48,15 +49,34 @@ def test_unrecorded_call_is_answered_logged_and_replayed_once(api_without_firest
     assert os.environ.get("OPENROUTER_API_KEY", "no-key") not in log_text  # secrets never logged
     assert rows_for(db, user.uid) == []
 
-    replay = [PYTHON, str(ROOT / "scripts" / "replay_usage.py"), str(log_path)]
+    # The ERROR entry holds the whole record: parse it back and check it is this call.
+    [entry] = [json.loads(line[line.index("{"):]) for line in log_text.splitlines()
+               if logs.USAGE_NOT_RECORDED in line and line.lstrip().startswith("{")]
+    logged = entry["record"]
+    usage = response.json()["usage"]
+    assert (logged["generation_id"], logged["user_id"], logged["feature"]) == (gen_id, user.uid, "replay")
+    assert (logged["prompt_tokens"], logged["completion_tokens"]) == (usage["prompt_tokens"], usage["completion_tokens"])
+    assert logged["cost_nanos"] == money.to_nanos(money.to_decimal(usage["cost"]))
+
+    replay = [PYTHON, "-m", "tokenledger.tools.replay", str(log_path)]
     first = subprocess.run(replay, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
-    assert "recorded" in first.stdout
+    assert _lines(first.stdout) == [f"[1/1] {gen_id}  user {user.uid}  recorded", "",
+                                    "recorded               1", "already recorded       0",
+                                    "invalid                0", "failed                 0"]
     second = subprocess.run(replay, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr
-    assert "already_recorded" in second.stdout
+    assert _lines(second.stdout)[0] == f"[1/1] {gen_id}  user {user.uid}  already_recorded"
+    assert _lines(second.stdout)[2:4] == ["recorded               0", "already recorded       1"]
 
-    rows = rows_for(db, user.uid)
-    assert [r["_id"] for r in rows] == [gen_id]
-    assert rows[0]["feature"] == "replay" and rows[0]["cost_nanos"] > 0
-    assert month_doc(db, user.uid, rows[0]["month"])["calls"] == 1
+    # The row is the logged record, written once, with its rollup.
+    [row] = rows_for(db, user.uid)
+    assert row["_id"] == gen_id
+    for name in ("user_id", "feature", "prompt_tokens", "completion_tokens", "total_tokens", "cost_nanos", "model"):
+        assert row[name] == logged[name], name
+    month = month_doc(db, user.uid, row["month"])
+    assert (month["calls"], month["cost_nanos"]) == (1, logged["cost_nanos"])
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines()]

@@ -19,12 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ROOT / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
+from scripts.standin.app import create_app
 
-from openrouter_standin import create_app  # noqa: E402
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 KEY = "sk-or-v1-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}

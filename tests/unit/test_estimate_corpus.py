@@ -17,7 +17,7 @@ import pytest
 from scripts.standin.billing import Tokens, compute_cost
 from scripts.standin.catalog import DEFAULT_MODELS_PATH, Prices
 from tokenledger import money
-from tokenledger.metering.usage import build_record
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price, parse_model
 
 BYOK_FEE = Decimal("0.05")
@@ -75,17 +75,10 @@ def documented_response(model: str, tokens: Tokens, byok: bool) -> dict:
 
 def record_for(model: str, tokens: Tokens, byok: bool):
     return build_record(
-        response=documented_response(model, tokens, byok),
-        user_id="u",
-        requested_model=model,
-        price=parse_model(MODELS[model]),
-        fallback=FALLBACK,
-        latency_ms=1,
-        endpoint="/v1/chat/completions",
-        feature=None,
-        metadata={"images": tokens.images},
-        occurred_at=datetime(2026, 11, 1, tzinfo=timezone.utc),
-        byok_fee_rate=BYOK_FEE,
+        documented_response(model, tokens, byok),
+        CallFacts("u", model, "/v1/chat/completions", datetime(2026, 11, 1, tzinfo=timezone.utc), 1,
+                  metadata={"images": tokens.images}),
+        Pricing(parse_model(MODELS[model]), FALLBACK, BYOK_FEE),
     )
 
 
@@ -113,3 +106,49 @@ def test_the_corpus_catches_naive_pricing():
             agree.add(case)
     # Reasoning is billed at the completion price for both reasoning models here.
     assert agree == {"plain", "reasoning at internal_reasoning", "reasoning at the completion price"}
+
+
+# The same cases worked out by hand from the prices on OpenRouter's model pages (USD per token:
+# gpt-4o 2.5e-6 in / 1e-5 out / 1.25e-6 cache read; claude-sonnet-4 3e-6 / 1.5e-5 / 3e-7 read /
+# 3.75e-6 write; claude-3.5-haiku 8e-7 / 4e-6 / 8e-8 read / 1e-6 write; deepseek-r1 4e-7 / 2e-6;
+# gpt-4o-mini 1.5e-7 / 6e-7) and its billing rules: cached and cache-write tokens are part of
+# prompt_tokens, reasoning tokens part of completion_tokens, BYOK pays 5% of the provider's bill.
+# A second oracle beside the stand-in, so the stand-in is not the only reading of the rules.
+BY_HAND = {
+    "plain": "1200*0.0000025 + 350*0.00001",
+    "cache read (OpenAI 0.5x)": "904*0.0000025 + 4096*0.00000125 + 200*0.00001",
+    "cache read (Anthropic 0.1x)": "1000*0.000003 + 8000*0.0000003 + 400*0.000015",
+    "cache write (Anthropic 1.25x)": "1000*0.000003 + 8000*0.00000375 + 400*0.000015",
+    "cache read + write": "500*0.0000008 + 3000*0.00000008 + 2500*0.000001 + 100*0.000004",
+    "reasoning at internal_reasoning": "300*0.0000004 + 2400*0.000002",
+    "reasoning at its own price": "300*0.000001 + 400*0.000004 + 2000*0.000008",
+    "reasoning at the completion price": "300*0.00000015 + 900*0.0000006",
+    "BYOK fee": "0.05 * (2000*0.000003 + 2000*0.0000003 + 600*0.000015)",
+}
+BY_HAND_USD = {
+    "plain": "0.0065", "cache read (OpenAI 0.5x)": "0.00938", "cache read (Anthropic 0.1x)": "0.0114",
+    "cache write (Anthropic 1.25x)": "0.039", "cache read + write": "0.00354",
+    "reasoning at internal_reasoning": "0.00492", "reasoning at its own price": "0.0179",
+    "reasoning at the completion price": "0.000585", "BYOK fee": "0.00078",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BY_HAND))
+def test_charges_match_the_ones_worked_out_by_hand(case):
+    _, model, tokens, byok = next(c for c in CORPUS if c[0] == case)
+    expected = Decimal(BY_HAND_USD[case])
+    assert expected == _evaluate(BY_HAND[case])  # the sum as written above
+    assert charged(model, tokens, byok)[0] == expected  # the stand-in bills the same
+    record = record_for(model, tokens, byok)
+    assert record.cost_nanos == money.to_nanos(expected)
+    assert abs(record.estimated_cost_nanos - money.to_nanos(expected)) <= money.to_nanos(expected) / 100
+
+
+def _evaluate(expression: str) -> Decimal:
+    """a*b + c*d (+ a leading factor * (...)) in exact decimals."""
+    factor = Decimal(1)
+    if "(" in expression:
+        head, inner = expression.split("(", 1)
+        factor, expression = Decimal(head.strip(" *")), inner.rstrip(")")
+    return factor * sum((Decimal(a) * Decimal(b) for a, b in (term.strip().split("*") for term in expression.split("+"))),
+                        Decimal(0))

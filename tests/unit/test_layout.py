@@ -72,3 +72,15 @@ def test_foundation_modules_import_no_feature():
     for module, deps in graph().items():
         if module in FOUNDATION:
             assert deps <= FOUNDATION, f"{module} imports {sorted(deps - FOUNDATION)}"
+
+
+def test_only_the_operator_tools_import_the_tools():
+    """tokenledger.tools is the top of the graph: the deployed functions never load it (it
+    needs the dev requirements), and the tools never go through the HTTP API."""
+    for module, deps in graph().items():
+        if not module.startswith("tokenledger.tools"):
+            assert not any(d.startswith("tokenledger.tools") for d in deps), module
+        else:
+            assert not any(d.startswith("tokenledger.api") for d in deps), module
+    main = (PACKAGE.parent / "main.py").read_text()
+    assert "tokenledger.tools" not in main

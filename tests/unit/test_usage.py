@@ -6,6 +6,8 @@ from tokenledger.metering import rollups
 from tokenledger.metering.usage import (
     FLAG_FREE_MODEL_BILLED,
     FLAG_UNPRICED,
+    CallFacts,
+    Pricing,
     UsageRecord,
     build_record,
     request_metadata,
@@ -51,16 +53,9 @@ def response(model="anthropic/claude-sonnet-4", cost=0.0123, **usage_extra):
 
 def build(resp, price=SONNET, requested=None, feature="chat"):
     return build_record(
-        response=resp,
-        user_id="u1",
-        requested_model=requested or resp["model"],
-        price=price,
-        fallback=FALLBACK,
-        latency_ms=42,
-        endpoint="/v1/chat/completions",
-        feature=feature,
-        metadata={"images": 0},
-        occurred_at=WHEN,
+        resp,
+        CallFacts("u1", requested or resp["model"], "/v1/chat/completions", WHEN, 42, feature, {"images": 0}),
+        Pricing(price, FALLBACK),
     )
 
 

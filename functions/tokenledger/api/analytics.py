@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from tokenledger.analytics import estimate, figures, summaries
 from tokenledger.analytics import export as export_format
-from tokenledger.api import chat_steps, validation
+from tokenledger.api import chat_steps, query, validation
 from tokenledger.api.auth import Caller, current_caller, require_admin
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
@@ -19,8 +19,6 @@ from tokenledger.metering import usage
 
 bp = Blueprint("analytics", __name__)
 
-TOP_USERS_DEFAULT = 10
-TOP_USERS_MAX = 100
 ALL_USERS = "*"
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
@@ -29,78 +27,53 @@ def _range_error(exc: figures.RangeError) -> ApiError:
     return ApiError(400, exc.code, exc.message)
 
 
-def _span() -> figures.DateRange:
+def _span(asked: query.SpanQuery) -> figures.DateRange:
     svc = services()
     try:
-        return figures.date_range(
-            request.args.get("from"), request.args.get("to"), svc.now().date(), svc.settings.analytics_max_days
-        )
+        return figures.date_range(asked.start, asked.end, svc.now().date(), svc.settings.analytics_max_days)
     except figures.RangeError as exc:
         raise _range_error(exc)
 
 
-def _granularity() -> str:
-    value = request.args.get("granularity", "day")
-    if value not in figures.GRANULARITIES:
-        raise ApiError(400, "invalid_granularity", f"'granularity' must be one of {', '.join(figures.GRANULARITIES)}.")
-    return value
+def _month(asked: query.MonthQuery) -> str:
+    return asked.month or services().now().strftime("%Y-%m")
 
 
-def _month() -> str:
-    value = request.args.get("month")
-    if value is None:
-        return services().now().strftime("%Y-%m")
-    try:
-        return figures.parse_month(value)
-    except figures.RangeError as exc:
-        raise _range_error(exc)
-
-
-def _usage_answer(uid: str):
-    span, granularity = _span(), _granularity()
-    return jsonify(summaries.user_usage(services().db, uid, span, granularity))
-
-
-def _own_user(caller: Caller) -> None:
-    asked = request.args.get("user")
-    if asked not in (None, "", caller.uid):
-        raise ApiError(403, "forbidden", "You can only read your own usage.")
+def _usage_answer(uid: str, asked: query.UsageQuery):
+    return jsonify(summaries.user_usage(services().db, uid, _span(asked), asked.granularity))
 
 
 @bp.get("/v1/usage")
 def my_usage():
     caller = current_caller()
-    _own_user(caller)
-    return _usage_answer(caller.uid)
+    asked = query.parse(query.UsageQuery)
+    if asked.user not in (None, caller.uid):
+        raise ApiError(403, "forbidden", "You can only read your own usage.")
+    return _usage_answer(caller.uid, asked)
 
 
 @bp.get("/v1/admin/usage/<uid>")
 def user_usage(uid: str):
     require_admin()
-    return _usage_answer(uid)
+    return _usage_answer(uid, query.parse(query.UsageQuery))
 
 
 @bp.get("/v1/admin/top-users")
 def top_users():
     require_admin()
-    month = _month()
-    raw = request.args.get("limit", str(TOP_USERS_DEFAULT))
-    if not raw.isdigit() or not 1 <= int(raw) <= TOP_USERS_MAX:
-        raise ApiError(400, "invalid_limit", f"'limit' must be a whole number from 1 to {TOP_USERS_MAX}.")
-    return jsonify(summaries.top_users(services().db, month, int(raw)))
+    asked = query.parse(query.TopUsersQuery)
+    return jsonify(summaries.top_users(services().db, _month(asked), asked.limit))
 
 
 @bp.get("/v1/admin/totals")
 def totals():
     require_admin()
-    month = _month()
-    return jsonify(summaries.totals(services().db, month))
+    return jsonify(summaries.totals(services().db, _month(query.parse(query.MonthQuery))))
 
 
-def _export_subject(caller: Caller) -> str | None:
+def _export_subject(caller: Caller, asked: str | None) -> str | None:
     """Whose rows: the caller's own; an admin may name any user or `*` (everyone)."""
-    asked = request.args.get("user")
-    if asked in (None, "", caller.uid):
+    if asked in (None, caller.uid):
         return caller.uid
     if not caller.admin:
         raise ApiError(403, "forbidden", "You can only export your own usage.")
@@ -130,11 +103,9 @@ def _json(value) -> str:
 def export():
     caller = current_caller()
     svc = services()
-    span = _span()
-    fmt = request.args.get("format", "csv")
-    if fmt not in FORMATS:
-        raise ApiError(400, "invalid_format", "'format' must be csv or json.")
-    subject = _export_subject(caller)
+    asked = query.parse(query.ExportQuery)
+    span, fmt = _span(asked), asked.format
+    subject = _export_subject(caller, asked.user)
     pages = summaries.export_pages(svc.db, subject, span, svc.settings.export_page_size)
     header = {"user": subject or ALL_USERS, "from": span.start.isoformat(), "to": span.end.isoformat()}
     name = f"usage-{subject or 'all'}-{header['from']}-{header['to']}.{fmt}"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
 
 from tokenledger import money, store
-from tokenledger.api import validation
+from tokenledger.api import query, validation
 from tokenledger.api.auth import current_caller, require_admin
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
@@ -18,9 +18,7 @@ from tokenledger.budgets import admission, alerts, reservations, rules
 
 bp = Blueprint("budgets", __name__)
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 UID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-MAX_PAGE = 100
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # a sanity check; delivery is the mail extension's job
 Number = StrictInt | StrictFloat
 
@@ -54,24 +52,9 @@ def _uid(uid: str) -> str:
     return uid
 
 
-def _month(value: str | None, default: str) -> str:
-    if value is None:
-        return default
-    if not MONTH_RE.fullmatch(value):
-        raise ApiError(400, "invalid_month", "month must look like 2026-11 (YYYY-MM).")
-    return value
-
-
-def _limit() -> int:
-    raw = request.args.get("limit", "20")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ApiError(400, "invalid_limit", f"limit must be a whole number from 1 to {MAX_PAGE}.")
-    return int(raw)
-
-
-def _page(fetch):
+def _page(fetch, asked: query.PageQuery):
     try:
-        items, next_token = fetch(_limit(), request.args.get("page_token") or None)
+        items, next_token = fetch(asked.limit, asked.page_token)
     except LookupError:
         raise ApiError(400, "invalid_page_token", "page_token does not name an alert; start again without it.")
     return jsonify({"data": items, "next_page_token": next_token})
@@ -162,13 +145,14 @@ def get_budget(uid: str):
 def my_alerts():
     svc = services()
     caller = current_caller()
-    return _page(lambda limit, token: alerts.list_for_user(svc.db, caller.uid, limit, token))
+    return _page(lambda limit, token: alerts.list_for_user(svc.db, caller.uid, limit, token), query.parse(query.PageQuery))
 
 
 @bp.get("/v1/admin/alerts")
 def admin_alerts():
     svc = services()
     require_admin()
-    month = _month(request.args.get("month"), svc.now().strftime("%Y-%m"))
-    return _page(lambda limit, token: alerts.list_for_month(svc.db, month, limit, token))
+    asked = query.parse(query.AlertsQuery)
+    month = asked.month or svc.now().strftime("%Y-%m")
+    return _page(lambda limit, token: alerts.list_for_month(svc.db, month, limit, token), asked)
 

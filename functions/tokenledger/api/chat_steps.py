@@ -188,25 +188,29 @@ def build_call_record(
         metadata = {**metadata, "feature_requested": feature}  # over the cap: counted under `other`
         feature = call.admission.feature
     return usage.build_record(
-        response=response_body,
-        user_id=call.caller.uid,
-        requested_model=call.chat.model,
-        price=price,
-        fallback=fallback_price(served, svc.settings.fallback_prompt_price, svc.settings.fallback_completion_price),
-        latency_ms=latency_ms,
-        endpoint=CHAT_ENDPOINT,
-        feature=feature,
-        metadata=metadata,
-        occurred_at=call.now,
+        response_body,
+        usage.CallFacts(
+            user_id=call.caller.uid,
+            requested_model=call.chat.model,
+            endpoint=CHAT_ENDPOINT,
+            occurred_at=call.now,
+            latency_ms=latency_ms,
+            feature=feature,
+            metadata=metadata,
+        ),
+        usage.Pricing(
+            price,
+            fallback_price(served, svc.settings.fallback_prompt_price, svc.settings.fallback_completion_price),
+            svc.settings.byok_fee_rate,
+        ),
         generation_id=generation_id,
         status=status,
-        byok_fee_rate=svc.settings.byok_fee_rate,
     )
 
 
 def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> bool:
     """Commit the record before answering; False (and an ERROR log entry holding the whole
-    record, for scripts/replay_usage.py) when it could not be committed.
+    record, for `python -m tokenledger.tools.replay`) when it could not be committed.
 
     The call's budget reservation goes into the same commit: a final row releases it, a
     `pending` row (cost not known yet) takes it over until reconcile settles the row (ledger.py).
@@ -234,7 +238,7 @@ def settle_call(svc: Services, call: PreparedCall, make_record,
     """Build and commit the record of a call OpenRouter answered (and so may have billed), never
     raising: whatever fails here — a value Firestore cannot encode, Firestore down, a bug — the
     caller is still answered (X-Usage-Recorded: false) and the ERROR log holds what
-    scripts/replay_usage.py needs (the whole record; when even the record could not be built, the
+    the replay tool needs (the whole record; when even the record could not be built, the
     answer's id, model, provider and `usage` — never its text — for an operator to rebuild it).
     Returns (record, recorded)."""
     record = None

@@ -7,7 +7,6 @@ per-user documents take blind increments, which never contend.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +20,6 @@ from tokenledger.metering import rollups
 from tokenledger.metering.hot_users import HotUsers
 from tokenledger.metering.usage import COST_PENDING, UsageRecord
 
-log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (
     gexc.ServiceUnavailable,

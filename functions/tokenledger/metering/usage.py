@@ -195,81 +195,103 @@ def estimate_prompt_tokens(body: dict) -> int:
     return math.ceil(meta["prompt_chars"] / 3) + 8 * meta["message_count"] + 1
 
 
-def build_record(
-    *,
-    response: dict,
-    user_id: str,
-    requested_model: str,
-    price: ModelPrice | None,
-    fallback: ModelPrice,
-    latency_ms: int,
-    endpoint: str,
-    feature: str | None,
-    metadata: dict,
-    occurred_at: datetime,
-    generation_id: str | None = None,
-    status: str | None = None,
-    byok_fee_rate: Decimal | None = None,
-) -> UsageRecord:
-    """An OpenRouter chat completion (dict) -> UsageRecord.
+@dataclass(frozen=True)
+class CallFacts:
+    """What the API knows about a call apart from OpenRouter's answer."""
 
-    `price` is the catalog price of the model that served the call (None if unknown);
-    `fallback` is the conservative price used when there is neither a charged cost nor a price.
-    """
-    usage = response.get("usage") or {}
-    tokens = token_counts(usage, images=int(metadata.get("images") or 0))
-    served_model = str(response.get("model") or requested_model)
-    charged = money.to_decimal(usage.get("cost"))
-    is_byok = bool(usage.get("is_byok"))
-    cost_details = usage.get("cost_details") or {}
-    upstream = money.to_decimal(cost_details.get("upstream_inference_cost"))
+    user_id: str
+    requested_model: str
+    endpoint: str
+    occurred_at: datetime
+    latency_ms: int = 0
+    feature: str | None = None
+    metadata: dict = field(default_factory=dict)  # request_metadata(): sizes, parameters
 
-    flags: list[str] = []
-    estimate = estimate_cost(price if price is not None and not price.variable else fallback, tokens)
-    if is_byok and byok_fee_rate is not None:
+
+@dataclass(frozen=True)
+class Pricing:
+    """How a call is priced when OpenRouter's answer carries no cost."""
+
+    price: ModelPrice | None  # catalog price of the model that served (None: not in the catalog)
+    fallback: ModelPrice  # conservative price when there is neither a charged cost nor a price
+    byok_fee_rate: Decimal | None = None  # OpenRouter's fee share on a BYOK call
+
+
+@dataclass(frozen=True)
+class Charge:
+    cost_nanos: int
+    estimated_cost_nanos: int
+    cost_source: str
+    flags: tuple[str, ...]
+
+
+def charge(usage: dict, tokens: TokenCounts, pricing: Pricing, models: tuple[str, ...]) -> Charge:
+    """The cost of record: OpenRouter's `usage.cost` when present, else the catalog estimate,
+    else the fallback price (flagged `unpriced`). `models` are the requested and served ids."""
+    price = pricing.price
+    priced = price is not None and not price.variable
+    estimate = estimate_cost(price if priced else pricing.fallback, tokens)
+    if usage.get("is_byok") and pricing.byok_fee_rate is not None:
         # BYOK: the provider bills the tokens; OpenRouter charges (`cost`) its fee on them.
-        estimate *= byok_fee_rate
+        estimate *= pricing.byok_fee_rate
+    charged = money.to_decimal(usage.get("cost"))
+    flags: list[str] = []
     if charged is not None and charged >= 0:
-        cost, cost_source = charged, "openrouter"
-    elif price is not None and not price.variable:
-        cost, cost_source = estimate, "estimate"
+        cost, source = charged, COST_OPENROUTER
+    elif priced:
+        cost, source = estimate, COST_ESTIMATE
         flags.append(FLAG_COST_MISSING)
     else:
-        cost, cost_source = estimate, "unpriced"
+        cost, source = estimate, COST_UNPRICED
         flags.extend([FLAG_COST_MISSING, FLAG_UNPRICED])
-
     cost_nanos = money.to_nanos(cost)
-    if cost_nanos > 0 and (served_model.endswith(FREE_SUFFIX) or requested_model.endswith(FREE_SUFFIX)):
+    if cost_nanos > 0 and any(m.endswith(FREE_SUFFIX) for m in models):
         flags.append(FLAG_FREE_MODEL_BILLED)
+    return Charge(cost_nanos, money.to_nanos(estimate), source, tuple(flags))
 
+
+def build_record(
+    response: dict,
+    call: CallFacts,
+    pricing: Pricing,
+    *,
+    generation_id: str | None = None,
+    status: str | None = None,
+) -> UsageRecord:
+    """An OpenRouter chat completion (dict) -> UsageRecord. `generation_id` overrides the
+    response's `id`; `status` overrides the one read from its finish reason."""
+    usage = response.get("usage") or {}
+    tokens = token_counts(usage, images=int(call.metadata.get("images") or 0))
+    served_model = str(response.get("model") or call.requested_model)
+    cost = charge(usage, tokens, pricing, (call.requested_model, served_model))
+    upstream = money.to_decimal((usage.get("cost_details") or {}).get("upstream_inference_cost"))
     choices = response.get("choices") or []
     finish_reason = choices[0].get("finish_reason") if choices and isinstance(choices[0], dict) else None
-    total = _int(usage.get("total_tokens")) or tokens.prompt + tokens.completion
     return UsageRecord(
         generation_id=str(generation_id or response.get("id") or ""),
-        user_id=user_id,
-        requested_model=requested_model,
+        user_id=call.user_id,
+        requested_model=call.requested_model,
         model=served_model,
         provider=response.get("provider") if isinstance(response.get("provider"), str) else None,
         prompt_tokens=tokens.prompt,
         completion_tokens=tokens.completion,
-        total_tokens=total,
+        total_tokens=_int(usage.get("total_tokens")) or tokens.prompt + tokens.completion,
         cached_tokens=tokens.cached,
         cache_write_tokens=tokens.cache_write,
         reasoning_tokens=tokens.reasoning,
-        cost_nanos=cost_nanos,
-        estimated_cost_nanos=money.to_nanos(estimate),
-        cost_source=cost_source,
-        is_byok=is_byok,
+        cost_nanos=cost.cost_nanos,
+        estimated_cost_nanos=cost.estimated_cost_nanos,
+        cost_source=cost.cost_source,
+        is_byok=bool(usage.get("is_byok")),
         upstream_cost_nanos=None if upstream is None else money.to_nanos(upstream),
-        latency_ms=latency_ms,
-        endpoint=endpoint,
-        feature=feature,
+        latency_ms=call.latency_ms,
+        endpoint=call.endpoint,
+        feature=call.feature,
         status=status or ("error" if finish_reason == "error" else "ok"),
         finish_reason=finish_reason,
-        occurred_at=occurred_at,
-        flags=tuple(flags),
-        metadata=metadata,
+        occurred_at=call.occurred_at,
+        flags=cost.flags,
+        metadata=call.metadata,
     )
 
 

@@ -3,7 +3,6 @@ stored copy -> the snapshot shipped with the code. Unknown prices are never take
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -19,8 +18,6 @@ from tokenledger.pricing.prices import Catalog, PriceChange, catalog_to_models_j
 
 SNAPSHOT_PATH = Path(__file__).parent / "data" / "models_snapshot.json"
 MEMORY_TTL_S = 300  # a warm instance re-reads the stored catalog at most every 5 minutes
-
-log = logging.getLogger(__name__)
 
 
 def load_snapshot() -> Catalog:
@@ -141,10 +138,6 @@ class CatalogProvider:
         except gexc.GoogleAPIError as exc:
             logs.catalog_store_failed(error=str(exc))
         return catalog
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._cached = None
 
     def _is_fresh(self, catalog: Catalog) -> bool:
         if catalog.fetched_at is None:

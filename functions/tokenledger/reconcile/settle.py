@@ -15,7 +15,6 @@ applies (no double correction).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +41,6 @@ from tokenledger.metering.usage import (
 )
 from tokenledger.openrouter import UpstreamError
 
-log = logging.getLogger(__name__)
 
 SETTLED = "settled"  # to the charged cost
 SETTLED_AT_ESTIMATE = "settled_at_estimate"  # unresolved past the configured age

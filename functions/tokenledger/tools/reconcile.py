@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Settle pending usage rows against OpenRouter and check this month's drift, by hand.
 
 Does what the scheduled `reconcile_usage` function does, with progress and a table:
@@ -7,27 +6,22 @@ settle the row to the charged cost, correct the rollups, release the reservation
 unresolved past the configured age are settled at their estimate and flagged. Then compare
 the month's ledger total with GET /key usage_monthly and write reconciliation/{YYYY-MM}.
 
-Reads the same configuration as the functions (TOKENLEDGER_*, OPENROUTER_BASE_URL,
-OPENROUTER_API_KEY, FIRESTORE_EMULATOR_HOST for the emulator). Safe to run any time.
+Configuration and Firestore as every tool (tokenledger/tools/common.py). Safe to run any time.
 
-    scripts/stack exec -- functions/venv/bin/python scripts/reconcile_usage.py
-    python scripts/reconcile_usage.py --pending-max-age 3600 --no-drift
+    scripts/stack exec -- functions/venv/bin/python -m tokenledger.tools.reconcile
+    python -m tokenledger.tools.reconcile --pending-max-age 3600 --no-drift
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from datetime import datetime
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
-
-from scripts.devkit.table import print_table, usd  # noqa: E402
-from tokenledger import config, jobs, store
-from tokenledger.openrouter import OpenRouterClient, UpstreamError  # noqa: E402
-from tokenledger.reconcile import settle  # noqa: E402
+from tokenledger import jobs
+from tokenledger.openrouter import OpenRouterClient, UpstreamError
+from tokenledger.reconcile import settle
+from tokenledger.tools import common
+from tokenledger.tools.table import print_table, usd
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,13 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-drift", action="store_true", help="skip the monthly drift check")
     parser.add_argument("--now", type=datetime.fromisoformat, metavar="ISO8601",
                         help="the run's clock, e.g. 2026-12-01T00:05:00+00:00 (default: now)")
+    common.add_project_arg(parser)
     args = parser.parse_args(argv)
     now = args.now or jobs.now()
 
-    settings = config.settings()
-    if args.pending_max_age is not None:
-        settings = dataclasses.replace(settings, pending_max_age_s=args.pending_max_age)
-    db, client = store.client(), OpenRouterClient(settings)
+    overrides = {} if args.pending_max_age is None else {"pending_max_age_s": args.pending_max_age}
+    settings = common.settings(**overrides)
+    db, client = common.firestore_client(args.project), OpenRouterClient(settings)
 
     def progress(index: int, total: int, result: settle.Settlement) -> None:
         print(f"[{index}/{total}] {result.generation_id}  {result.outcome}", flush=True)

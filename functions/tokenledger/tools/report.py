@@ -1,14 +1,13 @@
-#!/usr/bin/env python3
 """A month of tokenledger usage for people: totals, top users, cost by model, feature and
 provider, free vs paid — as aligned tables, CSV or JSON, and a chart.
 
-    scripts/report.py --month 2026-11                 tables in the terminal
-    scripts/report.py --month 2026-11 --user UID      one user's month
-    scripts/report.py --month 2026-11 --csv | --json  for spreadsheets and scripts
-    scripts/report.py --month 2026-11 --plot out.png  daily cost per model and the top users
+    python -m tokenledger.tools.report --month 2026-11                 tables in the terminal
+    python -m tokenledger.tools.report --month 2026-11 --user UID      one user's month
+    python -m tokenledger.tools.report --month 2026-11 --csv | --json  for spreadsheets and scripts
+    python -m tokenledger.tools.report --month 2026-11 --plot out.png  daily cost per model and the top users
     make report ARGS="--month 2026-11"
 
-Reads Firestore with google.cloud.firestore.Client: the emulator when FIRESTORE_EMULATOR_HOST
+Firestore as every tool (tokenledger/tools/common.py): the emulator when FIRESTORE_EMULATOR_HOST
 is set (e.g. inside `scripts/stack exec --`), otherwise production with Application Default
 Credentials (`gcloud auth application-default login`) and --project or GOOGLE_CLOUD_PROJECT.
 Everything comes from rollups and the sharded totals, never from scanning usage rows.
@@ -18,25 +17,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import signal
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT / "functions", ROOT):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-from google.cloud import firestore  # noqa: E402
-
-from scripts.devkit.table import print_table, usd  # noqa: E402
-from tokenledger.analytics import (
-    figures,  # noqa: E402
-    summaries,  # noqa: E402
-)
-from tokenledger.money import from_nanos  # noqa: E402
+from tokenledger.analytics import figures, summaries
+from tokenledger.money import from_nanos
+from tokenledger.tools import common
+from tokenledger.tools.table import print_table, usd
 
 BREAKDOWN_TITLES = {"by_model": "model", "by_feature": "feature", "by_provider": "provider"}
 
@@ -136,8 +124,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--month", default=datetime.now(timezone.utc).strftime("%Y-%m"), help="YYYY-MM (default: this month, UTC)")
     parser.add_argument("--user", help="one user's month instead of the whole app's")
     parser.add_argument("--top", type=int, default=10, help="how many top users (default 10)")
-    parser.add_argument("--project", default=os.environ.get("GCLOUD_PROJECT") or os.environ.get("GOOGLE_CLOUD_PROJECT"),
-                        help="Firebase project id (default: GCLOUD_PROJECT or GOOGLE_CLOUD_PROJECT)")
+    common.add_project_arg(parser)
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="CSV on stdout instead of tables")
     fmt.add_argument("--json", action="store_true", help="JSON on stdout instead of tables")
@@ -149,15 +136,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error(exc.message)
     if not 1 <= args.top <= 1000:
         parser.error("--top must be between 1 and 1000")
-    if not args.project:
-        parser.error("no project: pass --project or set GOOGLE_CLOUD_PROJECT")
     return args
 
 
-def main(argv: list[str]) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `report.py --csv | head` ends quietly
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `report --csv | head` ends quietly
     args = parse_args(argv)
-    db = firestore.Client(project=args.project)
+    db = common.firestore_client(args.project)
     report = user_report(db, args.month, args.user) if args.user else month_report(db, args.month, args.top)
     if args.json:
         json.dump(report, sys.stdout, indent=2)
@@ -167,7 +152,7 @@ def main(argv: list[str]) -> int:
     else:
         print_tables(report)
     if args.plot:
-        from scripts.report_chart import draw  # matplotlib is only needed for the chart
+        from tokenledger.tools.report_chart import draw  # matplotlib is only needed for the chart
 
         draw(report, args.plot)
         print(f"chart written to {args.plot}", file=sys.stderr)
@@ -175,4 +160,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Re-record usage that the API could not commit (logged as `usage_not_recorded`).
 
 Reads structured log output — the function's own JSON lines, the emulator's console, or a
@@ -6,7 +5,9 @@ Reads structured log output — the function's own JSON lines, the emulator's co
 usage once: a call that is already in the ledger is left as it is, so running it twice is safe.
 
     gcloud logging read 'jsonPayload.message="usage_not_recorded"' --format=json > lost.json
-    python scripts/replay_usage.py lost.json
+    python -m tokenledger.tools.replay lost.json
+
+Configuration and Firestore as every tool (tokenledger/tools/common.py).
 """
 from __future__ import annotations
 
@@ -15,11 +16,10 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions"))
-
-from tokenledger import config, logs, store
-from tokenledger.metering import ledger  # noqa: E402
-from tokenledger.metering.usage import UsageRecord  # noqa: E402
+from tokenledger import logs
+from tokenledger.metering import ledger
+from tokenledger.metering.usage import UsageRecord
+from tokenledger.tools import common
 
 EVENT = logs.USAGE_NOT_RECORDED
 
@@ -60,6 +60,7 @@ def unrecorded(entries):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="*", help="log files (default: stdin)")
+    common.add_project_arg(parser)
     args = parser.parse_args(argv)
     text = "\n".join(Path(f).read_text() for f in args.files) if args.files else sys.stdin.read()
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if not records:
         print("no usage_not_recorded entries found")
         return 0
-    db, settings = store.client(), config.settings()
+    db, settings = common.firestore_client(args.project), common.settings()
     counts = {"recorded": 0, "already_recorded": 0, "invalid": 0, "failed": 0}
     for index, data in enumerate(records, 1):
         try:

@@ -1,24 +1,19 @@
-#!/usr/bin/env python3
 """Fetch OpenRouter's /models (every page, every modality) and make it the catalog in force.
 
 Does what the scheduled `refresh_pricing` function does, from a terminal: stores the catalog
 in model_pricing/current (source, fetched_at), keeps a history entry when anything changed,
 and prints the changed prices as a table.
 
-    scripts/stack exec -- functions/venv/bin/python scripts/refresh_pricing.py
+    scripts/stack exec -- functions/venv/bin/python -m tokenledger.tools.refresh_pricing
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "functions"), str(ROOT)]
-
-from scripts.devkit.table import print_table  # noqa: E402
-from tokenledger import jobs  # noqa: E402
-from tokenledger.openrouter import UpstreamError  # noqa: E402
+from tokenledger import jobs
+from tokenledger.openrouter import UpstreamError
+from tokenledger.tools.table import print_table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     if result.changes:
         print_table(["model", "price", "was", "now"],
                     [[c.model_id, c.field, c.old or "-", c.new or "-"] for c in result.changes],
-                    title=f"Changes against the {result.previous_source} catalog")
+                    title=f"Changes against the {result.previous_source} catalog",
+                    numparse=False)  # prices as OpenRouter writes them: 0.0000006, not 0.000001
     else:
         print(f"no price changes against the {result.previous_source} catalog")
     return 0

@@ -1,38 +1,21 @@
-#!/usr/bin/env python3
 """Run the budget check by hand: every budget against its month, missing alerts written,
 expired reservations released. The same code as the scheduled `check_budgets` function.
 
-    functions/venv/bin/python scripts/check_budgets.py [--now 2026-11-30T23:00:00Z] [--page-size N] [--mail]
+    python -m tokenledger.tools.check_budgets [--now 2026-11-30T23:00:00Z] [--page-size N] [--mail]
 
-Uses the Firestore the environment points at: the emulator when FIRESTORE_EMULATOR_HOST is set
-(scripts/stack exec -- ...), else the project in GCLOUD_PROJECT with your credentials. Safe to
-run at any time and as often as you like: alerts are written once, releases happen once.
+Configuration and Firestore as every tool (tokenledger/tools/common.py). Safe to run at any
+time and as often as you like: alerts are written once, releases happen once.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 
-ROOT = Path(__file__).resolve().parents[1]
-for path in (ROOT / "functions", ROOT):
-    sys.path.insert(0, str(path))
-
-from google.cloud import firestore  # noqa: E402
-
-from scripts.devkit.table import print_table  # noqa: E402
-from tokenledger import config  # noqa: E402
-from tokenledger.budgets.check import check_budgets  # noqa: E402
-from tokenledger.config import Settings  # noqa: E402
-
-
-def parse_now(value: str | None) -> datetime:
-    if not value:
-        return datetime.now(timezone.utc)
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+from tokenledger.budgets.check import check_budgets
+from tokenledger.config import Settings
+from tokenledger.tools import common
+from tokenledger.tools.table import print_table
 
 
 def run(db, settings: Settings, now: datetime, quiet: bool = False):
@@ -48,15 +31,16 @@ def run(db, settings: Settings, now: datetime, quiet: bool = False):
     return report
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--now", help="the run's clock, ISO 8601 (default: now); picks the month")
     parser.add_argument("--page-size", type=int, default=500, help="budgets per page (default 500)")
     parser.add_argument("--mail", action="store_true", help="also write mail documents (Trigger Email)")
-    args = parser.parse_args()
-    settings = replace(Settings(), budget_check_page_size=args.page_size, mail_enabled=args.mail)
-    db = firestore.Client(project=config.project_id())
-    now = parse_now(args.now)
+    common.add_project_arg(parser)
+    args = parser.parse_args(argv)
+    settings = common.settings(budget_check_page_size=args.page_size, mail_enabled=args.mail)
+    db = common.firestore_client(args.project)
+    now = common.parse_now(args.now)
     print(f"Budget check for {now:%Y-%m} (clock {now.isoformat()})")
     report = run(db, settings, now)
     print_table(
