@@ -216,3 +216,8 @@ def user_entry(doc: dict, rank: int) -> dict:
     """One line of the top-users ranking from a month rollup."""
     counters = add_counters({}, doc, USER_ENTRY_FIELDS)
     return {"rank": rank, "user_id": doc.get("user_id"), **with_cost(counters)}
+
+
+def ranking_key(doc: dict) -> tuple:
+    """The order of top-users: cost, then calls (as the Firestore query sorts)."""
+    return (-_int(doc.get("cost_nanos")), -_int(doc.get("calls")))
