@@ -20,12 +20,12 @@ unit: setup
 # Integration tests, then the browser tests (tests/web: chromium against the Hosting emulator),
 # in one start of the stack.
 integration:
-	@if [ -d tests/integration ]; then TOKENLEDGER_UPSTREAM_TIMEOUT_S=5 TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- sh -c '$(call PYTEST,tests/integration tests/web)'; \
+	@if [ -d tests/integration ]; then $(STACK) exec -- sh -c '$(call PYTEST,tests/integration tests/web)'; \
 	else echo "no integration tests yet"; fi
 
 # Line coverage of tokenledger over unit + integration tests, the functions' own processes
 # included (see [tool.coverage.run] in pyproject.toml). Not part of `make test`: it is slower.
-COV_ENV = TOKENLEDGER_UPSTREAM_TIMEOUT_S=5 TOKENLEDGER_MAIL_ENABLED=true COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
+COV_ENV = COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 # The figure is reported even when a test fails (the target still fails then). The 50-worker
 # concurrency proof is left to `make test`: with every worker instrumented, firebase-tools
 # stalled starting one of the 50 (twice, on a shared 2-core machine); it adds no line coverage.
@@ -41,7 +41,7 @@ screenshots: setup
 	WEB_SCREENSHOTS=docs $(STACK) exec -- $(PY) -m pytest tests/web -q
 
 demo: setup
-	TOKENLEDGER_MAIL_ENABLED=true $(STACK) exec -- $(PY) -m scripts.demo
+	$(STACK) exec -- $(PY) -m scripts.demo
 
 # The benches send more calls per user than the default per-user rate limits allow; the gate's
 # work per call is the same with the limits off (only its decision changes).

@@ -53,8 +53,19 @@ import time
 from pathlib import Path
 
 from stackkit.base import (
-    FIREBASE_BIN, LOG_DIR, NEEDED, NOT_FOUND_RE, ONLY, PROJECT, REGION, ROOT, STACK_DIR, WEB_DIST,
-    Interrupted, StackError, say,
+    FIREBASE_BIN,
+    LOG_DIR,
+    NEEDED,
+    NOT_FOUND_RE,
+    ONLY,
+    PROJECT,
+    REGION,
+    ROOT,
+    STACK_DIR,
+    WEB_DIST,
+    Interrupted,
+    StackError,
+    say,
 )
 from stackkit.envfiles import EnvFiles
 from stackkit.java import setup_emulator_binaries, setup_java
@@ -90,10 +101,22 @@ def openrouter(procs: Procs, t0: float, deadline: float) -> tuple[str, str, str 
     return base_url, api_key, standin_url
 
 
-def function_env_files(base_url: str, api_key: str) -> EnvFiles:
-    dotenv = {"OPENROUTER_BASE_URL": base_url}
-    dotenv.update({k: v for k, v in sorted(os.environ.items())
-                   if k.startswith("TOKENLEDGER_") and re.fullmatch(r"[A-Z_][A-Z0-9_]*", k)})
+# With the stand-in (which answers at once), a short upstream timeout lets the timeout paths be
+# tested in seconds, and mail documents are written so alert mails can be checked. Set here, not by
+# whoever launches the tests, so `scripts/stack exec -- pytest tests/integration` and `make test`
+# run the same tests; the environment still wins.
+STANDIN_SETTINGS = {"TOKENLEDGER_UPSTREAM_TIMEOUT_S": "5", "TOKENLEDGER_MAIL_ENABLED": "true"}
+
+
+def function_settings(standin: bool) -> dict[str, str]:
+    """The TOKENLEDGER_* settings the functions are given (and commands are told)."""
+    given = {k: v for k, v in sorted(os.environ.items())
+             if k.startswith("TOKENLEDGER_") and re.fullmatch(r"[A-Z_][A-Z0-9_]*", k)}
+    return {**(STANDIN_SETTINGS if standin else {}), **given}
+
+
+def function_env_files(base_url: str, api_key: str, settings: dict[str, str]) -> EnvFiles:
+    dotenv = {"OPENROUTER_BASE_URL": base_url, **settings}
     return EnvFiles({".env.local": dotenv, ".secret.local": {"OPENROUTER_API_KEY": api_key}})
 
 
@@ -210,10 +233,11 @@ def run(args: argparse.Namespace) -> int:
     env_files: EnvFiles | None = None
     try:
         base_url, api_key, standin_url = openrouter(procs, t0, deadline)
-        env_files = function_env_files(base_url, api_key)
+        settings = function_settings(standin=standin_url is not None)
+        env_files = function_env_files(base_url, api_key, settings)
         env_files.write()
         fb, fb_log, functions_url, api_url, app_url = start_emulators(procs, ports, fb_env, t0, deadline)
-        stack_env = command_env(ports, functions_url, api_url, app_url, base_url, api_key, standin_url)
+        stack_env = {**settings, **command_env(ports, functions_url, api_url, app_url, base_url, api_key, standin_url)}
         if args.mode == "up":
             return keep_up(stack_env, fb, fb_log, procs)
         cmd_env = {k: v for k, v in os.environ.items() if k != "STANDIN_URL"}

@@ -25,7 +25,17 @@ for path in (ROOT / "functions", ROOT):
     sys.path.insert(0, str(path))
 
 from scripts.bench import (  # noqa: E402
-    analytics, budgets, coldstart, firestore_ops, heavy, hotpath, latency, metering, policy, streaming, throughput,
+    analytics,
+    budgets,
+    coldstart,
+    firestore_ops,
+    heavy,
+    hotpath,
+    latency,
+    metering,
+    policy,
+    streaming,
+    throughput,
     web,
 )
 from scripts.devkit import env as stack_env  # noqa: E402

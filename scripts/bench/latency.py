@@ -16,6 +16,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import requests
@@ -27,9 +28,8 @@ from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import build_record
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price, parse_model
-from decimal import Decimal
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_SCRIPT = ROOT.parent / "shared" / "bench" / "peer_latency.py"
@@ -47,10 +47,12 @@ RESPONSE = {"id": "gen", "model": "openai/gpt-4o-mini", "provider": "OpenAI", "c
 
 def commit_once(db, uid: str) -> None:
     """One call's ledger batch (row + month + day + global shard), as the API commits it."""
-    record = build_record(response={**RESPONSE, "id": f"gen-floor-{uuid.uuid4().hex}"}, user_id=uid,
-                          requested_model="openai/gpt-4o-mini", price=PRICE, fallback=FALLBACK, latency_ms=5,
-                          endpoint="/v1/chat/completions", feature=None, metadata={"message_count": 1},
-                          occurred_at=datetime.now(timezone.utc))
+    record = build_record(
+        {**RESPONSE, "id": f"gen-floor-{uuid.uuid4().hex}"},
+        CallFacts(uid, "openai/gpt-4o-mini", "/v1/chat/completions", datetime.now(timezone.utc), latency_ms=5,
+                  metadata={"message_count": 1}),
+        Pricing(PRICE, FALLBACK),
+    )
     ledger.record_usage(db, record, Settings())
 
 

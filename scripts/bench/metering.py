@@ -1,18 +1,14 @@
 """Issue 2 numbers: commits per tracked call, CPU to build a record (added latency: latency.py)."""
 from __future__ import annotations
 
-import os
 import timeit
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
 
-import requests
 from google.cloud import firestore
 
 from scripts.bench.common import summary, timed_calls
-from scripts.devkit.api_client import ApiClient
-from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
 from tokenledger.config import Settings
 from tokenledger.metering import ledger

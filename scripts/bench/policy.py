@@ -14,9 +14,9 @@ import time
 
 from scripts.devkit.ceiling_corpus import SETTINGS, Corpus, shapes
 from scripts.devkit.table import print_table, usd
+from tokenledger.api.validation import ChatRequest
 from tokenledger.budgets import rules
 from tokenledger.metering import usage
-from tokenledger.api.validation import ChatRequest
 from tokenledger.policy import plan_call
 from tokenledger.pricing.prices import fallback_price
 

@@ -30,8 +30,8 @@ def memory_kb() -> dict:
 def main(port: int) -> None:
     opcount.install()
     import functions_framework
-    from functions_framework import _http
     from flask import jsonify
+    from functions_framework import _http
 
     os.chdir(ROOT / "functions")
     app = functions_framework.create_app(target="api", source=str(ROOT / "functions" / "main.py"))

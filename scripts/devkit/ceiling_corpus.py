@@ -22,6 +22,7 @@ for path in (ROOT / "functions", ROOT / "scripts"):
         sys.path.insert(0, str(path))
 
 from openrouter_standin import create_app  # noqa: E402
+
 from tokenledger.config import Settings  # noqa: E402
 from tokenledger.policy import plan_call  # noqa: E402
 from tokenledger.pricing.prices import Catalog, parse_catalog  # noqa: E402

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from stackkit.base import ENV_MARKER, FUNCTIONS_DIR, STACK_DIR
 
+
 def dotenv_quote(value: str) -> str:
     esc = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\\": "\\\\", "'": "\\'", '"': '\\"'}
     return '"' + "".join(esc.get(c, c) for c in value) + '"'

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from stackkit.base import CACHE_DIR, FIRESTORE_MAIN_CLASS, StackError
 
+
 def java_major(java: str) -> int:
     try:
         out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from stackkit.base import DEFAULT_PORTS, NEEDED, ROOT, StackError
 
+
 def firebase_config() -> Path:
     """firebase.json, or with STACK_PORT_OFFSET=N a copy beside it with every port moved by N,
     so that several clones can run their stacks side by side."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stackkit.base import StackError
 
+
 def proc_table() -> dict[int, tuple[int, int, int, str]]:
     """pid -> (ppid, session id, start time, state) for every process, from /proc (Linux)."""
     table = {}

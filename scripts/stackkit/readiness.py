@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from stackkit.base import FATAL_LOG_RE, LOG_DIR, ROOT, VENV_PY, StackError
 from stackkit.procs import Procs
 
+
 def http_get(url: str, timeout: float) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r:

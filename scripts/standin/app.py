@@ -8,9 +8,9 @@ import secrets
 import socket
 import string
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
-from dataclasses import replace
 from typing import Any, Iterator
 
 from flask import Flask, Response, request

@@ -12,7 +12,6 @@ from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.env import StackEnv
 from scripts.devkit.standin import StandinControl
 
-
 HERE = Path(__file__).resolve().parent
 
 

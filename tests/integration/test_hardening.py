@@ -22,7 +22,7 @@ from tokenledger.config import Settings
 
 from .budget_helpers import at, open_reservations, put_budget, requests_from
 from .ledger_checks import month_doc, rows_for
-from .served_api import ROOT, free_port, served_api
+from .served_api import free_port, served_api
 
 PAID = "openai/gpt-4o-mini"
 FREE = "meta-llama/llama-3.3-70b-instruct:free"

@@ -15,7 +15,7 @@ from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
 from tokenledger.metering.hot_users import HotUsers
-from tokenledger.metering.usage import build_record
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
 
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
@@ -33,9 +33,9 @@ def call(db, uid: str, cost: str) -> None:
         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120, "cost": float(cost)},
     }
     record = build_record(
-        response=response, user_id=uid, requested_model="openai/gpt-4o-mini", price=None,
-        fallback=fallback_price("x", Decimal("0.00001"), Decimal("0.00003")), latency_ms=5,
-        endpoint="/v1/chat/completions", feature="hot", metadata={}, occurred_at=WHEN,
+        response,
+        CallFacts(uid, "openai/gpt-4o-mini", "/v1/chat/completions", WHEN, latency_ms=5, feature="hot"),
+        Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))),
     )
     ledger.record_usage(db, record, SETTINGS)
 

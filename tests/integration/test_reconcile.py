@@ -16,7 +16,7 @@ from scripts.trigger_schedule import trigger
 from tokenledger import money
 
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
-from .served_api import ROOT, served_api
+from .served_api import served_api
 from .test_streaming import LONG_TEXT, stream
 
 

@@ -14,7 +14,7 @@ import requests
 from tokenledger import logs, money
 
 from .ledger_checks import month_doc, rows_for
-from .served_api import ROOT, free_port, served_api
+from .served_api import free_port, served_api
 
 PYTHON = sys.executable
 

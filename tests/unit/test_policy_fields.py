@@ -3,12 +3,11 @@ bodies common clients send by default (openrouter-api.md "What common clients se
 from __future__ import annotations
 
 import pytest
+from policy_catalog import CATALOG, HI
 
 from tokenledger.config import Settings
 from tokenledger.policy import PolicyError, plan_call
 from tokenledger.policy.fields import FIELDS
-
-from policy_catalog import CATALOG, HI
 
 
 def plan(settings=None, **body):

@@ -3,11 +3,10 @@ from the prices in policy_catalog.py (USD per token; 1 USD = 10^9 nanos)."""
 from __future__ import annotations
 
 import pytest
+from policy_catalog import CATALOG, HI, HI_TOKENS
 
 from tokenledger.config import Settings
 from tokenledger.policy import PolicyError, plan_call
-
-from policy_catalog import CATALOG, HI, HI_TOKENS
 
 SETTINGS = Settings()
 

@@ -20,7 +20,6 @@ from tokenledger.metering import rollups
 from tokenledger.metering.hot_users import HotUsers
 from tokenledger.metering.usage import COST_PENDING, UsageRecord
 
-
 TRANSIENT_ERRORS = (
     gexc.ServiceUnavailable,
     gexc.DeadlineExceeded,

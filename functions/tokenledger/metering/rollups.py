@@ -5,10 +5,10 @@ row adds the difference), so the rollups always equal the sum of the rows.
 """
 from __future__ import annotations
 
+import re
+
 from tokenledger import money
 from tokenledger.metering.usage import UsageRecord
-
-import re
 
 UNATTRIBUTED = "(none)"
 UNKNOWN_PROVIDER = "(unknown)"

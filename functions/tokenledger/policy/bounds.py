@@ -24,8 +24,8 @@ from decimal import Decimal
 
 from tokenledger import money
 from tokenledger.money import ZERO
-from tokenledger.pricing.prices import ModelPrice
 from tokenledger.policy.errors import PolicyError
+from tokenledger.pricing.prices import ModelPrice
 
 MESSAGE_OVERHEAD_TOKENS = 8
 TOOLS_OVERHEAD_TOKENS = 500

@@ -10,9 +10,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-from tokenledger.pricing.prices import Catalog, ModelPrice
 from tokenledger.policy import values as v
 from tokenledger.policy.errors import PolicyError, bad
+from tokenledger.pricing.prices import Catalog, ModelPrice
 
 ROUTING_VARIANTS = ("nitro", "floor", "exacto")
 WEB_VARIANT = "online"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tokenledger.config import Settings
-from tokenledger.pricing.prices import Catalog, ModelPrice
 from tokenledger.policy import bounds, candidates, fields, limits, messages, servertools
 from tokenledger.policy import values as v
 from tokenledger.policy.errors import PolicyError, bad
+from tokenledger.pricing.prices import Catalog, ModelPrice
 
 REASONING_KEYS = {"effort", "max_tokens", "exclude", "enabled"}
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")

@@ -30,17 +30,16 @@ from tokenledger.config import Settings
 from tokenledger.metering import rollups
 from tokenledger.metering.ledger import increments
 from tokenledger.metering.usage import (
-    LOST_PREFIX,
     COST_ESTIMATE,
     COST_PENDING,
     COST_RECONCILED,
     FLAG_PENDING,
     FLAG_SETTLED_AT_ESTIMATE,
+    LOST_PREFIX,
     UsageRecord,
     record_from_row,
 )
 from tokenledger.openrouter import UpstreamError
-
 
 SETTLED = "settled"  # to the charged cost
 SETTLED_AT_ESTIMATE = "settled_at_estimate"  # unresolved past the configured age
