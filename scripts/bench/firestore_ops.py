@@ -36,12 +36,14 @@ def run(stack) -> None:
     admin = auth.create_user("bench-ops-admin", admin=True)
     # A user's calls more than a second apart (nearly every user) write and read the base
     # documents; a hot user's calls (back to back) are spread over shards (metering/hot_users.py).
+    # "no budget document": the deployment's default budget applies ($1 enforced out of the box;
+    # TOKENLEDGER_DEFAULT_MONTHLY_BUDGET= empty makes it none, and those calls skip the gate).
     kinds = {
-        "no budget": ("none", False, False),
+        "no budget document": ("none", False, False),
         "budget, not enforced": ("soft", False, False),
         "budget, enforced": ("hard", False, False),
-        "no budget, streamed": ("none", True, False),
-        "hot user (calls < 1 s apart), no budget": ("none", False, True),
+        "no budget document, streamed": ("none", True, False),
+        "hot user (calls < 1 s apart), no budget document": ("none", False, True),
         "hot user, budget enforced": ("hard", False, True),
     }
     rows = []
