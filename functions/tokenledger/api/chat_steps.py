@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from tokenledger import logs
+from tokenledger import logs, money
 from tokenledger.api import validation
 from tokenledger.api.auth import Caller, current_caller
 from tokenledger.api.context import Services
@@ -112,10 +112,10 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
             + (f", {money_text(exc.reserved_nanos)} held by calls in progress" if exc.reserved_nanos > 0 else "")
             + ". Free models remain available.",
             extra={
-                "spent": usd(exc.spent_nanos),
-                "reserved": usd(max(exc.reserved_nanos, 0)),
-                "monthly_budget": usd(exc.budget_nanos),
-                "estimated_cost": usd(exc.estimate_nanos),
+                "spent": money.usd_float(exc.spent_nanos),
+                "reserved": money.usd_float(max(exc.reserved_nanos, 0)),
+                "monthly_budget": money.usd_float(exc.budget_nanos),
+                "estimated_cost": money.usd_float(exc.estimate_nanos),
             },
         )
     except admission.BudgetUnavailable:
@@ -132,11 +132,8 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
 
 def money_text(nanos: int) -> str:
     """Dollars for a sentence: cents when there are dollars, micro-dollars for small amounts."""
-    return f"${usd(nanos):,.2f}" if nanos >= 1_000_000_000 or nanos == 0 else f"${usd(nanos):,.6f}"
-
-
-def usd(nanos: int) -> float:
-    return nanos / 1e9
+    usd = money.usd_float(nanos)
+    return f"${usd:,.2f}" if nanos >= 1_000_000_000 or nanos == 0 else f"${usd:,.6f}"
 
 
 def abandon_call(svc: Services, call: PreparedCall) -> None:
