@@ -48,6 +48,10 @@ RECONCILIATION = "reconciliation"
 # the data layout: raising it later is safe, lowering it would hide shards.
 USER_SHARDS = 24
 SHARD_SEP = "~"
+# A number on the base month document: USER_SHARDS once the month has shards, else 0 or absent
+# (beside the boolean `sharded`). A number so that the budget gate can read it back from its
+# own commit (an increment by 0, see budgets/reservations.py) instead of reading the document.
+SHARD_MARK = "shard_count"
 
 
 @functools.lru_cache(maxsize=1)
@@ -156,17 +160,20 @@ def _flat(prefix: tuple, counters: dict):
             yield prefix + (key,), value
 
 
-def add_merge_increments(batch, ref, plain: dict, counters: dict, server_times: tuple = ("updated_at",)) -> None:
+def add_merge_increments(batch, ref, plain: dict, counters: dict, server_times: tuple = ("updated_at",)) -> list:
     """Add to `batch` what `batch.set(ref, {**plain, **Increment(counters...)}, merge=True)` adds
     (plus each of `server_times` set to the server's time), built as one raw protobuf Write.
 
     Same write, same semantics, about 1/20 of the CPU: the SDK's set() walks the nested map
     through its proto-plus wrappers, about 0.6 ms per rollup document on the hot path.
-    `counters` is a nested dict of int/float increments; `plain` holds top-level str/int fields."""
-    transforms = [
-        _TRANSFORM(field_path=FieldPath(*path).to_api_repr(), increment=_value(amount))
-        for path, amount in _flat((), counters)
-    ]
+    `counters` is a nested dict of int/float increments; `plain` holds top-level str/int fields.
+    Returns the counters' paths (tuples) in the order of the commit's transform results: each
+    result is the field's value after its increment (see counter_values)."""
+    paths = []
+    transforms = []
+    for path, amount in _flat((), counters):
+        paths.append(path)
+        transforms.append(_TRANSFORM(field_path=FieldPath(*path).to_api_repr(), increment=_value(amount)))
     transforms += [_TRANSFORM(field_path=FieldPath(name).to_api_repr(), set_to_server_value=_REQUEST_TIME)
                    for name in server_times]
     write = _WRITE(
@@ -175,6 +182,19 @@ def add_merge_increments(batch, ref, plain: dict, counters: dict, server_times: 
         update_transforms=transforms,
     )
     batch._add_write_pbs([write])  # the SDK's own way into a batch (WriteBatch.set ends the same)
+    return paths
+
+
+def counter_values(write_result, paths: list) -> dict:
+    """{path: value after the commit} of one write added by add_merge_increments, from the
+    commit's WriteResult: Firestore returns every transform's result, in order. An increment by
+    0 therefore reads a counter inside the commit that writes beside it, with no read."""
+    values = {}
+    for path, result in zip(paths, write_result.transform_results):
+        raw = document_types.Value.pb(result)
+        kind = raw.WhichOneof("value_type")
+        values[path] = raw.integer_value if kind == "integer_value" else raw.double_value if kind == "double_value" else 0
+    return values
 
 
 def add_create(batch, ref, data: dict) -> None:

@@ -106,6 +106,7 @@ def recorded(monkeypatch, settings):
 
     def record_usage(db, record, settings, replay=False):
         records.append(record)
+        return ledger.RecordOutcome(record.generation_id, "recorded", 1)
 
     monkeypatch.setattr(ledger, "record_usage", record_usage)
     monkeypatch.setattr(store, "client", NoFirestore)

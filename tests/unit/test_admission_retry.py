@@ -1,6 +1,7 @@
-"""The budget gate's retry loop, without Firestore: reads are scripted, writes counted.
+"""The budget gate's retry loop, without Firestore: what each reserving commit reads back is
+scripted, commits counted.
 
-The loop reserves blindly, reads the month back and decides. A call that would fit alone but is
+The loop reserves blindly (its commit reads the month back) and decides. A call that would fit alone but is
 blocked only by other calls' open reservations tries again (those settle within a moment); a
 call that cannot fit alone is refused at once; every refusal gives its reservation back.
 """
@@ -21,26 +22,25 @@ WORST = 400  # this call's reservation
 
 
 class ScriptedMonth:
-    """The month as each read-back sees it: (cost, other calls' reservations) per attempt."""
+    """The month as each reserving commit reads it back: (cost, other calls' reservations) per
+    attempt."""
 
     def __init__(self, monkeypatch, reads: list[tuple[int, int]]):
         self.reads = reads
         self.reserved = self.released = 0
-        monkeypatch.setattr(reservations, "reserve", self.reserve)
+        monkeypatch.setattr(reservations, "reserve_and_read", self.reserve_and_read)
         monkeypatch.setattr(reservations, "release", self.release)
-        monkeypatch.setattr(reservations, "read_month_with", self.read)
 
-    def reserve(self, db, uid, month, amount, now, ttl_s, also=None):
+    def reserve_and_read(self, db, uid, month, amount, now, ttl_s, counters=()):
         self.reserved += 1
-        return reservations.Reservation(f"r{self.reserved}", uid, month, amount)
+        cost, others = self.reads[min(self.reserved, len(self.reads)) - 1]
+        totals = reservations.MonthTotals(cost, others + amount, None, 1)
+        counted = [self.reserved if c.field == "requests" else 1 for c in counters]
+        return reservations.Reservation(f"r{self.reserved}", uid, month, amount), totals, False, counted
 
     def release(self, db, reservation, also=None):
         self.released += 1
         return True
-
-    def read(self, db, uid, month, extra, field_paths, **options):
-        cost, others = self.reads[min(self.reserved, len(self.reads)) - 1]
-        return [{"cost_nanos": cost, "reserved_nanos": others + WORST, "in_flight": 1}], {}
 
 
 def admit() -> admission.Admission:

@@ -78,6 +78,7 @@ def seen(monkeypatch):
 
     def record_usage(db, record, settings, replay=False):
         events.append(("RECORDED", record))
+        return ledger.RecordOutcome(record.generation_id, "recorded", 1)
 
     monkeypatch.setattr(ledger, "record_usage", record_usage)
     return events

@@ -40,6 +40,7 @@ class PreparedCall:
     started: float = field(default_factory=time.perf_counter)  # for X-Tokenledger-Overhead-Ms
     upstream_ms: int = 0  # time spent waiting for OpenRouter
     worst_nanos: int = 0  # what the call can cost at most (admit)
+    month_cost_nanos: int | None = None  # the user's month cost just after the ledger's commit, if it told
 
     @property
     def upstream_body(self) -> dict:
@@ -221,10 +222,11 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     if record.flags:
         logs.usage_flagged(generation_id=record.generation_id, flags=list(record.flags))
     try:
-        ledger.record_usage(svc.db, record, svc.settings)
+        outcome = ledger.record_usage(svc.db, record, svc.settings)
     except ledger.RecordingFailed as exc:
         logs.usage_not_recorded(reason=repr(exc.cause)[:500], record=record.to_log())
         return False
+    call.month_cost_nanos = outcome.month_cost_nanos
     if reservation is not None:
         call.admission.reservation = None  # settled or handed to the row: abandon must not release it
     return True
@@ -260,7 +262,7 @@ def settle_call(svc: Services, call: PreparedCall, make_record,
 def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord | None = None,
                   recorded: bool = False) -> dict | None:
     """The caller's month after the call (the `budget` object of the response), computed from
-    what the gate read and this call's own cost, with real-time alerts for thresholds this call
+    what the gate's and the ledger's commits read back and this call's own cost, with real-time alerts for thresholds this call
     crossed. None when it cannot be told right now: the answer must not fail over it (the
     scheduled check writes any alert missed)."""
     if call.admission is None:
@@ -268,7 +270,8 @@ def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord |
     try:
         cost = record.cost_nanos if (recorded and record is not None) else None
         held = bool(record is not None and record.cost_source == usage.COST_PENDING)
-        return admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now)
+        return admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now,
+                                    call.month_cost_nanos if recorded else None)
     except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
         logs.budget_status_failed(error=type(exc).__name__, detail=str(exc)[:300])
         return None

@@ -1,21 +1,22 @@
 """May this call go? The budget gate of a chat call, and the user's month after it.
 
-One gate for the budget, the free quota and the rate limits, with no transaction and at most one
-round trip of reads:
-  * the user's budget comes from a per-instance cache (cache.py); on a miss the configured
-    default is assumed (most users have it) and the budget document is read in the same round
-    trip as the month, the assumption corrected if it was wrong;
+One gate for the budget, the free quota and the rate limits, with no transaction and, for a user
+whose budget this instance knows, no read at all:
+  * the user's budget comes from a per-instance cache (cache.py, TOKENLEDGER_BUDGET_CACHE_S); on
+    a miss it is read, with the month's alert flags, in one round trip before the commit;
   * a user with nothing to check (no dollar budget, no free quota that applies) skips the shared
     gate: no read, no write before the call; rate limits per instance (limits.py);
-  * everyone else makes ONE commit (blind increments: the reservation — the call's worst case
-    for an enforced budget, else $0 — with `in_flight` +1, the minute's request count, the
-    day's free count for a free call) and ONE get_all (the month, the minute, the day; the
-    budget document on a cache miss), then decides: rate limit (429), free quota (429), budget
-    (402). A refused call takes its increments back in one more commit (the minute's count
-    stays: refused requests count against the rate). Why blind increments then a read is safe
-    under concurrency: reservations.py.
-After the call (after_call): the status is what the gate read plus this call's own cost; alerts
-are written only when this call crossed a threshold. No read.
+  * everyone else makes ONE commit of blind increments — the reservation (the call's worst case
+    for an enforced budget, else $0) with `in_flight` +1, the minute's request count, the day's
+    free count for a free call — which also reads them back: Firestore returns every increment's
+    result, and an increment by 0 of the month's cost reads it (reservations.reserve_and_read).
+    A hot user's month has shards: their totals are added in one get_all. Then the decision: rate
+    limit (429), free quota (429), budget (402). A refused call takes its increments back in one
+    more commit (the minute's count stays: refused requests count against the rate). Why blind
+    increments read back are safe under concurrency: reservations.py.
+After the call (after_call): the status is the month's cost as the ledger's commit read it back
+(exact, for a user without shards), else what the gate read plus this call's own cost; alerts are
+written for thresholds this call crossed. No read.
 When Firestore cannot be reached, an enforced budget fails closed (503 budget_unavailable) unless
 the operator chose TOKENLEDGER_BUDGET_FAIL_OPEN.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
@@ -109,20 +110,60 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
     refusal = gate.limiter.refused(uid, now)
     if refusal is not None:
         raise refusal
-    cached = gate.budgets.get(uid, now.timestamp())
-    budget = cached or rules.default_budget(settings)
-    if cached is None and not budget.gated(is_free):
-        # The default would skip the gate, but this user's own document may not: read it.
+    month = now.strftime("%Y-%m")
+    budget = gate.budgets.get(uid, now.timestamp())
+    wants_features = gate.features.needs_read(uid, month, feature, settings.max_features)
+    alerts_sent = None
+    if budget is None or wants_features:
         try:
-            budget = read_budget(db, uid, settings)
-        except BudgetUnavailable:
-            return _unchecked(settings, uid, budget, now, feature)
-        gate.budgets.put(uid, budget, now.timestamp())
-        cached = budget
+            read = _read_before(db, settings, uid, month, read_budget=budget is None, read_features=wants_features)
+        except FIRESTORE_ERRORS:
+            if budget is None:
+                return _unchecked(settings, uid, rules.default_budget(settings), now, feature)
+            read = None  # only the feature names are unknown: counted where the map cannot grow
+        if read is not None:
+            if budget is None:
+                budget = read.budget
+                gate.budgets.put(uid, budget, now.timestamp())
+            if wants_features:
+                gate.features.learn(uid, month, read.features)
+            alerts_sent = read.alerts_sent
+        chosen = gate.features.choose(uid, month, feature, settings.max_features) if read else features.OTHER
+    else:
+        chosen = gate.features.choose(uid, month, feature, settings.max_features)
     if not budget.gated(is_free):
-        return _admit_locally(db, settings, gate, uid, budget, now, feature)
-    return _admit_through_gate(db, settings, gate, uid, is_free, worst_case_nanos, now, feature, budget,
-                               known=cached is not None)
+        gate.limiter.acquire(uid, budget, now)  # per-instance rate limits; nothing in Firestore
+        return Admission(budget, month, now.strftime("%Y-%m-%d"), local_slot=True, uid=uid, feature=chosen)
+    return _admit_through_gate(db, settings, gate, uid, is_free, worst_case_nanos, now, chosen, budget, alerts_sent)
+
+
+@dataclass(frozen=True)
+class _ReadBefore:
+    budget: rules.Budget | None
+    features: frozenset
+    alerts_sent: dict
+
+
+def _read_before(db, settings: Settings, uid: str, month: str, read_budget: bool, read_features: bool) -> _ReadBefore:
+    """What the gate's commit cannot read back, in one round trip: the budget document (not in
+    this instance's cache), the month's alert flags and feature names (maps, not counters)."""
+    budget_ref = store.budget_doc(db, uid)
+    extra = [budget_ref] if read_budget else []
+    paths = ["alerts_sent"] + (BUDGET_DOC_FIELDS if read_budget else [])
+    if read_features:  # the names are spread over a hot user's shards: read the month whole
+        docs, snaps = reservations.read_month_with(db, uid, month, extra, paths + [reservations.FEATURE_FIELD],
+                                                   **BUDGET_READ)
+    else:  # the flags are on the base document only (alerts.py)
+        base_ref = store.user_month_doc(db, uid, month)
+        snaps = {snap.reference.path: snap for snap in db.get_all([base_ref, *extra], field_paths=paths, **BUDGET_READ)}
+        base = snaps.get(base_ref.path)
+        docs = [base.to_dict() if base is not None and base.exists else None]
+    budget = None
+    if read_budget:
+        snap = snaps.get(budget_ref.path)
+        budget = rules.budget_from_doc(snap.to_dict() if snap is not None and snap.exists else None, settings)
+    totals = reservations.totals_of(docs)
+    return _ReadBefore(budget, totals.features or frozenset(), totals.alerts_sent)
 
 
 def _unchecked(settings: Settings, uid: str, budget: rules.Budget, now: datetime, feature: str | None) -> Admission:
@@ -133,89 +174,44 @@ def _unchecked(settings: Settings, uid: str, budget: rules.Budget, now: datetime
     return Admission(budget, now.strftime("%Y-%m"), now.strftime("%Y-%m-%d"), checked=False, feature=feature, uid=uid)
 
 
-def _admit_locally(db, settings: Settings, gate: Gate, uid: str, budget: rules.Budget, now: datetime,
-                   feature: str | None) -> Admission:
-    """Nothing to check in Firestore: per-instance rate limits; no read unless a feature name is
-    new to this instance."""
-    month = now.strftime("%Y-%m")
-    gate.limiter.acquire(uid, budget, now)
-    admission = Admission(budget, month, now.strftime("%Y-%m-%d"), local_slot=True, uid=uid)
-    try:
-        if gate.features.needs_read(uid, month, feature, settings.max_features):
-            gate.features.learn(uid, month, _month_features(db, uid, month))
-        admission.feature = gate.features.choose(uid, month, feature, settings.max_features)
-    except FIRESTORE_ERRORS:
-        admission.feature = features.OTHER  # cannot tell: count it where the map cannot grow
-    return admission
-
-
-def _month_features(db, uid: str, month: str) -> frozenset:
-    docs, _ = reservations.read_month_with(db, uid, month, [], [reservations.FEATURE_FIELD])
-    return reservations.totals_of(docs).features or frozenset()
-
-
 def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_case_nanos: int,
-                        now: datetime, feature: str | None, budget: rules.Budget, known: bool) -> Admission:
-    """One commit, one get_all, a decision; see the module's docstring. When only other calls'
-    open reservations stand in the way (the call would fit once they settle), try again after a
-    short random pause for up to ADMISSION_PATIENCE_S: in a burst, refused calls' momentary
-    reservations would otherwise refuse calls that fit."""
+                        now: datetime, feature: str | None, budget: rules.Budget, alerts_sent: dict | None) -> Admission:
+    """One commit that reserves and reads back, a decision; see the module's docstring. When only
+    other calls' open reservations stand in the way (the call would fit once they settle), try
+    again after a short random pause for up to ADMISSION_PATIENCE_S: in a burst, refused calls'
+    momentary reservations would otherwise refuse calls that fit."""
     month, day, minute = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d"), limits.minute_key(now)
     minute_ref, day_ref = store.user_minute_doc(db, uid, minute), store.user_day_doc(db, uid, day)
-    budget_ref = store.budget_doc(db, uid)
+    amount = worst_case_nanos if (not is_free and budget.enforced) else 0
+    count_free = is_free and budget.free_daily_requests is not None
     deadline = time.monotonic() + ADMISSION_PATIENCE_S
     pause = 0.05
-    counted_minute = False  # the minute's +1 is made once per call, not per retry
+    counted_minute = False  # the minute's +1 is made once per call, not per retry (+0 reads it back)
     swept = False  # expired reservations of this user released once, on an in-flight refusal
+
+    def undo(batch):
+        if count_free:
+            batch.set(day_ref, {"free_requests": firestore.Increment(-1)}, merge=True)
+
     while True:
-        amount = worst_case_nanos if (not is_free and budget.enforced) else 0
-        count_free = is_free and budget.free_daily_requests is not None
-        want_features = gate.features.needs_read(uid, month, feature, settings.max_features)
-
-        def writes(batch, count_minute=not counted_minute, count_free=count_free):
-            if count_minute:
-                batch.set(minute_ref, {"requests": firestore.Increment(1), "user_id": uid,
-                                       "expire_at": now + MINUTE_DOC_TTL}, merge=True)
-            if count_free:
-                batch.set(day_ref, {"free_requests": firestore.Increment(1), "user_id": uid, "month": month,
-                                    "day": day}, merge=True)
-
-        def undo(batch, count_free=count_free):
-            if count_free:
-                batch.set(day_ref, {"free_requests": firestore.Increment(-1)}, merge=True)
-
+        counters = [reservations.Counter(minute_ref, {"user_id": uid, "expire_at": now + MINUTE_DOC_TTL},
+                                         "requests", 0 if counted_minute else 1)]
+        if count_free:
+            counters.append(reservations.Counter(day_ref, {"user_id": uid, "month": month, "day": day},
+                                                 "free_requests", 1))
         try:
-            reservation = reservations.reserve(db, uid, month, amount, now, settings.reservation_ttl_s, also=writes)
+            reservation, totals, sharded, counted = reservations.reserve_and_read(
+                db, uid, month, amount, now, settings.reservation_ttl_s, tuple(counters))
         except FIRESTORE_ERRORS:
             return _unchecked(settings, uid, budget, now, feature)
         counted_minute = True
-        extra = [minute_ref] + ([day_ref] if count_free else []) + ([] if known else [budget_ref])
-        paths = reservations.MONTH_FIELDS + ["requests", "free_requests"] \
-            + ([reservations.FEATURE_FIELD] if want_features else []) + ([] if known else BUDGET_DOC_FIELDS)
-        try:
-            month_docs, snaps = reservations.read_month_with(db, uid, month, extra, paths, retry=QUICK_RETRY)
-        except FIRESTORE_ERRORS:
-            _give_back(db, reservation, undo)
-            return _unchecked(settings, uid, budget, now, feature)
-
-        def doc(ref):
-            snap = snaps.get(ref.path)
-            return snap.to_dict() if snap is not None and snap.exists else None
-
-        totals = reservations.totals_of(month_docs)
-        if not known:
-            real = rules.budget_from_doc(doc(budget_ref), settings)
-            gate.budgets.put(uid, real, now.timestamp())
-            known = True
-            if real != budget:
-                budget = real
-                if (worst_case_nanos if (not is_free and real.enforced) else 0) != amount \
-                        or (is_free and real.free_daily_requests is not None) != count_free or not real.gated(is_free):
-                    _give_back(db, reservation, undo)  # assumed the default; this user has their own
-                    if not real.gated(is_free):
-                        return _admit_locally(db, settings, gate, uid, real, now, feature)
-                    continue
-        refusal = limits.check(int((doc(minute_ref) or {}).get("requests") or 0), totals.in_flight, budget, now)
+        if sharded:
+            try:
+                totals = reservations.with_shards(db, uid, month, totals, retry=QUICK_RETRY)
+            except FIRESTORE_ERRORS:
+                _give_back(db, reservation, undo)
+                return _unchecked(settings, uid, budget, now, feature)
+        refusal = limits.check(counted[0], totals.in_flight, budget, now)
         if refusal is not None and refusal.limit_name == limits.IN_FLIGHT and not swept:
             # Slots of crashed calls come back when their reservations expire: free this user's
             # now rather than at the next scheduled check (a query, on this refusal path only).
@@ -227,12 +223,10 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             _give_back(db, reservation, undo)
             gate.limiter.remember(uid, refusal, now)
             raise refusal
-        free_today = None
-        if count_free:
-            free_today = int((doc(day_ref) or {}).get("free_requests") or 0)
-            if free_today > budget.free_daily_requests:
-                _give_back(db, reservation, undo)
-                raise FreeQuotaExceeded(budget.free_daily_requests, rules.seconds_to_next_day(now))
+        free_today = counted[1] if count_free else None
+        if count_free and free_today > budget.free_daily_requests:
+            _give_back(db, reservation, undo)
+            raise FreeQuotaExceeded(budget.free_daily_requests, rules.seconds_to_next_day(now))
         if amount and not reservations.admitted(totals, budget):
             _give_back(db, reservation, undo)
             others = totals.reserved_nanos - amount
@@ -242,11 +236,9 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             time.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 1.5, 0.3)
             continue
-        if want_features:
-            gate.features.learn(uid, month, totals.features or ())
-        chosen = gate.features.choose(uid, month, feature, settings.max_features)
-        return Admission(budget, month, day, reservation, free_requests_today=free_today, totals=totals,
-                         reserved_nanos=amount, feature=chosen, uid=uid)
+        return Admission(budget, month, day, reservation, free_requests_today=free_today,
+                         totals=replace(totals, alerts_sent=alerts_sent), reserved_nanos=amount, feature=feature,
+                         uid=uid)
 
 
 def _sweep_expired(db, uid: str, now: datetime) -> int:
@@ -284,21 +276,28 @@ def finish(gate: Gate, admission: Admission | None) -> None:
 
 
 def after_call(db, settings: Settings, admission: Admission, cost_nanos: int | None, held: bool,
-               now: datetime) -> dict | None:
-    """The user's month after the call, from what the gate read plus this call's own cost
-    (cost_nanos None: the call was not recorded); alerts written only for thresholds this call
-    crossed (each at most once, see alerts.py). No read."""
+               now: datetime, month_cost_nanos: int | None = None) -> dict | None:
+    """The user's month after the call, with no read: from what the gate's commit read back plus
+    this call's own cost (cost_nanos None: the call was not recorded) — or, better, the month's
+    exact cost just after this call when the ledger's commit read it back (`month_cost_nanos`:
+    a user without shards). Alerts are written for the thresholds this call crossed, and for
+    reached ones whose flag the gate found missing when it read the flags (each alert at most
+    once, see alerts.py; the scheduled check writes any other)."""
     if not admission.checked:
         return None
     budget, totals = admission.budget, admission.totals
     if totals is None:  # the call skipped the gate: nothing was read, the month is not known here
         return rules.status(budget, admission.month, None, None, admission.free_requests_today)
     cost, reserved = totals.cost_nanos, totals.reserved_nanos
+    before = cost
     if cost_nanos is not None:
-        cost += cost_nanos
+        cost = month_cost_nanos if month_cost_nanos is not None else cost + cost_nanos
+        before = cost - cost_nanos
         if not held:
             reserved -= admission.reserved_nanos
-    if budget.has_dollar_budget and rules.missing_alerts(budget, cost, totals.alerts_sent):
-        alerts.write_missing(db, admission.uid, admission.month, budget, cost, totals.alerts_sent,
-                             alerts.REALTIME, now, settings.mail_enabled)
+    if budget.has_dollar_budget:
+        sent = totals.alerts_sent if totals.alerts_sent is not None else rules.presumed_sent(budget, before)
+        if rules.missing_alerts(budget, cost, sent):
+            alerts.write_missing(db, admission.uid, admission.month, budget, cost, sent, alerts.REALTIME, now,
+                                 settings.mail_enabled)
     return rules.status(budget, admission.month, cost, reserved, admission.free_requests_today)

@@ -1,8 +1,10 @@
 """Hard caps without transactions: reserve a call's worst-case cost with blind increments on the
-user's month document, read it back, and release or settle the reservation afterwards.
+user's month document, read back in the same commit (each increment's result), and release or
+settle the reservation afterwards.
 
 Why this holds under concurrency: every admitted call read a month total that already included
-its own reservation and every reservation committed before it, so the admitted reservations
+its own reservation and every reservation committed before it (commits to one document are
+applied one after the other; the read-back is the document just after this commit), so the admitted reservations
 (each >= the cost it stands for) never add up to more than the budget. Refused calls take their
 reservation back. A reservation document with an expiry records each open reservation so the
 scheduled check can release the ones whose call crashed.
@@ -53,7 +55,7 @@ class Reservation:
 class MonthTotals:
     cost_nanos: int
     reserved_nanos: int
-    alerts_sent: dict
+    alerts_sent: dict | None  # None: not read (the gate's commit reads counters, not maps)
     in_flight: int = 0
     features: frozenset | None = None  # keys of by_feature, when read (FEATURE_FIELD)
 
@@ -114,12 +116,12 @@ def read_month(db, uid: str, month: str, **options) -> MonthTotals:
     return totals_of(docs)
 
 
+def _reserved_amounts(amount_nanos: int, calls: int) -> dict:
+    return {"reserved_nanos": amount_nanos, "reserved": money.usd_float(amount_nanos), "in_flight": calls}
+
+
 def _reserved_delta(amount_nanos: int, calls: int) -> dict:
-    return {
-        "reserved_nanos": firestore.Increment(amount_nanos),
-        "reserved": firestore.Increment(money.usd_float(amount_nanos)),
-        "in_flight": firestore.Increment(calls),
-    }
+    return {key: firestore.Increment(value) for key, value in _reserved_amounts(amount_nanos, calls).items()}
 
 
 def settle_writes(amount_nanos: int, held: bool) -> dict:
@@ -129,16 +131,37 @@ def settle_writes(amount_nanos: int, held: bool) -> dict:
     return delta if not held else {"in_flight": delta["in_flight"]}
 
 
-def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int, also=None) -> Reservation:
-    """Blind increment of the month's `reserved` and `in_flight`, and the reservation document, in
-    one commit. `also(batch)` adds the caller's own blind writes (rate counters) to that commit."""
+@dataclass(frozen=True)
+class Counter:
+    """A counter the gate bumps in its reservation's commit, and reads back from it."""
+    ref: object
+    plain: dict  # fields set beside the increment (user id, period, expiry)
+    field: str
+    amount: int
+
+
+def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int) -> Reservation:
+    """Reserve `amount_nanos` of the user's month (see reserve_and_read)."""
+    return reserve_and_read(db, uid, month, amount_nanos, now, ttl_s)[0]
+
+
+def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int,
+                     counters: tuple = ()) -> tuple[Reservation, MonthTotals, bool, list[int]]:
+    """Blind increment of the month's `reserved` and `in_flight`, the reservation document and
+    the caller's `counters`, in one commit, which also reads them back: Firestore returns each
+    increment's result, so the base month document's totals (its cost read by an increment of
+    0) come with the commit, no read. Returns (reservation, the base document's totals with
+    this reservation in them, whether the month has shards to add (read_shards), each
+    counter's value after its increment)."""
     reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos)
     batch = db.batch()
-    batch.set(store.user_month_doc(db, uid, month),
-              {**_reserved_delta(amount_nanos, 1), "user_id": uid, "month": month}, merge=True)
-    if also is not None:
-        also(batch)
-    batch.create(
+    base_paths = store.add_merge_increments(
+        batch, store.user_month_doc(db, uid, month), {"user_id": uid, "month": month},
+        {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0, store.SHARD_MARK: 0}, server_times=())
+    counter_paths = [store.add_merge_increments(batch, c.ref, c.plain, {c.field: c.amount}, server_times=())
+                     for c in counters]
+    store.add_create(
+        batch,
         store.reservation_doc(db, reservation.reservation_id),
         {
             "user_id": uid,
@@ -149,8 +172,22 @@ def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: i
             "expires_at": now + timedelta(seconds=ttl_s),
         },
     )
-    batch.commit(**GATE_COMMIT)
-    return reservation
+    results = batch.commit(**GATE_COMMIT)
+    base = store.counter_values(results[0], base_paths)
+    totals = MonthTotals(int(base[("cost_nanos",)]), int(base[("reserved_nanos",)]), {}, int(base[("in_flight",)]))
+    values = [int(store.counter_values(result, paths)[(c.field,)])
+              for result, paths, c in zip(results[1:], counter_paths, counters)]
+    return reservation, totals, bool(base[(store.SHARD_MARK,)]), values
+
+
+def with_shards(db, uid: str, month: str, base: MonthTotals, **options) -> MonthTotals:
+    """A hot user's month: the base document's totals plus every shard's (one get_all)."""
+    refs = month_refs(db, uid, month)[1:]
+    shards = [s.to_dict() if s.exists else None
+              for s in db.get_all(refs, field_paths=["cost_nanos", "reserved_nanos", "in_flight"], **{**QUICK, **options})]
+    rest = totals_of(shards)
+    return MonthTotals(base.cost_nanos + rest.cost_nanos, base.reserved_nanos + rest.reserved_nanos, base.alerts_sent,
+                       base.in_flight + rest.in_flight, base.features)
 
 
 def release(db, reservation: Reservation, also=None) -> bool:

@@ -168,6 +168,12 @@ def missing_alerts(budget: Budget, cost_nanos: int, sent_flags: dict | None) -> 
     return [t for t in reached(budget, cost_nanos) if not sent.get(threshold_flag(t))]
 
 
+def presumed_sent(budget: Budget, cost_before_nanos: int) -> dict:
+    """Alert flags as a call that did not read them presumes them: every threshold reached before
+    the call is sent (by the call that crossed it, or else by the scheduled check)."""
+    return {threshold_flag(t): True for t in reached(budget, cost_before_nanos)}
+
+
 def alert_type(threshold: Decimal) -> str:
     return EXCEEDED if threshold >= 1 else THRESHOLD
 

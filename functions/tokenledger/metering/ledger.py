@@ -49,6 +49,20 @@ class RecordOutcome:
     # recorded: this call wrote it; already_recorded: it was there (a lost ack or a replay).
     status: str
     attempts: int
+    # The month document the call was counted in, after this commit (None: already recorded).
+    # shard 0 is the whole month for a user without shards: its cost_nanos is then the user's
+    # exact month total just after this call, known without a read (budgets/admission.py).
+    shard: int = 0
+    month_counters: dict | None = None
+
+    @property
+    def month_cost_nanos(self) -> int | None:
+        """The user's exact month cost just after this call, when this commit can tell: the call
+        was counted in the base document and the month has no shards."""
+        counters = self.month_counters
+        if self.shard or not counters or counters.get((store.SHARD_MARK,), 1):
+            return None
+        return int(counters[("cost_nanos",)])
 
 
 def increments(delta: dict) -> dict:
@@ -60,26 +74,18 @@ def increments(delta: dict) -> dict:
 
 
 def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool = False, shard: int = 0,
-                    mark_sharded: bool = False) -> None:
+                    mark_sharded: bool = False) -> list:
     """Add one call's writes (row create + rollup increments) to a batch; commit is the caller's.
 
     `shard` is the user's rollup shard the call is counted in (0: the base documents); a
     reservation it settles is taken off that shard too: readers sum every shard (store.py).
-    `mark_sharded` also marks the base month document `sharded` (see hot_users.py)."""
-    row = record.row()
-    # A replayed call keeps the time it happened; a live one takes the server's clock.
-    row["timestamp"] = record.occurred_at if replay else firestore.SERVER_TIMESTAMP
-    row["recorded_at"] = firestore.SERVER_TIMESTAMP
-    if replay:
-        row["replayed"] = True
-    row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
-    # A pending row keeps its reservation until reconcile.py settles it (and releases it).
-    holds_reservation = record.cost_source == COST_PENDING and not replay
-    row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
-    store.add_create(batch, store.usage_doc(db, record.generation_id), row)
-
+    `mark_sharded` also marks the base month document `sharded` (see hot_users.py).
+    The month document's write is the batch's first: the commit's first WriteResult holds its
+    counters after the call (store.counter_values with the paths returned here)."""
     user_delta = rollups.user_delta(record)
     month_delta = dict(user_delta)
+    # A pending row keeps its reservation until reconcile.py settles it (and releases it).
+    holds_reservation = record.cost_source == COST_PENDING and not replay
     # A final row releases the call's reservation in this batch; a pending row takes it over
     # (reconcile releases it when it settles the row). A replay never does: by then the
     # reservation has expired and the budget check has released it (or will).
@@ -87,23 +93,38 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
         month_delta["reserved_nanos"] = -record.reserved_nanos
         month_delta["reserved"] = -money.usd_float(record.reserved_nanos)
     if record.reservation_id and not replay:
-        batch.delete(store.reservation_doc(db, record.reservation_id))
         # The call is over (a pending row holds its money, not a slot): see budgets/reservations.py.
         month_delta["in_flight"] = -1
+    if not shard and not replay:
+        month_delta[store.SHARD_MARK] = 0  # read back: has the month shards elsewhere? (RecordOutcome)
     placement = {"shard": shard} if shard else {}
     month_plain = {"user_id": record.user_id, "month": record.month, **placement}
     day_plain = {**month_plain, "day": record.day}
-    store.add_merge_increments(batch, store.user_month_shard_doc(db, record.user_id, record.month, shard),
-                               month_plain, month_delta)
+    month_paths = store.add_merge_increments(
+        batch, store.user_month_shard_doc(db, record.user_id, record.month, shard), month_plain, month_delta)
+
+    row = record.row()
+    # A replayed call keeps the time it happened; a live one takes the server's clock.
+    row["timestamp"] = record.occurred_at if replay else firestore.SERVER_TIMESTAMP
+    row["recorded_at"] = firestore.SERVER_TIMESTAMP
+    if replay:
+        row["replayed"] = True
+    row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
+    row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
+    store.add_create(batch, store.usage_doc(db, record.generation_id), row)
+    if record.reservation_id and not replay:
+        batch.delete(store.reservation_doc(db, record.reservation_id))
     if shard and mark_sharded:
         batch.set(store.user_month_doc(db, record.user_id, record.month),
-                  {"sharded": True, "user_id": record.user_id, "month": record.month}, merge=True)
+                  {"sharded": True, store.SHARD_MARK: store.USER_SHARDS, "user_id": record.user_id,
+                   "month": record.month}, merge=True)
     store.add_merge_increments(batch, store.user_day_shard_doc(db, record.user_id, record.day, shard),
                                day_plain, user_delta)
     store.add_merge_increments(
         batch, store.totals_shard_doc(db, record.month, store.shard_index(record.generation_id, settings.total_shards)),
         {"month": record.month}, rollups.totals_delta(record), server_times=(),
     )
+    return month_paths
 
 
 def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = False) -> RecordOutcome:
@@ -116,12 +137,13 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
     attempts = 0
     shard, mark_sharded = (0, False) if replay else HOT_USERS.place(record.user_id, record.month)
 
-    def commit_once() -> None:
+    def commit_once() -> dict:
         nonlocal attempts
         attempts += 1
         batch = db.batch()  # a fresh batch each attempt: a committed batch is spent
-        add_call_writes(batch, db, record, settings, replay, shard, mark_sharded)
-        batch.commit(retry=None, timeout=settings.record_deadline_s)  # the Retry below is the only retry loop
+        paths = add_call_writes(batch, db, record, settings, replay, shard, mark_sharded)
+        results = batch.commit(retry=None, timeout=settings.record_deadline_s)  # the Retry below is the only retry loop
+        return store.counter_values(results[0], paths)
 
     retrying = gretry.Retry(
         predicate=gretry.if_exception_type(*TRANSIENT_ERRORS),
@@ -131,11 +153,11 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
         timeout=settings.record_deadline_s,
     )
     try:
-        retrying(commit_once)()
+        counters = retrying(commit_once)()
     except gexc.AlreadyExists:
         # On a retry this means the earlier attempt landed; on the first, the call was
         # recorded before (a replay). Either way the ledger already counts it once.
         return RecordOutcome(record.generation_id, "already_recorded", attempts)
     except (gexc.GoogleAPIError, gexc.RetryError, OSError) as exc:
         raise RecordingFailed(record, exc) from exc
-    return RecordOutcome(record.generation_id, "recorded", attempts)
+    return RecordOutcome(record.generation_id, "recorded", attempts, shard, counters)
