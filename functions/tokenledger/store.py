@@ -40,8 +40,8 @@ RESERVATIONS = "reservations"
 RECONCILIATION = "reconciliation"
 
 # A user's month and day rollups are spread over up to USER_SHARDS documents each: the base
-# document `{period}` (every call of a user calling at most about once a second) and, for a user
-# calling faster, shards `{period}~{k}` (k = 1..USER_SHARDS-1) in the same collection, with the
+# document `{period}` (every call of a user calling at most about once a second, bursts aside)
+# and, for a user calling faster, shards `{period}~{k}` (k = 1..USER_SHARDS-1) in the same collection, with the
 # same fields plus `shard`. A period's counters are the sum of its documents; Firestore sustains
 # about one write per second per document, so 23 shards carry one user at ~20 calls/s. Readers
 # know every document that may exist without a read (user_month_refs), so the number is part of

@@ -1,4 +1,5 @@
-"""Which rollup shard a user's call is counted in (metering/hot_users.py)."""
+"""Which rollup shard a user's call is counted in (metering/hot_users.py): the base documents
+at up to 0.8 calls a second on average in bursts of up to 4, the rest spread over the shards."""
 from tokenledger.metering.hot_users import HotUsers
 
 
@@ -10,43 +11,61 @@ class Clock:
         return self.now
 
 
-def test_a_user_calling_once_a_second_or_less_always_writes_the_base_documents():
+def picks(hot: HotUsers, clock: Clock, uid: str, calls: int, gap_s: float, month: str = "2026-11") -> list[int]:
+    out = []
+    for _ in range(calls):
+        out.append(hot.shard_for(uid, month))
+        clock.now += gap_s
+    return out
+
+
+def test_a_user_calling_every_1_25_s_or_slower_always_writes_the_base_documents():
+    clock = Clock()
+    assert picks(HotUsers(shards=24, clock=clock), clock, "alice", 50, 1.25) == [0] * 50
+
+
+def test_a_burst_of_four_calls_at_once_stays_on_the_base_documents():
     clock = Clock()
     hot = HotUsers(shards=24, clock=clock)
-    picks = []
-    for _ in range(10):
-        picks.append(hot.shard_for("alice", "2026-11"))
-        clock.now += 1.0
-    assert picks == [0] * 10
+    assert picks(hot, clock, "carol", 4, 0.0) == [0, 0, 0, 0]
+    clock.now += 5.0  # refilled: 5 s x 0.8 = 4 calls
+    assert picks(hot, clock, "carol", 4, 0.0) == [0, 0, 0, 0]
 
 
-def test_a_hot_user_is_spread_round_robin_over_the_shards_after_the_first_call():
+def test_a_hot_user_is_spread_round_robin_after_the_burst_and_the_base_keeps_its_share():
     clock = Clock()
     hot = HotUsers(shards=4, clock=clock)
-    picks = []
-    for _ in range(8):
-        picks.append(hot.shard_for("bob", "2026-11"))
-        clock.now += 0.05  # 20 calls a second
-    assert picks == [0, 1, 2, 3, 1, 2, 3, 1]
+    # A call every 60 ms: the burst of 4 on the base (0.144 refilled meanwhile), then shards 1,
+    # 2, 3, 1, ... and the base again once 0.048 a call has refilled a whole call: 18 calls later.
+    got = picks(hot, clock, "bob", 31, 0.06)
+    base = [i for i, shard in enumerate(got) if shard == 0]
+    assert base == [0, 1, 2, 3, 21]
+    assert [shard for shard in got if shard] == [1 + k % 3 for k in range(26)]
 
 
 def test_the_first_call_of_a_new_month_goes_to_the_base_document():
     clock = Clock()
     hot = HotUsers(shards=4, clock=clock)
-    assert [hot.shard_for("bob", "2026-11") for _ in range(3)] == [0, 1, 2]
+    assert picks(hot, clock, "bob", 6, 0.0) == [0, 0, 0, 0, 1, 2]
     assert hot.shard_for("bob", "2026-12") == 0
+
+
+def test_only_the_first_spread_call_asks_for_the_sharded_mark():
+    clock = Clock()
+    hot = HotUsers(shards=4, clock=clock)
+    marks = [hot.place("dan", "2026-11")[1] for _ in range(8)]
+    assert marks == [False] * 4 + [True, False, False, False]
 
 
 def test_users_are_tracked_apart_and_the_table_stays_bounded():
     clock = Clock()
     hot = HotUsers(shards=4, clock=clock, max_users=2)
-    assert [hot.shard_for(u, "2026-11") for u in ("a", "b", "a", "b")] == [0, 0, 1, 1]
+    assert [hot.shard_for(u, "2026-11") for u in ("a", "b") * 5] == [0] * 8 + [1, 1]
     hot.shard_for("c", "2026-11")  # pushes out the least recently seen user ("a")
-    assert hot.shard_for("a", "2026-11") == 0
+    assert hot.shard_for("a", "2026-11") == 0  # forgotten: a full bucket again
     assert len(hot._last) == 2
 
 
 def test_one_shard_means_no_spreading():
     clock = Clock()
-    hot = HotUsers(shards=1, clock=clock)
-    assert [hot.shard_for("a", "2026-11") for _ in range(3)] == [0, 0, 0]
+    assert picks(HotUsers(shards=1, clock=clock), clock, "a", 10, 0.0) == [0] * 10

@@ -1,24 +1,40 @@
 """Which rollup shard a call of a user is counted in (pure, per instance).
 
-A user calling at most about once a second writes the base documents of their month and day,
-as every reader always expected. Past that rate Firestore's sustained write rate per document
-(about one per second) would be exceeded, so this instance spreads the user's further calls
-round-robin over the shards 1..USER_SHARDS-1 (store.py). Nothing is read to decide: each instance
-keeps the last call time of the users it served recently, in a bounded table. The first call of
-a user's month on an instance always goes to the base document, so every active user-month has
-a base document with calls (what `active_users` counts). The first time an instance spreads a
-user's month it also marks the base month document `sharded` (one extra write per instance and
-user-month), so a reader listing base documents (top users) knows whom to read whole.
+A user's calls are counted in the base documents of their month and day, as every reader always
+expected, as long as that keeps those documents under Firestore's sustained write rate per
+document (about one per second): each instance lets a user write the base documents at
+BASE_WRITES_PER_S on average, with bursts of up to BASE_BURST calls (a token bucket per user and
+month). A user calling faster for longer than a burst is hot: their further calls are spread
+round-robin over the shards 1..USER_SHARDS-1 (store.py), while the base keeps taking its share.
+Why a bucket and not "two calls less than a second apart": a user who once sends two calls at
+the same moment (parallel requests, a retry) would otherwise be spread for the rest of the month
+on that instance, and every read of their month (the budget gate's among them) would read every
+shard. Nothing is read to decide: each instance keeps the users it served recently in a bounded
+table. The first call of a user's month on an instance always goes to the base document, so
+every active user-month has a base document with calls (what `active_users` counts). The first
+time an instance spreads a user's month it also marks the base month document `sharded` (one
+extra write per instance and user-month), so readers know whom to read whole.
 """
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 
-# Two calls of one user less than this apart on one instance: the user is hot.
-HOT_GAP_S = 1.0
+# The base documents' share of one user's calls on one instance: 0.8 a second on average (below
+# Firestore's ~1 sustained write per second per document: the ledger's mark and alert flags
+# write there too), in bursts of up to 4 calls.
+BASE_WRITES_PER_S = 0.8
+BASE_BURST = 4.0
 MAX_TRACKED_USERS = 10_000
+
+
+@dataclass
+class _UserMonth:
+    last: float  # when the bucket was last filled
+    tokens: float  # base writes this user may make right now
+    turn: int = 0  # calls spread so far (round-robin position)
 
 
 class HotUsers:
@@ -26,7 +42,7 @@ class HotUsers:
         self.shards = shards
         self.clock = clock
         self.max_users = max_users
-        self._last: OrderedDict[tuple[str, str], tuple[float, int]] = OrderedDict()
+        self._last: OrderedDict[tuple[str, str], _UserMonth] = OrderedDict()
         self._lock = threading.Lock()
 
     def shard_for(self, uid: str, month: str) -> int:
@@ -39,11 +55,15 @@ class HotUsers:
         now = self.clock()
         key = (uid, month)
         with self._lock:
-            last, turn = self._last.pop(key, (None, 0))
-            hot = last is not None and now - last < HOT_GAP_S and self.shards > 1
+            seen = self._last.pop(key, None) or _UserMonth(now, BASE_BURST)
+            seen.tokens = min(BASE_BURST, seen.tokens + (now - seen.last) * BASE_WRITES_PER_S)
+            seen.last = now
+            hot = seen.tokens < 1.0 and self.shards > 1
             if hot:
-                turn += 1
-            self._last[key] = (now, turn)
+                seen.turn += 1
+            else:
+                seen.tokens -= 1.0
+            self._last[key] = seen
             if len(self._last) > self.max_users:
                 self._last.popitem(last=False)  # the least recently seen user
-        return (1 + (turn - 1) % (self.shards - 1), turn == 1) if hot else (0, False)
+        return (1 + (seen.turn - 1) % (self.shards - 1), seen.turn == 1) if hot else (0, False)
