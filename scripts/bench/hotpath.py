@@ -100,16 +100,19 @@ def gate_operations(db) -> list:
     return rows
 
 
-def overhead_by_user(stack, calls: int = 30) -> list:
+def overhead_by_user(stack, calls: int = 30, users_per_kind: int = 16) -> list:
+    """Each kind's calls go round a pool of users, as real traffic does: a user calling back to
+    back past a burst would be a hot user, whose month (shards) the gate reads whole."""
     auth = AuthEmulator(stack.auth_host, stack.project)
     api = ApiClient(stack.api_url)
     admin = auth.create_user("bench-admin", admin=True)
     users = {
-        "nothing to check": auth.create_user("bench-none"),
-        "enforced budget (default)": auth.create_user("bench-default"),
+        "nothing to check": [auth.create_user(f"bench-none{i}") for i in range(users_per_kind)],
+        "enforced budget (default)": [auth.create_user(f"bench-default{i}") for i in range(users_per_kind)],
     }
-    api.request("PUT", f"/v1/admin/budgets/{users['nothing to check'].uid}", admin,
-                json={"monthly_budget": None, "free_daily_requests": None, "requests_per_minute": None})
+    for user in users["nothing to check"]:
+        api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
+                    json={"monthly_budget": None, "free_daily_requests": None, "requests_per_minute": None})
     body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "benchmark"}], "max_tokens": 16}
     samples = {name: [] for name in users}
     first_calls = []
@@ -118,11 +121,12 @@ def overhead_by_user(stack, calls: int = 30) -> list:
         response = api.request("POST", "/v1/chat/completions", fresh, json=body)
         response.raise_for_status()
         first_calls.append(float(response.headers["X-Tokenledger-Overhead-Ms"]))
-    for user in users.values():
-        api.request("POST", "/v1/chat/completions", user, json=body).raise_for_status()  # warm
-    for _ in range(calls):
-        for name, user in users.items():
-            response = api.request("POST", "/v1/chat/completions", user, json=body)
+    for pool in users.values():
+        for user in pool:
+            api.request("POST", "/v1/chat/completions", user, json=body).raise_for_status()  # warm
+    for i in range(calls):
+        for name, pool in users.items():
+            response = api.request("POST", "/v1/chat/completions", pool[i % len(pool)], json=body)
             response.raise_for_status()
             samples[name].append(float(response.headers["X-Tokenledger-Overhead-Ms"]))
     rows = [["first call of a fresh user (nothing cached)", *(f"{v:.1f}" for v in summary(first_calls)[:2])]]
