@@ -68,6 +68,7 @@ def test_invalid_budgets_are_400_and_write_nothing(api, admin, user, db, body, w
     error = response.json()["error"]
     assert error["code"] == "invalid_budget" and words in error["message"]
     assert not db.collection("user_budgets").document(user.uid).get().exists
+    assert list(db.collection("user_usage").document(user.uid).collection("months").stream()) == []  # no copy either
 
 
 def test_put_then_get_budget_keeps_created_at(api, admin, user):

@@ -14,7 +14,7 @@ from tokenledger.api import query, validation
 from tokenledger.api.auth import current_caller, require_admin
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
-from tokenledger.budgets import admission, alerts, reservations, rules
+from tokenledger.budgets import admission, alerts, copies, reservations, rules
 
 bp = Blueprint("budgets", __name__)
 
@@ -117,12 +117,14 @@ def put_budget(uid: str):
             doc[name] = getattr(update, name)
     doc["updated_at"] = firestore.SERVER_TIMESTAMP
     ref = store.budget_doc(svc.db, uid)
+    month = svc.now().strftime("%Y-%m")
+    # The budget and its copy on this month's document (read by the scheduled check) in one
+    # batch: both or neither (budgets/copies.py).
     try:
-        ref.create({k: v for k, v in doc.items() if v is not firestore.DELETE_FIELD}
-                   | {"created_at": firestore.SERVER_TIMESTAMP})
+        copies.write_budget(svc.db, uid, month, doc, created=True)
         status = 201
     except gexc.AlreadyExists:  # an update keeps the first created_at and drops what was omitted
-        ref.set(doc, merge=True)
+        copies.write_budget(svc.db, uid, month, doc, created=False)
         status = 200
     svc.gate.budgets.forget(uid)  # in force at once on this instance; elsewhere within the cache time
     stored = ref.get().to_dict()

@@ -1,14 +1,26 @@
-"""The scheduled budget check: every budget against its month, missing alerts written, expired
-reservations released.
+"""The scheduled budget check: every user active this month against their budget, missing
+alerts written, expired reservations released.
 
-Reads per run: one page query over `user_budgets` (one read per budget) and one `get_all` of the
-page's base month documents (one read per budget; a hot user's month, its base document marked
-`sharded`, see metering/hot_users.py, also reads its shards); then, when the configured default has
-a dollar budget, one collection-group query over this month's documents (one read per user active
-this month) for the users without a budget document; never the usage rows. The month document says
-which alerts were sent (`alerts_sent`), so alert documents are not read either. Every write is
-once-only (alerts by create(), releases by precondition), so a run that stops halfway, or two
-runs at the same time, are safe: re-running writes only what is still missing.
+When the configured default has a dollar budget (out of the box: an enforced $1), every user
+active this month has something to check, so the run is ONE paged collection-group query over
+this month's documents (`months`, `month == now`; base documents and hot users' shards alike,
+summed per user). The base document carries a copy of the user's budget (`budget_copy`,
+budgets/copies.py), so in steady state a run costs one read per document of this month (one per
+user; a hot user's shards one each) + one read for the expired reservations' query (+ one for
+an empty last page). A user with no document this month has spent nothing: no read at all. A
+base document without a copy (the first run of a month; a user who became active since) costs
+one more read, of the budget document, and the copy is then written (in a transaction that
+reads the budget document, so a concurrent PUT is never overwritten by an older budget).
+
+Without a default dollar budget only users with a budget document have anything to check; the
+run then pages through `user_budgets` (one read per budget) and reads the page's month documents
+with one get_all (one read per budget, + the shards of a hot user), as a months scan would read
+every active user.
+
+Never the usage rows; never the alert documents (the month document says which alerts were
+sent, `alerts_sent`). Every write is once-only (alerts by create(), releases by precondition),
+so a run that stops halfway, or two runs at the same time, are safe: re-running writes only
+what is still missing.
 """
 from __future__ import annotations
 
@@ -20,18 +32,21 @@ from datetime import datetime
 from google.cloud import firestore
 
 from tokenledger import logs, store
-from tokenledger.budgets import alerts, reservations, rules
+from tokenledger.budgets import alerts, copies, reservations, rules
 from tokenledger.config import Settings
 
 MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "sharded"]
+SCAN_FIELDS = MONTH_FIELDS + ["shard", copies.FIELD]  # what the months scan reads of each document
 
 
 @dataclass
 class CheckReport:
     month: str
-    budgets: int = 0
+    budgets: int = 0  # users checked against their own budget document
     default_budgets: int = 0  # users checked against the configured default (no budget document)
     reads: int = 0
+    budget_reads: int = 0  # of which budget documents (the months scan: users whose copy was missing)
+    copies_written: int = 0  # budget copies written into month documents
     alerts_written: int = 0
     over_budget: int = 0
     reservations_released: int = 0
@@ -40,82 +55,106 @@ class CheckReport:
 
 
 def check_budgets(db, settings: Settings, now: datetime, progress=None) -> CheckReport:
-    """One run. `progress(done_budgets)` is called after each page (for scripts)."""
+    """One run. `progress(done_users)` is called after each page (for scripts)."""
     started = time.monotonic()
     month = now.strftime("%Y-%m")
     report = CheckReport(month=month)
     released, reads = reservations.release_expired(db, now, settings.budget_check_page_size)
     report.reservations_released += released
     report.reads += reads
-
-    query = db.collection(store.BUDGETS).order_by("__name__").limit(settings.budget_check_page_size)
-    last = None
-    while True:
-        page = list((query.start_after(last) if last is not None else query).stream())
-        report.reads += max(len(page), 1)  # an empty result still costs one read
-        if not page:
-            break
-        months, reads = read_months(db, [snap.id for snap in page], month)
-        report.reads += reads
-        for snap in page:
-            budget = rules.budget_from_doc(snap.to_dict(), settings)
-            totals = reservations.totals_of(months.get(snap.id, []))
-            if budget.has_dollar_budget and totals.cost_nanos >= budget.monthly_budget_nanos > 0:
-                report.over_budget += 1
-            written = alerts.write_missing(db, snap.id, month, budget, totals.cost_nanos, totals.alerts_sent,
-                                           alerts.SCHEDULED, now, settings.mail_enabled)
-            report.alerts_written += len(written)
-            report.alerts.extend(alerts.alert_id(snap.id, month, t) for t in written)
-        report.budgets += len(page)
-        if progress:
-            progress(report.budgets)
-        if len(page) < settings.budget_check_page_size:
-            break
-        last = page[-1]
     if rules.default_budget(settings).has_dollar_budget:
-        _check_default_budgets(db, settings, now, report, progress)
+        _scan_months(db, settings, now, report, progress)
+    else:
+        _scan_budget_documents(db, settings, now, report, progress)
     report.seconds = time.monotonic() - started
     return report
 
 
-def _check_default_budgets(db, settings: Settings, now: datetime, report: CheckReport, progress) -> None:
-    """Users active this month without a budget document are on the configured default."""
-    budget = rules.default_budget(settings)
-    query = (
-        db.collection_group(store.MONTHS)
-        .where(filter=firestore.FieldFilter("month", "==", report.month))
-        .select(MONTH_FIELDS + ["shard"])
-        .order_by("__name__")
-        .limit(settings.budget_check_page_size)
-    )
+def _check_user(db, settings: Settings, now: datetime, report: CheckReport, uid: str, budget: rules.Budget,
+                docs: list[dict]) -> None:
+    totals = reservations.totals_of(docs)
+    if budget.has_dollar_budget and totals.cost_nanos >= budget.monthly_budget_nanos > 0:
+        report.over_budget += 1
+    written = alerts.write_missing(db, uid, report.month, budget, totals.cost_nanos, totals.alerts_sent,
+                                   alerts.SCHEDULED, now, settings.mail_enabled)
+    report.alerts_written += len(written)
+    report.alerts.extend(alerts.alert_id(uid, report.month, t) for t in written)
+
+
+def _pages(query, report: CheckReport, page_size: int):
+    """The query's pages, each read counted (an empty result still costs one read)."""
     last = None
     while True:
         page = list((query.start_after(last) if last is not None else query).stream())
         report.reads += max(len(page), 1)
-        if not page:
-            return
-        uids = [snap.reference.parent.parent.id for snap in page]
-        own = {snap.id for snap in db.get_all([store.budget_doc(db, uid) for uid in uids], field_paths=["enforce"])
-               if snap.exists}
-        report.reads += len(uids)
-        for uid, snap in zip(uids, page):
-            doc = snap.to_dict() or {}
-            if uid in own or doc.get("shard"):
-                continue  # checked with its own budget above; a shard counts with its base document
-            # A hot user's month is spread over shards (metering/hot_users.py): read it whole.
-            totals = reservations.read_month(db, uid, report.month) if doc.get("sharded") else reservations.month_totals(doc)
-            report.default_budgets += 1
-            if totals.cost_nanos >= budget.monthly_budget_nanos > 0:
-                report.over_budget += 1
-            written = alerts.write_missing(db, uid, report.month, budget, totals.cost_nanos, totals.alerts_sent,
-                                           alerts.SCHEDULED, now, settings.mail_enabled)
-            report.alerts_written += len(written)
-            report.alerts.extend(alerts.alert_id(uid, report.month, t) for t in written)
-        if progress:
-            progress(report.budgets + report.default_budgets)
-        if len(page) < settings.budget_check_page_size:
+        if page:
+            yield page
+        if len(page) < page_size:
             return
         last = page[-1]
+
+
+def _scan_months(db, settings: Settings, now: datetime, report: CheckReport, progress) -> None:
+    """Every document of this month, in path order: a user's base document and shards are
+    contiguous (they share the parent path), so a user is checked once the scan has passed them,
+    with the base document's budget copy; users without one get it filled per page."""
+    query = (
+        db.collection_group(store.MONTHS)
+        .where(filter=firestore.FieldFilter("month", "==", report.month))
+        .select(SCAN_FIELDS)
+        .order_by("__name__")
+        .limit(settings.budget_check_page_size)
+    )
+    pending: dict[str, list] = {}  # uid -> snapshots (base and shards), in scan order
+
+    def base_copy(snaps: list) -> dict | None:
+        base = next((s for s in snaps if s.id == report.month), None)  # shards are `{month}~{k}`
+        return None if base is None else (base.to_dict() or {}).get(copies.FIELD)
+
+    def check(users: dict[str, list]) -> None:
+        copy = {uid: base_copy(snaps) for uid, snaps in users.items()}
+        missing = [uid for uid, found in copy.items() if found is None]
+        if missing:
+            filled, reads, written = copies.fill(db, missing, report.month)
+            copy.update(filled)
+            report.reads += reads
+            report.budget_reads += reads
+            report.copies_written += len(missing) if written else 0
+        for uid, snaps in users.items():
+            if copy[uid].get("exists"):
+                report.budgets += 1
+            else:
+                report.default_budgets += 1
+            budget = copies.budget_of(copy[uid], settings)
+            _check_user(db, settings, now, report, uid, budget, [s.to_dict() or {} for s in snaps])
+
+    for page in _pages(query, report, settings.budget_check_page_size):
+        for snap in page:
+            pending.setdefault(snap.reference.parent.parent.id, []).append(snap)
+        last_uid = page[-1].reference.parent.parent.id
+        done = {uid: snaps for uid, snaps in pending.items() if uid != last_uid}
+        pending = {last_uid: pending[last_uid]}  # its shards may be on the next page
+        check(done)
+        if progress:
+            progress(report.budgets + report.default_budgets)
+    if pending:
+        check(pending)
+        if progress:
+            progress(report.budgets + report.default_budgets)
+
+
+def _scan_budget_documents(db, settings: Settings, now: datetime, report: CheckReport, progress) -> None:
+    """No default dollar budget: only users with a budget document, page by page."""
+    query = db.collection(store.BUDGETS).order_by("__name__").limit(settings.budget_check_page_size)
+    for page in _pages(query, report, settings.budget_check_page_size):
+        months, reads = read_months(db, [snap.id for snap in page], report.month)
+        report.reads += reads
+        for snap in page:
+            budget = rules.budget_from_doc(snap.to_dict(), settings)
+            _check_user(db, settings, now, report, snap.id, budget, months.get(snap.id, []))
+        report.budgets += len(page)
+        if progress:
+            progress(report.budgets)
 
 
 def read_months(db, uids: list[str], month: str) -> tuple[dict[str, list[dict]], int]:
