@@ -313,6 +313,6 @@ def test_the_operator_tool_runs_the_same_check(db):
     assert done.returncode == 0, done.stderr
     lines = [line.strip() for line in done.stdout.replace("\r", "\n").splitlines() if line.strip()]
     assert lines[0] == "Budget check for 2032-05 (clock 2032-05-20T12:00:00+00:00)"
-    assert lines[-3].split() == ["budgets", "over", "budget", "alerts", "written", "reservations", "released", "reads",
-                                 "seconds"]
+    assert lines[-3].split() == ["budgets", "default", "budgets", "over", "budget", "alerts", "written", "reservations",
+                                 "released", "reads", "budget", "reads", "copies", "written", "seconds"]
     assert alert_ids(db, uids["tool"]) == {f"{uids['tool']}_{MONTH}_0.8", f"{uids['tool']}_{MONTH}_1.0"}

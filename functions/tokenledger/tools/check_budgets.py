@@ -1,4 +1,4 @@
-"""Run the budget check by hand: every budget against its month, missing alerts written,
+"""Run the budget check by hand: every active user against their budget, missing alerts written,
 expired reservations released. The same code as the scheduled `check_budgets` function.
 
     python -m tokenledger.tools.check_budgets [--now 2026-11-30T23:00:00Z] [--page-size N] [--mail]
@@ -19,11 +19,9 @@ from tokenledger.tools.table import print_table
 
 
 def run(db, settings: Settings, now: datetime, quiet: bool = False):
-    total = db.collection("user_budgets").count().get()[0][0].value
-
-    def progress(done: int) -> None:
+    def progress(done: int) -> None:  # users checked so far (no count query: it would cost reads too)
         if not quiet:
-            print(f"\r  checked {done:,} of {total:,} budgets", end="", flush=True)
+            print(f"\r  checked {done:,} users", end="", flush=True)
 
     report = check_budgets(db, settings, now, progress)
     if not quiet:
@@ -44,8 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Budget check for {now:%Y-%m} (clock {now.isoformat()})")
     report = run(db, settings, now)
     print_table(
-        ["budgets", "over budget", "alerts written", "reservations released", "reads", "seconds"],
-        [[report.budgets, report.over_budget, report.alerts_written, report.reservations_released, report.reads,
+        ["budgets", "default budgets", "over budget", "alerts written", "reservations released", "reads",
+         "budget reads", "copies written", "seconds"],
+        [[report.budgets, report.default_budgets, report.over_budget, report.alerts_written,
+          report.reservations_released, report.reads, report.budget_reads, report.copies_written,
           f"{report.seconds:.2f}"]],
         numparse=False,
     )
