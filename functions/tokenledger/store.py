@@ -40,13 +40,15 @@ RESERVATIONS = "reservations"
 RECONCILIATION = "reconciliation"
 
 # A user's month and day rollups are spread over up to USER_SHARDS documents each: the base
-# document `{period}` (every call of a user calling at most about once a second, bursts aside)
-# and, for a user calling faster, shards `{period}~{k}` (k = 1..USER_SHARDS-1) in the same collection, with the
-# same fields plus `shard`. A period's counters are the sum of its documents; Firestore sustains
-# about one write per second per document, so 23 shards carry one user at ~20 calls/s. Readers
+# document `{period}` (every write of a user writing at most about once a second, bursts aside)
+# and, for a user writing faster, shards `{period}~{k}` (k = 1..USER_SHARDS-1) in the same
+# collection, with the same fields plus `shard`. A period's counters are the sum of its
+# documents; Firestore sustains about one write per second per document, and a call of an
+# enforced user writes its month twice (the reservation, then the ledger), so 47 shards carry
+# one user at ~20 calls/s (metering/hot_users.py). Readers
 # know every document that may exist without a read (user_month_refs), so the number is part of
 # the data layout: raising it later is safe, lowering it would hide shards.
-USER_SHARDS = 24
+USER_SHARDS = 48
 SHARD_SEP = "~"
 # A number on the base month document: USER_SHARDS once the month has shards, else 0 or absent
 # (beside the boolean `sharded`). A number so that the budget gate can read it back from its

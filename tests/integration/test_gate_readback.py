@@ -17,7 +17,7 @@ from scripts.bench import opcount
 from tokenledger import store
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
-from tokenledger.metering import ledger
+from tokenledger.metering import hot_users, ledger
 from tokenledger.metering.hot_users import HotUsers
 from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
@@ -38,20 +38,21 @@ def ops():
 
 
 class Slow:
-    """A clock for the ledger's hot-user detector: 2 s between calls, so every call of these
-    tests is counted in the base month document (metering/hot_users.py)."""
+    """A clock for the hot-user table: 2 s between writes, so every write of these tests goes
+    to the base month document (metering/hot_users.py)..."""
 
-    def __init__(self):
+    def __init__(self, step: float = 2.0):
         self.now = 0.0
+        self.step = step
 
     def __call__(self):
-        self.now += 2.0
+        self.now += self.step
         return self.now
 
 
 @pytest.fixture(autouse=True)
 def unhurried(monkeypatch):
-    monkeypatch.setattr(ledger, "HOT_USERS", HotUsers(store.USER_SHARDS, clock=Slow()))
+    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Slow()))
 
 
 def gate_knowing(uid: str) -> admission.Gate:
@@ -84,7 +85,8 @@ def test_a_known_enforced_user_is_admitted_by_one_commit_that_reads_the_month_ba
     spent(db, uid, 300_000_000)
     ops.reset()
     granted = admission.admit(db, SETTINGS, gate_knowing(uid), uid, False, 200_000_000, NOW)
-    assert ops.snapshot() == {"reads": 0, "writes": 3, "deletes": 0, "commits": 1}  # month, minute, reservation
+    # the month and the reservation (no per-minute limit in this budget: no minute counter)
+    assert ops.snapshot() == {"reads": 0, "writes": 2, "deletes": 0, "commits": 1}
     assert (granted.totals.cost_nanos, granted.totals.reserved_nanos, granted.totals.in_flight) == (
         300_000_000, 200_000_000, 1)
     month = store.user_month_doc(db, uid, MONTH).get().to_dict()
@@ -142,3 +144,21 @@ def test_a_call_that_crossed_no_threshold_writes_no_alert(db, ops):
     status = admission.after_call(db, SETTINGS, granted, 10_000_000, False, NOW, outcome.month_cost_nanos)
     assert status["spent_nanos"] == 530_000_000
     assert list(db.collection("budget_alerts").where(filter=firestore.FieldFilter("user_id", "==", uid)).stream()) == []
+
+
+def test_a_hot_users_reservations_are_spread_over_shards_and_each_gate_still_sees_them_all(db, ops, monkeypatch):
+    """Back to back (50 ms apart): a burst of 4 reservations on the base document, then the
+    shards 1, 2, ... — and the 10th call's gate counts all 10 reservations."""
+    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Slow(0.05)))
+    uid = f"rb-{uuid.uuid4().hex[:10]}"
+    gate = gate_knowing(uid)
+    granted = [admission.admit(db, SETTINGS, gate, uid, False, 1_000_000, NOW) for _ in range(10)]
+    assert [g.reservation.shard for g in granted] == [0, 0, 0, 0, 1, 2, 3, 4, 5, 6]
+    assert [(g.totals.reserved_nanos, g.totals.in_flight) for g in granted] == [
+        (n * 1_000_000, n) for n in range(1, 11)]
+    docs = {s.id: s.to_dict() for s in db.collection("user_usage").document(uid).collection("months").stream()}
+    assert docs[MONTH]["reserved_nanos"] == 4_000_000 and docs[MONTH]["sharded"] is True
+    assert {name: doc["reserved_nanos"] for name, doc in docs.items() if name != MONTH} == {
+        f"{MONTH}~{k}": 1_000_000 for k in range(1, 7)}
+    admission.abandon(db, gate, granted[6])  # given back where it was taken: shard 3
+    assert store.user_month_shard_doc(db, uid, MONTH, 3).get().to_dict()["reserved_nanos"] == 0

@@ -13,7 +13,7 @@ from tokenledger.analytics import figures, summaries
 from tokenledger.budgets import reservations
 from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
-from tokenledger.metering import ledger
+from tokenledger.metering import hot_users, ledger
 from tokenledger.metering.hot_users import HotUsers
 from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
@@ -52,7 +52,7 @@ class Clock:
 
 
 def test_a_hot_users_rollups_are_spread_over_shards_and_every_reader_sums_them_exactly(db, monkeypatch):
-    monkeypatch.setattr(ledger, "HOT_USERS", HotUsers(store.USER_SHARDS, clock=Clock()))
+    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Clock()))
     hot, light = f"hot-{uuid.uuid4().hex[:8]}", f"light-{uuid.uuid4().hex[:8]}"
     for i in range(HOT_CALLS):  # back to back: far faster than one a second
         call(db, hot, f"0.0000{10 + i}")
@@ -62,11 +62,12 @@ def test_a_hot_users_rollups_are_spread_over_shards_and_every_reader_sums_them_e
     assert len(hot_rows) == HOT_CALLS and hot_nanos == sum(10_000 + i * 1000 for i in range(HOT_CALLS))
 
     # Spread: a burst of 4 calls on the base document, then the base's share (0.8 a second: one
-    # more call, the 22nd) and the other 25 round-robin over the 23 shards.
+    # more call, the 22nd) and the other 25 round-robin over the shards, from the first.
     months = {s.id: s.to_dict() for s in db.collection("user_usage").document(hot).collection("months").stream()}
-    assert set(months) == {MONTH} | {f"{MONTH}~{k}" for k in range(1, store.USER_SHARDS)}
+    assert set(months) == {MONTH} | {f"{MONTH}~{k}" for k in range(1, 26)}
     assert months[MONTH]["calls"] == 5 and "shard" not in months[MONTH] and months[MONTH]["sharded"] is True
-    assert sorted(doc["calls"] for name, doc in months.items() if name != MONTH) == [1] * 21 + [2, 2]
+    assert months[MONTH]["shard_count"] == 48
+    assert sorted(doc["calls"] for name, doc in months.items() if name != MONTH) == [1] * 25
     days = [s.id for s in db.collection("user_usage").document(hot).collection("days").stream()]
     assert len(days) == len(months) and all(d.split("~")[0] == DAY for d in days)
     # The light user stays on one document per period, as before.

@@ -194,8 +194,10 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             batch.set(day_ref, {"free_requests": firestore.Increment(-1)}, merge=True)
 
     while True:
-        counters = [reservations.Counter(minute_ref, {"user_id": uid, "expire_at": now + MINUTE_DOC_TTL},
-                                         "requests", 0 if counted_minute else 1)]
+        counters = []
+        if budget.requests_per_minute:  # no limit, no counter: one write less on a hot user's path
+            counters.append(reservations.Counter(minute_ref, {"user_id": uid, "expire_at": now + MINUTE_DOC_TTL},
+                                                 "requests", 0 if counted_minute else 1))
         if count_free:
             counters.append(reservations.Counter(day_ref, {"user_id": uid, "month": month, "day": day},
                                                  "free_requests", 1))
@@ -205,13 +207,14 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
         except FIRESTORE_ERRORS:
             return _unchecked(settings, uid, budget, now, feature)
         counted_minute = True
+        counted = {c.field: value for c, value in zip(counters, counted)}
         if sharded:
             try:
-                totals = reservations.with_shards(db, uid, month, totals, retry=QUICK_RETRY)
+                totals = reservations.with_shards(db, uid, month, totals, reservation.shard, retry=QUICK_RETRY)
             except FIRESTORE_ERRORS:
                 _give_back(db, reservation, undo)
                 return _unchecked(settings, uid, budget, now, feature)
-        refusal = limits.check(counted[0], totals.in_flight, budget, now)
+        refusal = limits.check(counted.get("requests", 0), totals.in_flight, budget, now)
         if refusal is not None and refusal.limit_name == limits.IN_FLIGHT and not swept:
             # Slots of crashed calls come back when their reservations expire: free this user's
             # now rather than at the next scheduled check (a query, on this refusal path only).
@@ -223,7 +226,7 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             _give_back(db, reservation, undo)
             gate.limiter.remember(uid, refusal, now)
             raise refusal
-        free_today = counted[1] if count_free else None
+        free_today = counted["free_requests"] if count_free else None
         if count_free and free_today > budget.free_daily_requests:
             _give_back(db, reservation, undo)
             raise FreeQuotaExceeded(budget.free_daily_requests, rules.seconds_to_next_day(now))

@@ -32,6 +32,7 @@ from google.cloud import firestore
 
 from tokenledger import money, store
 from tokenledger.budgets import rules
+from tokenledger.metering import hot_users
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
 QUICK = {"timeout": 10.0}
@@ -49,6 +50,7 @@ class Reservation:
     user_id: str
     month: str
     amount_nanos: int
+    shard: int = 0  # the month document it was added to (store.shard_id)
 
 
 @dataclass(frozen=True)
@@ -149,23 +151,35 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
                      counters: tuple = ()) -> tuple[Reservation, MonthTotals, bool, list[int]]:
     """Blind increment of the month's `reserved` and `in_flight`, the reservation document and
     the caller's `counters`, in one commit, which also reads them back: Firestore returns each
-    increment's result, so the base month document's totals (its cost read by an increment of
-    0) come with the commit, no read. Returns (reservation, the base document's totals with
-    this reservation in them, whether the month has shards to add (read_shards), each
-    counter's value after its increment)."""
-    reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos)
+    increment's result, so the month document's totals (its cost read by an increment of 0) come
+    with the commit, no read.
+
+    The month document written is the base, or for a user writing faster than a document takes,
+    a shard (metering/hot_users.py, the table the ledger's writes share): a hot user's
+    reservations would otherwise put every call's write on the base document. Returns
+    (reservation, that document's totals with this reservation in them, whether the month has
+    other documents to add (with_shards), each counter's value after its increment)."""
+    shard, mark_sharded = hot_users.PLACEMENT.place(uid, month)
+    reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard)
     batch = db.batch()
-    base_paths = store.add_merge_increments(
-        batch, store.user_month_doc(db, uid, month), {"user_id": uid, "month": month},
-        {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0, store.SHARD_MARK: 0}, server_times=())
+    read_back = {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0}
+    if not shard:
+        read_back[store.SHARD_MARK] = 0
+    paths = store.add_merge_increments(
+        batch, store.user_month_shard_doc(db, uid, month, shard),
+        {"user_id": uid, "month": month, **({"shard": shard} if shard else {})}, read_back, server_times=())
     counter_paths = [store.add_merge_increments(batch, c.ref, c.plain, {c.field: c.amount}, server_times=())
                      for c in counters]
+    if mark_sharded:
+        batch.set(store.user_month_doc(db, uid, month),
+                  {"sharded": True, store.SHARD_MARK: store.USER_SHARDS, "user_id": uid, "month": month}, merge=True)
     store.add_create(
         batch,
         store.reservation_doc(db, reservation.reservation_id),
         {
             "user_id": uid,
             "month": month,
+            "shard": shard,
             "amount_nanos": amount_nanos,
             "amount": money.usd_float(amount_nanos),
             "created_at": now,
@@ -173,34 +187,38 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
         },
     )
     results = batch.commit(**GATE_COMMIT)
-    base = store.counter_values(results[0], base_paths)
-    totals = MonthTotals(int(base[("cost_nanos",)]), int(base[("reserved_nanos",)]), {}, int(base[("in_flight",)]))
-    values = [int(store.counter_values(result, paths)[(c.field,)])
-              for result, paths, c in zip(results[1:], counter_paths, counters)]
-    return reservation, totals, bool(base[(store.SHARD_MARK,)]), values
+    own = store.counter_values(results[0], paths)
+    totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), {}, int(own[("in_flight",)]))
+    values = [int(store.counter_values(result, counter)[(c.field,)])
+              for result, counter, c in zip(results[1:], counter_paths, counters)]
+    return reservation, totals, bool(shard or own[(store.SHARD_MARK,)]), values
 
 
-def with_shards(db, uid: str, month: str, base: MonthTotals, **options) -> MonthTotals:
-    """A hot user's month: the base document's totals plus every shard's (one get_all)."""
-    refs = month_refs(db, uid, month)[1:]
-    shards = [s.to_dict() if s.exists else None
-              for s in db.get_all(refs, field_paths=["cost_nanos", "reserved_nanos", "in_flight"], **{**QUICK, **options})]
-    rest = totals_of(shards)
-    return MonthTotals(base.cost_nanos + rest.cost_nanos, base.reserved_nanos + rest.reserved_nanos, base.alerts_sent,
-                       base.in_flight + rest.in_flight, base.features)
+def with_shards(db, uid: str, month: str, known: MonthTotals, shard: int = 0, **options) -> MonthTotals:
+    """A hot user's month: the totals of the document the reservation read back (`shard`) plus
+    every other document's (one get_all)."""
+    refs = [ref for k, ref in enumerate(month_refs(db, uid, month)) if k != shard]
+    docs = [s.to_dict() if s.exists else None
+            for s in db.get_all(refs, field_paths=["cost_nanos", "reserved_nanos", "in_flight"], **{**QUICK, **options})]
+    rest = totals_of(docs)
+    return MonthTotals(known.cost_nanos + rest.cost_nanos, known.reserved_nanos + rest.reserved_nanos,
+                       known.alerts_sent, known.in_flight + rest.in_flight, known.features)
 
 
 def release(db, reservation: Reservation, also=None) -> bool:
     """Give the reservation back (refused or failed call). False when it was already released.
     `also(batch)` undoes the caller's own writes in the same commit."""
     return _release(db, reservation.reservation_id, reservation.user_id, reservation.month,
-                    reservation.amount_nanos, db.write_option(exists=True), also)
+                    reservation.amount_nanos, db.write_option(exists=True), also, reservation.shard)
 
 
-def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition, also=None) -> bool:
+def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition, also=None,
+             shard: int = 0) -> bool:
+    """Taken off the document it was added to (readers sum them all: any would do, that one
+    keeps a hot user's base document out of it)."""
     batch = db.batch()
     batch.delete(store.reservation_doc(db, reservation_id), option=precondition)
-    batch.set(store.user_month_doc(db, uid, month), _reserved_delta(-amount_nanos, -1), merge=True)
+    batch.set(store.user_month_shard_doc(db, uid, month, shard), _reserved_delta(-amount_nanos, -1), merge=True)
     if also is not None:
         also(batch)
     try:
@@ -230,7 +248,7 @@ def release_expired(db, now: datetime, page_size: int = 500, progress=None,
         for snap in page:
             data = snap.to_dict()
             if _release(db, snap.id, data["user_id"], data["month"], int(data["amount_nanos"]),
-                        db.write_option(last_update_time=snap.update_time)):
+                        db.write_option(last_update_time=snap.update_time), shard=int(data.get("shard") or 0)):
                 released += 1
         if progress:
             progress(len(page))

@@ -1,11 +1,14 @@
-"""Which rollup shard a call of a user is counted in (pure, per instance).
+"""Which of a user's month documents a write goes to: the base or a shard (per instance).
 
-A user's calls are counted in the base documents of their month and day, as every reader always
-expected, as long as that keeps those documents under Firestore's sustained write rate per
-document (about one per second): each instance lets a user write the base documents at
-BASE_WRITES_PER_S on average, with bursts of up to BASE_BURST calls (a token bucket per user and
-month). A user calling faster for longer than a burst is hot: their further calls are spread
-round-robin over the shards 1..USER_SHARDS-1 (store.py), while the base keeps taking its share.
+Two writers share the user's month documents, and this one table: the budget gate (a gated
+call's reservation, budgets/reservations.py) and the ledger (the call's rollups). Each asks
+`place` for every write it makes. A user's writes go to the base documents of their month and
+day, as every reader always expected, as long as that keeps those documents under Firestore's
+sustained write rate per document (about one per second): each instance lets a user write the
+base documents at BASE_WRITES_PER_S on average, with bursts of up to BASE_BURST writes (a token
+bucket per user and month). A user writing faster for longer than a burst is hot: their further
+writes are spread round-robin over the shards 1..USER_SHARDS-1 (store.py), while the base keeps
+taking its share.
 Why a bucket and not "two calls less than a second apart": a user who once sends two calls at
 the same moment (parallel requests, a retry) would otherwise be spread for the rest of the month
 on that instance, and every read of their month (the budget gate's among them) would read every
@@ -22,9 +25,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-# The base documents' share of one user's calls on one instance: 0.8 a second on average (below
-# Firestore's ~1 sustained write per second per document: the ledger's mark and alert flags
-# write there too), in bursts of up to 4 calls.
+from tokenledger import store
+
+# The base documents' share of one user's writes on one instance: 0.8 a second on average (below
+# Firestore's ~1 sustained write per second per document: the sharded mark and alert flags
+# write there too), in bursts of up to 4 writes.
 BASE_WRITES_PER_S = 0.8
 BASE_BURST = 4.0
 MAX_TRACKED_USERS = 10_000
@@ -67,3 +72,7 @@ class HotUsers:
             if len(self._last) > self.max_users:
                 self._last.popitem(last=False)  # the least recently seen user
         return (1 + (seen.turn - 1) % (self.shards - 1), seen.turn == 1) if hot else (0, False)
+
+
+# This instance's table, shared by the budget gate and the ledger (tests replace it).
+PLACEMENT = HotUsers(store.USER_SHARDS)

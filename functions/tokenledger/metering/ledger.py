@@ -17,7 +17,7 @@ from google.cloud import firestore
 from tokenledger import money, store
 from tokenledger.config import Settings
 from tokenledger.metering import rollups
-from tokenledger.metering.hot_users import HotUsers
+from tokenledger.metering import hot_users
 from tokenledger.metering.usage import COST_PENDING, UsageRecord
 
 TRANSIENT_ERRORS = (
@@ -30,8 +30,6 @@ TRANSIENT_ERRORS = (
 )
 
 
-# This instance's view of which users call faster than a document can take (hot_users.py).
-HOT_USERS = HotUsers(store.USER_SHARDS)
 
 
 class RecordingFailed(Exception):
@@ -135,7 +133,7 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
     if not record.generation_id:
         raise ValueError("a usage record needs a generation id")
     attempts = 0
-    shard, mark_sharded = (0, False) if replay else HOT_USERS.place(record.user_id, record.month)
+    shard, mark_sharded = (0, False) if replay else hot_users.PLACEMENT.place(record.user_id, record.month)
 
     def commit_once() -> dict:
         nonlocal attempts
