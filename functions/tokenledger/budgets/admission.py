@@ -114,13 +114,15 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
     budget = gate.budgets.get(uid, now.timestamp())
     wants_features = gate.features.needs_read(uid, month, feature, settings.max_features)
     alerts_sent = None
+    names_unknown = False  # the month's feature names could not be read: count under `other`
     if budget is None or wants_features:
         try:
             read = _read_before(db, settings, uid, month, read_budget=budget is None, read_features=wants_features)
         except FIRESTORE_ERRORS:
             if budget is None:
                 return _unchecked(settings, uid, rules.default_budget(settings), now, feature)
-            read = None  # only the feature names are unknown: counted where the map cannot grow
+            read = None
+            names_unknown = wants_features
         if read is not None:
             if budget is None:
                 budget = read.budget
@@ -128,13 +130,15 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
             if wants_features:
                 gate.features.learn(uid, month, read.features)
             alerts_sent = read.alerts_sent
-        chosen = gate.features.choose(uid, month, feature, settings.max_features) if read else features.OTHER
-    else:
-        chosen = gate.features.choose(uid, month, feature, settings.max_features)
+
+    def counted_as() -> str | None:  # chosen once admitted: a refused call adds no name
+        return features.OTHER if names_unknown else gate.features.choose(uid, month, feature, settings.max_features)
+
     if not budget.gated(is_free):
         gate.limiter.acquire(uid, budget, now)  # per-instance rate limits; nothing in Firestore
-        return Admission(budget, month, now.strftime("%Y-%m-%d"), local_slot=True, uid=uid, feature=chosen)
-    return _admit_through_gate(db, settings, gate, uid, is_free, worst_case_nanos, now, chosen, budget, alerts_sent)
+        return Admission(budget, month, now.strftime("%Y-%m-%d"), local_slot=True, uid=uid, feature=counted_as())
+    return _admit_through_gate(db, settings, gate, uid, is_free, worst_case_nanos, now, counted_as, budget,
+                               alerts_sent)
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def _unchecked(settings: Settings, uid: str, budget: rules.Budget, now: datetime
 
 
 def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_case_nanos: int,
-                        now: datetime, feature: str | None, budget: rules.Budget, alerts_sent: dict | None) -> Admission:
+                        now: datetime, counted_as, budget: rules.Budget, alerts_sent: dict | None) -> Admission:
     """One commit that reserves and reads back, a decision; see the module's docstring. When only
     other calls' open reservations stand in the way (the call would fit once they settle), try
     again after a short random pause for up to ADMISSION_PATIENCE_S: in a burst, refused calls'
@@ -205,7 +209,7 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             reservation, totals, sharded, counted = reservations.reserve_and_read(
                 db, uid, month, amount, now, settings.reservation_ttl_s, tuple(counters))
         except FIRESTORE_ERRORS:
-            return _unchecked(settings, uid, budget, now, feature)
+            return _unchecked(settings, uid, budget, now, counted_as())
         counted_minute = True
         counted = {c.field: value for c, value in zip(counters, counted)}
         if sharded:
@@ -213,7 +217,7 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
                 totals = reservations.with_shards(db, uid, month, totals, reservation.shard, retry=QUICK_RETRY)
             except FIRESTORE_ERRORS:
                 _give_back(db, reservation, undo)
-                return _unchecked(settings, uid, budget, now, feature)
+                return _unchecked(settings, uid, budget, now, counted_as())
         refusal = limits.check(counted.get("requests", 0), totals.in_flight, budget, now)
         if refusal is not None and refusal.limit_name == limits.IN_FLIGHT and not swept:
             # Slots of crashed calls come back when their reservations expire: free this user's
@@ -240,7 +244,7 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             pause = min(pause * 1.5, 0.3)
             continue
         return Admission(budget, month, day, reservation, free_requests_today=free_today,
-                         totals=replace(totals, alerts_sent=alerts_sent), reserved_nanos=amount, feature=feature,
+                         totals=replace(totals, alerts_sent=alerts_sent), reserved_nanos=amount, feature=counted_as(),
                          uid=uid)
 
 
