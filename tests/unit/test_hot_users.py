@@ -53,8 +53,25 @@ def test_the_first_call_of_a_new_month_goes_to_the_base_document():
 def test_only_the_first_spread_call_asks_for_the_sharded_mark():
     clock = Clock()
     hot = HotUsers(shards=4, clock=clock)
-    marks = [hot.place("dan", "2026-11")[1] for _ in range(8)]
+    marks = []
+    for _ in range(8):
+        shard, mark = hot.place("dan", "2026-11")
+        marks.append(mark)
+        if mark:
+            hot.marked("dan", "2026-11")  # its batch committed
     assert marks == [False] * 4 + [True, False, False, False]
+
+
+def test_spread_calls_ask_for_the_mark_until_a_batch_carrying_it_committed():
+    """A first spread batch that failed (never reported) must not leave later shard writes
+    unmarked: the next spread calls carry the mark again, until one is reported committed."""
+    clock = Clock()
+    hot = HotUsers(shards=4, clock=clock)
+    marks = [hot.place("eve", "2026-11")[1] for _ in range(7)]
+    assert marks == [False] * 4 + [True, True, True]
+    hot.marked("eve", "2026-11")
+    assert [hot.place("eve", "2026-11")[1] for _ in range(2)] == [False, False]
+    assert hot.place("eve", "2026-12") == (0, False)  # another month: its own bucket and mark
 
 
 def test_users_are_tracked_apart_and_the_table_stays_bounded():

@@ -187,6 +187,8 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
         },
     )
     results = batch.commit(**GATE_COMMIT)
+    if mark_sharded:
+        hot_users.PLACEMENT.marked(uid, month)
     own = store.counter_values(results[0], paths)
     totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), {}, int(own[("in_flight",)]))
     values = [int(store.counter_values(result, counter)[(c.field,)])

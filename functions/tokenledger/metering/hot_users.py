@@ -14,9 +14,13 @@ the same moment (parallel requests, a retry) would otherwise be spread for the r
 on that instance, and every read of their month (the budget gate's among them) would read every
 shard. Nothing is read to decide: each instance keeps the users it served recently in a bounded
 table. The first call of a user's month on an instance always goes to the base document, so
-every active user-month has a base document with calls (what `active_users` counts). The first
-time an instance spreads a user's month it also marks the base month document `sharded` (one
-extra write per instance and user-month), so readers know whom to read whole.
+every active user-month has a base document with calls (what `active_users` counts). When an
+instance spreads a user's month it also marks the base month document `sharded` in the same
+batch, so readers know whom to read whole (a gate whose reservation lands on an unmarked base
+reads the base alone). Every spread write carries the mark until the caller reports a batch with
+it committed (`marked`): a first spread batch that never commits (a failed gate commit, a call
+the ledger cannot record) must not leave later shard writes unmarked. One extra write per
+instance and user-month, a few more only while such batches fail.
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ class _UserMonth:
     last: float  # when the bucket was last filled
     tokens: float  # base writes this user may make right now
     turn: int = 0  # calls spread so far (round-robin position)
+    marked: bool = False  # a batch carrying the `sharded` mark committed (see `marked`)
 
 
 class HotUsers:
@@ -55,8 +60,8 @@ class HotUsers:
         return self.place(uid, month)[0]
 
     def place(self, uid: str, month: str) -> tuple[int, bool]:
-        """(shard, first): `first` is True for the first call this instance spreads for the user's
-        month (the caller marks the base document then)."""
+        """(shard, mark): `mark` is True for a spread call until a batch carrying the mark was
+        reported committed (`marked`): the caller marks the base document in the same batch."""
         now = self.clock()
         key = (uid, month)
         with self._lock:
@@ -71,7 +76,15 @@ class HotUsers:
             self._last[key] = seen
             if len(self._last) > self.max_users:
                 self._last.popitem(last=False)  # the least recently seen user
-        return (1 + (seen.turn - 1) % (self.shards - 1), seen.turn == 1) if hot else (0, False)
+        return (1 + (seen.turn - 1) % (self.shards - 1), not seen.marked) if hot else (0, False)
+
+    def marked(self, uid: str, month: str) -> None:
+        """A batch carrying the user's `sharded` mark for this month committed: later spread
+        writes need not carry it (a user forgotten by the table is marked again: harmless)."""
+        with self._lock:
+            seen = self._last.get((uid, month))
+            if seen is not None:
+                seen.marked = True
 
 
 # This instance's table, shared by the budget gate and the ledger (tests replace it).

@@ -158,4 +158,6 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
         return RecordOutcome(record.generation_id, "already_recorded", attempts)
     except (gexc.GoogleAPIError, gexc.RetryError, OSError) as exc:
         raise RecordingFailed(record, exc) from exc
+    if mark_sharded:  # the mark is in: later spread writes of this instance need not carry it
+        hot_users.PLACEMENT.marked(record.user_id, record.month)
     return RecordOutcome(record.generation_id, "recorded", attempts, shard, counters)
