@@ -40,3 +40,15 @@ def test_omitted_fields_follow_the_configuration_of_the_check_not_of_the_copy():
     budget = copies.budget_of(copy, changed)
     assert (budget.monthly_budget_nanos, budget.alert_thresholds) == (10_000_000_000, (Decimal("0.5"),))
     assert copies.budget_of(copies.copy_of(None), changed).monthly_budget_nanos == 7_000_000_000
+
+
+def test_a_put_in_a_months_last_minutes_copies_the_budget_into_the_next_month_too():
+    from datetime import datetime, timezone
+
+    def months(moment: str) -> list[str]:
+        return copies.copy_months(datetime.fromisoformat(moment).replace(tzinfo=timezone.utc))
+
+    assert months("2034-11-30T23:54:59") == ["2034-11"]
+    assert months("2034-11-30T23:55:00") == ["2034-11", "2034-12"]
+    assert months("2034-12-31T23:59:59") == ["2034-12", "2035-01"]
+    assert months("2034-12-01T00:00:00") == ["2034-12"]

@@ -117,14 +117,14 @@ def put_budget(uid: str):
             doc[name] = getattr(update, name)
     doc["updated_at"] = firestore.SERVER_TIMESTAMP
     ref = store.budget_doc(svc.db, uid)
-    month = svc.now().strftime("%Y-%m")
+    months = copies.copy_months(svc.now())
     # The budget and its copy on this month's document (read by the scheduled check) in one
     # batch: both or neither (budgets/copies.py).
     try:
-        copies.write_budget(svc.db, uid, month, doc, created=True)
+        copies.write_budget(svc.db, uid, months, doc, created=True)
         status = 201
     except gexc.AlreadyExists:  # an update keeps the first created_at and drops what was omitted
-        copies.write_budget(svc.db, uid, month, doc, created=False)
+        copies.write_budget(svc.db, uid, months, doc, created=False)
         status = 200
     svc.gate.budgets.forget(uid)  # in force at once on this instance; elsewhere within the cache time
     stored = ref.get().to_dict()

@@ -13,7 +13,9 @@ scheduled check: the chat path never enforces from a copy.
 Why a copy is never stale (never older than the budget document it stands for):
 - PUT /v1/admin/budgets (the only writer of user_budgets) writes the budget document and the
   copy in the current month's base document in ONE batch (`write_budget`): both or neither,
-  and two PUTs land on both documents in the same order.
+  and two PUTs land on both documents in the same order. In the last minutes of a month the
+  batch writes the next month's copy too (`copy_months`): a PUT landing just after midnight
+  by its clock of just before must not leave the new month's copy older than it.
 - The check writes a missing copy in a transaction that reads the budget document
   (`fill`). The commit succeeds only if the budget document did not change since that read,
   so a PUT committed in between aborts the transaction, which is retried and reads the PUT's
@@ -28,6 +30,8 @@ budget as it was then, not a PUT made after it.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
@@ -40,6 +44,9 @@ FIELD = "budget_copy"
 COPIED = rules.BUDGET_FIELDS + ("monthly_budget_nanos",)
 READ_FIELDS = list(COPIED) + ["updated_at"]  # what the check reads of a budget document
 ATTEMPTS = 3
+# A PUT's batch may land this long after it read its clock (PUT_RETRY's 30 s, a slow request,
+# instance clocks a little apart): in a month's last COPY_AHEAD, the next month's copy too.
+COPY_AHEAD = timedelta(minutes=5)
 # A PUT meeting the check's transaction on its budget document waits for it: the write is refused
 # (ABORTED, nothing written) while the transaction holds the document, and tried again.
 PUT_RETRY = gretry.Retry(predicate=gretry.if_exception_type(gexc.Aborted, gexc.ServiceUnavailable),
@@ -67,11 +74,22 @@ def _month_write(db, uid: str, month: str, copy: dict) -> tuple:
             [FIELD, "user_id", "month"])
 
 
-def write_budget(db, uid: str, month: str, budget_doc: dict, created: bool) -> None:
+def copy_months(now: datetime) -> list[str]:
+    """The months whose base documents a PUT at `now` (its instance's clock) writes the copy
+    into: this month, and the next one too in the last COPY_AHEAD of a month. A PUT that read
+    its clock just before midnight may land after the new month's first check filled that
+    month's copy from the budget it read (the older one); nothing would correct that copy for
+    the whole month."""
+    months = [now.strftime("%Y-%m")]
+    ahead = (now + COPY_AHEAD).strftime("%Y-%m")
+    return months if ahead == months[0] else months + [ahead]
+
+
+def write_budget(db, uid: str, months: list[str], budget_doc: dict, created: bool) -> None:
     """PUT's write: the budget document (`budget_doc` holds every budget field, omitted ones
-    as DELETE_FIELD, and `updated_at` as SERVER_TIMESTAMP) and its copy in this month's base
-    document, in one batch. `created`: create() the document (AlreadyExists, and nothing
-    written, when it is there), else replace its budget fields."""
+    as DELETE_FIELD, and `updated_at` as SERVER_TIMESTAMP) and its copy in the base document of
+    each of `months` (copy_months), in one batch. `created`: create() the document
+    (AlreadyExists, and nothing written, when it is there), else replace its budget fields."""
     ref = store.budget_doc(db, uid)
     stored = {k: v for k, v in budget_doc.items() if v is not firestore.DELETE_FIELD}
     batch = db.batch()
@@ -79,8 +97,9 @@ def write_budget(db, uid: str, month: str, budget_doc: dict, created: bool) -> N
         batch.create(ref, stored | {"created_at": firestore.SERVER_TIMESTAMP})
     else:
         batch.set(ref, budget_doc, merge=True)
-    month_ref, data, paths = _month_write(db, uid, month, copy_of(stored))
-    batch.set(month_ref, data, merge=paths)
+    for month in months:
+        month_ref, data, paths = _month_write(db, uid, month, copy_of(stored))
+        batch.set(month_ref, data, merge=paths)
     batch.commit(retry=PUT_RETRY)
 
 
