@@ -7,7 +7,7 @@ per-user documents take blind increments, which never contend.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from google.api_core import exceptions as gexc
@@ -111,7 +111,9 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
     store.add_create(batch, store.usage_doc(db, record.generation_id), row)
     if record.reservation_id and not replay:
-        batch.delete(store.reservation_doc(db, record.reservation_id))
+        # Only if it is still there: a reservation the budget check released (it expired while
+        # the call ran) fails the batch (NotFound), and record_usage records without it.
+        batch.delete(store.reservation_doc(db, record.reservation_id), option=db.write_option(exists=True))
     if shard and mark_sharded:
         batch.set(store.user_month_doc(db, record.user_id, record.month),
                   {"sharded": True, store.SHARD_MARK: store.USER_SHARDS, "user_id": record.user_id,
@@ -151,7 +153,16 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
         timeout=settings.record_deadline_s,
     )
     try:
-        counters = retrying(commit_once)()
+        try:
+            counters = retrying(commit_once)()
+        except (gexc.NotFound, gexc.FailedPrecondition):
+            if not record.reservation_id or replay:
+                raise
+            # The reservation is gone: it expired while the call ran (a stream longer than
+            # TOKENLEDGER_RESERVATION_TTL_S) and the check released it. Released once is enough:
+            # record the call holding no reservation (its row then holds none for reconcile).
+            record = replace(record, reservation_id=None, reserved_nanos=0)
+            counters = retrying(commit_once)()
     except gexc.AlreadyExists:
         # On a retry this means the earlier attempt landed; on the first, the call was
         # recorded before (a replay). Either way the ledger already counts it once.
