@@ -160,12 +160,14 @@ def top_users(db, month: str, limit: int) -> dict:
 def active_users(db, month: str) -> int:
     """Users with at least one call in the month: a count aggregation over month rollups
     (composite index: months collection group, month ASC, calls ASC), less the shard documents
-    (index month ASC, shard ASC): every active user has a base document with calls, because the
-    first call of a user's month on an instance is always counted there (hot_users.py)."""
+    with calls (index month ASC, shard ASC, calls ASC): every active user has a base document
+    with calls, because the first call of a user's month on an instance is always counted there
+    (hot_users.py). A shard may hold only a hot user's reservations (the budget gate's), no
+    calls: such a shard is in neither count."""
     months = db.collection_group(store.MONTHS).where(filter=FieldFilter("month", "==", month))
-    with_calls = months.where(filter=FieldFilter("calls", ">", 0)).count(alias="n").get()
-    shards = months.where(filter=FieldFilter("shard", ">", 0)).count(alias="n").get()
-    return int(with_calls[0][0].value) - int(shards[0][0].value)
+    with_calls = months.where(filter=FieldFilter("calls", ">", 0))
+    shards = with_calls.where(filter=FieldFilter("shard", ">", 0))
+    return int(with_calls.count(alias="n").get()[0][0].value) - int(shards.count(alias="n").get()[0][0].value)
 
 
 def totals(db, month: str) -> dict:
