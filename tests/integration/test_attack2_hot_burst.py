@@ -8,6 +8,7 @@ exactly that many calls, and the 48 month documents' reservations and calls in f
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
@@ -84,3 +85,48 @@ def test_attack2_a_burst_over_three_instances_on_a_hot_user_fits_the_budget_exac
     assert (whole.cost_nanos, whole.reserved_nanos, whole.in_flight) == (10 * cost, 0, 0)
     assert open_reservations(db, user.uid) == []
     assert actual_rollup(month_doc(db, user.uid, month)) == expected_rollup(rows)
+
+
+def test_attack2_in_flight_refusals_racing_settles_on_shards_leave_nothing_held(api, auth, db, standin, tmp_path):
+    """The same burst with at most 3 calls in flight: 429s given back on the shards they were
+    taken on while admitted calls settle on others; after it, nothing is held anywhere."""
+    admin = auth.create_user("admin", admin=True)
+    user = auth.create_user("hotlimit")
+    put_budget(api, admin, user.uid, monthly_budget=5, enforce=True, max_in_flight=3, requests_per_minute=None)
+    with served_api(tmp_path / "a.log") as a, served_api(tmp_path / "b.log") as b, \
+            served_api(tmp_path / "c.log") as c:
+        bases = [a, b, c]
+        session = requests.Session()
+        session.mount("http://", HTTPAdapter(pool_connections=INSTANCES, pool_maxsize=INSTANCES * CALLS_EACH))
+        for base in bases:
+            assert session.get(f"{base}/v1/budget", headers=user.headers, timeout=60).status_code == 200
+        start = threading.Barrier(INSTANCES * CALLS_EACH)
+
+        def fire(k: int) -> requests.Response:
+            start.wait()
+            return session.post(f"{bases[k % INSTANCES]}/v1/chat/completions", json=BODY, headers=user.headers,
+                                timeout=120)
+
+        standin.configure(latency_ms=300)
+        try:
+            with ThreadPoolExecutor(INSTANCES * CALLS_EACH) as pool:
+                responses = list(pool.map(fire, range(INSTANCES * CALLS_EACH)))
+        finally:
+            standin.configure(latency_ms=0)
+        # Nothing left in flight: every instance admits the next call, one at a time, once the
+        # burst's refusals' Retry-After (1 s, remembered per instance) has passed.
+        time.sleep(1.5)
+        after = [session.post(f"{base}/v1/chat/completions", json=BODY, headers=user.headers, timeout=60)
+                 for base in bases]
+        assert [r.status_code for r in after] == [200] * INSTANCES, [r.text for r in after]
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 429}, [r.text for r in responses if r.status_code not in (200, 429)][:3]
+    assert {r.json()["error"]["limit"] for r in responses if r.status_code == 429} <= {"max_in_flight"}
+    rows = rows_for(db, user.uid)
+    admitted = statuses.count(200) + INSTANCES
+    assert admitted == len(rows) == len(requests_from(standin, user.uid))
+    docs = {s.id: s.to_dict() for s in db.collection("user_usage").document(user.uid).collection("months").stream()}
+    whole = reservations.totals_of(docs.values())
+    assert (whole.cost_nanos, whole.reserved_nanos, whole.in_flight) == (sum(r["cost_nanos"] for r in rows), 0, 0)
+    assert open_reservations(db, user.uid) == []
+    print(f"\nin-flight burst: {admitted} of {INSTANCES * CALLS_EACH} admitted; {len(docs)} month documents")
