@@ -106,6 +106,9 @@ def test_alert_ids_types_and_flags():
     assert alerts.alert_id("u1", "2026-11", D("0.8")) == "u1_2026-11_0.8"
     assert alerts.alert_id("u1", "2026-11", D("1")) == "u1_2026-11_1.0"
     assert rules.threshold_flag(D("0.8")) == "800" and rules.threshold_flag(D("1.25")) == "1250"
+    assert rules.threshold_flag(D("1")) == "1000" and rules.threshold_flag(D("10")) == "10000"
+    # Finer than a per mille: a flag of its own (it shared 0.8's "800" and was never alerted).
+    assert rules.threshold_flag(D("0.8004")) == "800_4" != rules.threshold_flag(D("0.8001")) == "800_1"
     assert rules.alert_type(D("0.99")) == "budget_threshold" and rules.alert_type(D("1.0")) == "budget_exceeded"
 
 

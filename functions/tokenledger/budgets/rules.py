@@ -151,8 +151,11 @@ def threshold_key(threshold: Decimal) -> str:
 
 
 def threshold_flag(threshold: Decimal) -> str:
-    """Field-path-safe key for the month document's `alerts_sent` map (per mille: 0.8 -> "800")."""
-    return str(int((threshold * 1000).to_integral_value()))
+    """Field-path-safe key for the month document's `alerts_sent` map: per mille (0.8 -> "800"),
+    exact past it (0.8004 -> "800_4"): two thresholds in one per mille must not share a flag,
+    or the second counts as sent once the first is."""
+    per_mille = format((threshold * 1000).normalize(), "f")
+    return per_mille.replace(".", "_")
 
 
 def reached(budget: Budget, cost_nanos: int) -> list[Decimal]:
