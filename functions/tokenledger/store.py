@@ -102,6 +102,14 @@ def user_month_refs(db: firestore.Client, uid: str, month: str) -> list:
     return [user_month_shard_doc(db, uid, month, shard) for shard in range(USER_SHARDS)]
 
 
+def user_month_docs(db: firestore.Client, uid: str, month: str):
+    """The query for the documents of a user's month that exist (base and shards): a hot user
+    writes only as many shards as their rate needs (metering/hot_users.py), so reading these
+    costs one read per document there is, not USER_SHARDS."""
+    return (db.collection(USER_USAGE).document(uid).collection(MONTHS)
+            .where(filter=firestore.FieldFilter("month", "==", month)))
+
+
 def shard_index(key: str, shards: int) -> int:
     """Stable shard for a key (crc32: the same generation id always lands on one shard)."""
     return zlib.crc32(key.encode()) % max(shards, 1)

@@ -35,7 +35,7 @@ class Fast:
 
 
 def test_attack2_a_hot_enforced_user_is_one_active_user(db, monkeypatch):
-    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Fast()))
+    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Fast(), first_shard=lambda count: 0))
     uid = f"a2act-{uuid.uuid4().hex[:10]}"
     gate = admission.Gate(SETTINGS)
     gate.budgets.put(uid, BUDGET, NOW.timestamp())

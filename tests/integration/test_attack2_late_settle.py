@@ -42,7 +42,7 @@ class Slow:
 
 @pytest.fixture(autouse=True)
 def unhurried(monkeypatch):
-    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Slow()))
+    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Slow(), first_shard=lambda count: 0))
     monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
 
 

@@ -97,19 +97,27 @@ def month_totals(doc: dict | None) -> MonthTotals:
 def read_month_with(db, uid: str, month: str, extra: list, field_paths: list, **options) -> tuple[list, dict]:
     """The month's documents (dicts or None, for totals_of) and the snapshots of `extra`
     documents (by path), in one round trip for nearly every user: the base document is read
-    beside `extra`; only when it is marked `sharded` (the ledger writes the mark in the same batch
-    as a month's first shard) are the shards read, in a second get_all. Reading the shards after
-    the base can only count a call settling in between twice (its reservation and its cost),
-    never miss one: a gate's decision stays on the safe side."""
-    refs = month_refs(db, uid, month)
+    beside `extra`; only when it is marked `sharded` (written in the same batch as a month's first
+    shard) are the shards that exist read, in one query. Reading the shards after the base can
+    only count a call settling in between twice (its reservation and its cost), never miss one:
+    a gate's decision stays on the safe side."""
+    base_ref = store.user_month_doc(db, uid, month)
     options = {**QUICK, **options}
-    snaps = {s.reference.path: s for s in db.get_all(refs[:1] + list(extra),
+    snaps = {s.reference.path: s for s in db.get_all([base_ref, *extra],
                                                       field_paths=list(field_paths) + ["sharded"], **options)}
-    base = snaps.pop(refs[0].path, None)
+    base = snaps.pop(base_ref.path, None)
     docs = [base.to_dict() if base is not None and base.exists else None]
     if docs[0] and docs[0].get("sharded"):
-        docs += [s.to_dict() if s.exists else None for s in db.get_all(refs[1:], field_paths=field_paths, **options)]
+        docs += shard_docs(db, uid, month, field_paths, skip=0, **options)
     return docs, snaps
+
+
+def shard_docs(db, uid: str, month: str, field_paths: list, skip: int, **options) -> list[dict]:
+    """The month's documents that exist but the one numbered `skip` (its values are known), as
+    dicts: one query, one read per document."""
+    skipped = store.shard_id(month, skip)
+    return [snap.to_dict() or {} for snap in store.user_month_docs(db, uid, month).select(field_paths).stream(**options)
+            if snap.id != skipped]
 
 
 def read_month(db, uid: str, month: str, **options) -> MonthTotals:
@@ -198,11 +206,9 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
 
 def with_shards(db, uid: str, month: str, known: MonthTotals, shard: int = 0, **options) -> MonthTotals:
     """A hot user's month: the totals of the document the reservation read back (`shard`) plus
-    every other document's (one get_all)."""
-    refs = [ref for k, ref in enumerate(month_refs(db, uid, month)) if k != shard]
-    docs = [s.to_dict() if s.exists else None
-            for s in db.get_all(refs, field_paths=["cost_nanos", "reserved_nanos", "in_flight"], **{**QUICK, **options})]
-    rest = totals_of(docs)
+    every other document's that exists (one query)."""
+    rest = totals_of(shard_docs(db, uid, month, ["cost_nanos", "reserved_nanos", "in_flight"], skip=shard,
+                                **{**QUICK, **options}))
     return MonthTotals(known.cost_nanos + rest.cost_nanos, known.reserved_nanos + rest.reserved_nanos,
                        known.alerts_sent, known.in_flight + rest.in_flight, known.features)
 

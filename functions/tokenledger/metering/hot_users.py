@@ -25,9 +25,11 @@ instance and user-month, a few more only while such batches fail.
 from __future__ import annotations
 
 import threading
+import math
+import random
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 
 from tokenledger import store
 
@@ -36,6 +38,13 @@ from tokenledger import store
 # write there too), in bursts of up to 4 writes.
 BASE_WRITES_PER_S = 0.8
 BASE_BURST = 4.0
+# Spread writes go round as few shards as keep each at SHARD_WRITES_PER_S, by the rate of the
+# last RATE_WINDOW_S: a user at 3 calls/s uses a handful, one at 20 calls/s all of them. Readers
+# of a hot month query the documents that exist (budgets/reservations.py), so fewer shards are
+# fewer reads. Each instance starts its range at a random shard: instances serving one user
+# spread over different shards instead of all piling onto the first ones.
+SHARD_WRITES_PER_S = 0.8
+RATE_WINDOW_S = 2.0
 MAX_TRACKED_USERS = 10_000
 
 
@@ -45,13 +54,19 @@ class _UserMonth:
     tokens: float  # base writes this user may make right now
     turn: int = 0  # calls spread so far (round-robin position)
     marked: bool = False  # a batch carrying the `sharded` mark committed (see `marked`)
+    start: int = 0  # this instance's first shard for the user (0-based among the shards)
+    width: int = 1  # how many shards the spread writes go round (only grows)
+    recent: deque = field(default_factory=deque)  # times of the spread writes in the rate window
 
 
 class HotUsers:
-    def __init__(self, shards: int, clock=time.monotonic, max_users: int = MAX_TRACKED_USERS):
+    def __init__(self, shards: int, clock=time.monotonic, max_users: int = MAX_TRACKED_USERS,
+                 first_shard=None):
         self.shards = shards
         self.clock = clock
         self.max_users = max_users
+        # where a user's range starts on this instance (tests pin it)
+        self.first_shard = first_shard or (lambda count: random.randrange(count))
         self._last: OrderedDict[tuple[str, str], _UserMonth] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -65,18 +80,32 @@ class HotUsers:
         now = self.clock()
         key = (uid, month)
         with self._lock:
-            seen = self._last.pop(key, None) or _UserMonth(now, BASE_BURST)
+            seen = self._last.pop(key, None)
+            if seen is None:
+                seen = _UserMonth(now, BASE_BURST, start=self.first_shard(max(self.shards - 1, 1)))
             seen.tokens = min(BASE_BURST, seen.tokens + (now - seen.last) * BASE_WRITES_PER_S)
             seen.last = now
             hot = seen.tokens < 1.0 and self.shards > 1
             if hot:
                 seen.turn += 1
+                self._widen(seen, now)
             else:
                 seen.tokens -= 1.0
             self._last[key] = seen
             if len(self._last) > self.max_users:
                 self._last.popitem(last=False)  # the least recently seen user
-        return (1 + (seen.turn - 1) % (self.shards - 1), not seen.marked) if hot else (0, False)
+        if not hot:
+            return 0, False
+        return 1 + (seen.start + (seen.turn - 1) % seen.width) % (self.shards - 1), not seen.marked
+
+    def _widen(self, seen: _UserMonth, now: float) -> None:
+        """Enough shards for the spread writes' rate over the window (at least a quarter second
+        of it, so two writes at once do not read as an infinite rate)."""
+        seen.recent.append(now)
+        while seen.recent and now - seen.recent[0] > RATE_WINDOW_S:
+            seen.recent.popleft()
+        rate = len(seen.recent) / max(now - seen.recent[0], 0.25)
+        seen.width = min(max(seen.width, math.ceil(rate / SHARD_WRITES_PER_S)), self.shards - 1)
 
     def marked(self, uid: str, month: str) -> None:
         """A batch carrying the user's `sharded` mark for this month committed: later spread
