@@ -9,14 +9,14 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from tokenledger import store
 from tokenledger.analytics import summaries
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
-from tokenledger.metering import hot_users, ledger
-from tokenledger.metering.hot_users import HotUsers
+from tokenledger.metering import ledger
 from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
+
+from . import hot_tables
 
 NOW = datetime(2043, 7, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2043-07"
@@ -25,17 +25,8 @@ DOLLAR = 1_000_000_000
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(Decimal("1"),), enforce=True, source="user")
 
 
-class Fast:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        self.now += 0.05
-        return self.now
-
-
 def test_attack2_a_hot_enforced_user_is_one_active_user(db, monkeypatch):
-    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Fast(), first_shard=lambda count: 0))
+    hot_tables.install(monkeypatch, step=0.05)
     uid = f"a2act-{uuid.uuid4().hex[:10]}"
     gate = admission.Gate(SETTINGS)
     gate.budgets.put(uid, BUDGET, NOW.timestamp())

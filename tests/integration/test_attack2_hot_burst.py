@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -18,48 +17,52 @@ from requests.adapters import HTTPAdapter
 from tokenledger import store
 from tokenledger.budgets import reservations
 
-from .budget_helpers import open_reservations, put_budget, requests_from
+from .budget_helpers import BODY, budget_for_ten_calls, open_reservations, put_budget, requests_from
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
 from .served_api import served_api
-from .test_budgets_concurrency import BODY, worst_case
 
 INSTANCES = 3
 CALLS_EACH = 10
 
 
+def instances_session(bases: list[str], user) -> requests.Session:
+    """One pooled session for the burst; each instance up and holding the user's budget."""
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_connections=INSTANCES, pool_maxsize=INSTANCES * CALLS_EACH))
+    for base in bases:
+        warm = session.get(f"{base}/v1/budget", headers=user.headers, timeout=60)
+        assert warm.status_code == 200, warm.text
+    return session
+
+
+def burst(session: requests.Session, bases: list[str], user, standin) -> list[requests.Response]:
+    """INSTANCES x CALLS_EACH calls released at once, round the instances, each held 300 ms
+    by the stand-in so that they overlap."""
+    start = threading.Barrier(INSTANCES * CALLS_EACH)
+
+    def fire(k: int) -> requests.Response:
+        start.wait()
+        return session.post(f"{bases[k % INSTANCES]}/v1/chat/completions", json=BODY, headers=user.headers,
+                            timeout=120)
+
+    standin.configure(latency_ms=300)
+    try:
+        with ThreadPoolExecutor(INSTANCES * CALLS_EACH) as pool:
+            return list(pool.map(fire, range(INSTANCES * CALLS_EACH)))
+    finally:
+        standin.configure(latency_ms=0)
+
+
 def test_attack2_a_burst_over_three_instances_on_a_hot_user_fits_the_budget_exactly(api, auth, db, standin, tmp_path):
     admin = auth.create_user("admin", admin=True)
-    probe, user = auth.create_user("probe"), auth.create_user("hotburst")
-    calibration = api.request("POST", "/v1/chat/completions", probe, json=BODY)
-    assert calibration.status_code == 200, calibration.text
-    cost = rows_for(db, probe.uid)[0]["cost_nanos"]  # every call of BODY costs the same
-    reserve = worst_case(api, probe)
-    budget = 9 * cost + reserve + cost // 2  # one by one: exactly 10 calls fit
-    assert (budget - reserve) // cost + 1 == 10
-    put_budget(api, admin, user.uid, monthly_budget=float(Decimal(budget) / Decimal(10**9)), enforce=True,
-               max_in_flight=None, requests_per_minute=None)
+    user = auth.create_user("hotburst")
+    cost = budget_for_ten_calls(api, auth, db, admin, user).cost
 
     with served_api(tmp_path / "a.log") as a, served_api(tmp_path / "b.log") as b, \
             served_api(tmp_path / "c.log") as c:
         bases = [a, b, c]
-        session = requests.Session()
-        session.mount("http://", HTTPAdapter(pool_connections=INSTANCES, pool_maxsize=INSTANCES * CALLS_EACH))
-        for base in bases:  # each instance up and holding the user's budget in its cache
-            warm = session.get(f"{base}/v1/budget", headers=user.headers, timeout=60)
-            assert warm.status_code == 200, warm.text
-        start = threading.Barrier(INSTANCES * CALLS_EACH)
-
-        def fire(k: int) -> requests.Response:
-            start.wait()
-            return session.post(f"{bases[k % INSTANCES]}/v1/chat/completions", json=BODY, headers=user.headers,
-                                timeout=120)
-
-        standin.configure(latency_ms=300)
-        try:
-            with ThreadPoolExecutor(INSTANCES * CALLS_EACH) as pool:
-                responses = list(pool.map(fire, range(INSTANCES * CALLS_EACH)))
-        finally:
-            standin.configure(latency_ms=0)
+        session = instances_session(bases, user)
+        responses = burst(session, bases, user, standin)
         statuses = [r.status_code for r in responses]
         assert set(statuses) <= {200, 402}, [r.text for r in responses if r.status_code not in (200, 402)][:3]
         admitted = statuses.count(200)
@@ -96,23 +99,8 @@ def test_attack2_in_flight_refusals_racing_settles_on_shards_leave_nothing_held(
     with served_api(tmp_path / "a.log") as a, served_api(tmp_path / "b.log") as b, \
             served_api(tmp_path / "c.log") as c:
         bases = [a, b, c]
-        session = requests.Session()
-        session.mount("http://", HTTPAdapter(pool_connections=INSTANCES, pool_maxsize=INSTANCES * CALLS_EACH))
-        for base in bases:
-            assert session.get(f"{base}/v1/budget", headers=user.headers, timeout=60).status_code == 200
-        start = threading.Barrier(INSTANCES * CALLS_EACH)
-
-        def fire(k: int) -> requests.Response:
-            start.wait()
-            return session.post(f"{bases[k % INSTANCES]}/v1/chat/completions", json=BODY, headers=user.headers,
-                                timeout=120)
-
-        standin.configure(latency_ms=300)
-        try:
-            with ThreadPoolExecutor(INSTANCES * CALLS_EACH) as pool:
-                responses = list(pool.map(fire, range(INSTANCES * CALLS_EACH)))
-        finally:
-            standin.configure(latency_ms=0)
+        session = instances_session(bases, user)
+        responses = burst(session, bases, user, standin)
         # Nothing left in flight: every instance admits the next call, one at a time, once the
         # burst's refusals' Retry-After (1 s, remembered per instance) has passed.
         time.sleep(1.5)

@@ -15,13 +15,13 @@ from decimal import Decimal
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from tokenledger import store
 from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
-from tokenledger.metering import hot_users, ledger
-from tokenledger.metering.hot_users import HotUsers
+from tokenledger.metering import ledger
 from tokenledger.metering.usage import COST_PENDING, CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
+
+from . import hot_tables
 
 NOW = datetime(2043, 5, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2043-05"
@@ -31,18 +31,9 @@ CENT = DOLLAR // 100
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(Decimal("1"),), enforce=True, source="user")
 
 
-class Slow:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        self.now += 2.0
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def unhurried(monkeypatch):
-    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Slow(), first_shard=lambda count: 0))
+    hot_tables.install(monkeypatch, step=2.0)
     monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
 
 

@@ -18,9 +18,10 @@ from tokenledger import store
 from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
 from tokenledger.metering import hot_users, ledger
-from tokenledger.metering.hot_users import HotUsers
 from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
+
+from . import hot_tables
 
 NOW = datetime(2043, 3, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2043-03"
@@ -28,13 +29,6 @@ SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=
 DOLLAR = 1_000_000_000
 CENT = DOLLAR // 100
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(Decimal("1"),), enforce=True, source="user")
-
-
-class Frozen:
-    """A clock that does not move: no token comes back to the table's bucket."""
-
-    def __call__(self):
-        return 1000.0
 
 
 def gate_knowing(uid: str) -> admission.Gate:
@@ -63,7 +57,7 @@ def month_docs(db, uid: str) -> dict:
 def test_attack2_lost_shard_mark_lets_a_base_gate_pass_the_ceiling(db, monkeypatch):
     monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
     uid = f"a2mark-{uuid.uuid4().hex[:10]}"
-    table_a, table_b = HotUsers(store.USER_SHARDS, clock=Frozen()), HotUsers(store.USER_SHARDS, clock=Frozen())
+    table_a, table_b = hot_tables.table(0.0), hot_tables.table(0.0)  # clocks that do not move
     gate_a, gate_b = gate_knowing(uid), gate_knowing(uid)
 
     # Instance A. A call that cannot fit ($2 > $1) is refused: one base token spent (4 -> 3).

@@ -12,31 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
-
 import requests
 from requests.adapters import HTTPAdapter
 
-from tokenledger.config import Settings
-from tokenledger.policy import plan_call
-from tokenledger.pricing.prices import parse_catalog
-
-from .budget_helpers import open_reservations, put_budget, requests_from
+from .budget_helpers import BODY, budget_for_ten_calls, open_reservations, requests_from
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
 
-MODEL = "openai/gpt-4o-mini"
-BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Count to three."}], "max_tokens": 40}
 CALLS = 50
-
-
-def worst_case(api, user) -> int:
-    """The reservation the API makes for BODY (the request policy, the API's own catalog)."""
-    models = api.request("GET", "/v1/models", user).json()["data"]
-    entry = next(m for m in models if m["id"] == MODEL)
-    catalog = parse_catalog({"data": [{"id": MODEL, "pricing": entry["pricing"], "top_provider": {
-        "context_length": entry["context_length"], "max_completion_tokens": entry["max_completion_tokens"]}}]},
-        "openrouter")
-    return plan_call(BODY, catalog, Settings()).worst_case_nanos
 
 
 def burst(stack, user, body: dict, calls: int) -> list[requests.Response]:
@@ -97,18 +79,9 @@ def warm_workers(stack, db, auth, standin, count: int) -> None:
 
 def test_fifty_concurrent_calls_never_overspend(stack, api, auth, db, standin):
     admin = auth.create_user("admin", admin=True)
-    probe, user = auth.create_user("probe"), auth.create_user("burst")
-    calibration = api.request("POST", "/v1/chat/completions", probe, json=BODY)
-    assert calibration.status_code == 200, calibration.text
-    cost = rows_for(db, probe.uid)[0]["cost_nanos"]  # every call of BODY costs the same
-    reserve = worst_case(api, probe)
-    assert reserve >= cost
-    # One by one, call k is admitted while (k-1)*cost + reserve <= budget: exactly 10 fit.
-    budget = 9 * cost + reserve + cost // 2
-    sequential = (budget - reserve) // cost + 1
-    assert sequential == 10
-    put_budget(api, admin, user.uid, monthly_budget=float(Decimal(budget) / Decimal(10**9)), enforce=True,
-               max_in_flight=None, requests_per_minute=None)  # the burst itself is the point here
+    user = auth.create_user("burst")
+    ten = budget_for_ten_calls(api, auth, db, admin, user)
+    reserve, budget, sequential = ten.reserve, ten.budget, 10
     assert api.request("GET", "/v1/budget", user).json()["spent_nanos"] == 0
 
     warm_workers(stack, db, auth, standin, CALLS)

@@ -17,10 +17,11 @@ from scripts.bench import opcount
 from tokenledger import store
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
-from tokenledger.metering import hot_users, ledger
-from tokenledger.metering.hot_users import HotUsers
+from tokenledger.metering import ledger
 from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
+
+from . import hot_tables
 
 NOW = datetime(2041, 2, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2041-02"
@@ -37,22 +38,9 @@ def ops():
     return opcount.OPS
 
 
-class Slow:
-    """A clock for the hot-user table: 2 s between writes, so every write of these tests goes
-    to the base month document (metering/hot_users.py)..."""
-
-    def __init__(self, step: float = 2.0):
-        self.now = 0.0
-        self.step = step
-
-    def __call__(self):
-        self.now += self.step
-        return self.now
-
-
 @pytest.fixture(autouse=True)
 def unhurried(monkeypatch):
-    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Slow(), first_shard=lambda count: 0))
+    hot_tables.install(monkeypatch, step=2.0)  # every write of these tests on the base
 
 
 def gate_knowing(uid: str) -> admission.Gate:
@@ -149,7 +137,7 @@ def test_a_call_that_crossed_no_threshold_writes_no_alert(db, ops):
 def test_a_hot_users_reservations_are_spread_over_shards_and_each_gate_still_sees_them_all(db, ops, monkeypatch):
     """Back to back (50 ms apart): a burst of 4 reservations on the base document, then the
     shards 1, 2, ... — and the 10th call's gate counts all 10 reservations."""
-    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Slow(0.05), first_shard=lambda count: 0))
+    hot_tables.install(monkeypatch, step=0.05)
     uid = f"rb-{uuid.uuid4().hex[:10]}"
     gate = gate_knowing(uid)
     granted = [admission.admit(db, SETTINGS, gate, uid, False, 1_000_000, NOW) for _ in range(10)]

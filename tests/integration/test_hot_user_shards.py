@@ -13,11 +13,11 @@ from tokenledger.analytics import figures, summaries
 from tokenledger.budgets import reservations
 from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
-from tokenledger.metering import hot_users, ledger
-from tokenledger.metering.hot_users import HotUsers
+from tokenledger.metering import ledger
 from tokenledger.metering.usage import CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
 
+from . import hot_tables
 from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
 
 WHEN = datetime(2039, 5, 14, 10, 0, tzinfo=timezone.utc)  # a month no other test writes
@@ -40,19 +40,8 @@ def call(db, uid: str, cost: str) -> None:
     ledger.record_usage(db, record, SETTINGS)
 
 
-class Clock:
-    """60 ms between calls: about 17 calls a second, whatever the machine's speed."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        self.now += 0.06
-        return self.now
-
-
 def test_a_hot_users_rollups_are_spread_over_shards_and_every_reader_sums_them_exactly(db, monkeypatch):
-    monkeypatch.setattr(hot_users, "PLACEMENT", HotUsers(store.USER_SHARDS, clock=Clock(), first_shard=lambda count: 0))
+    hot_tables.install(monkeypatch, step=0.06)  # about 17 calls a second
     hot, light = f"hot-{uuid.uuid4().hex[:8]}", f"light-{uuid.uuid4().hex[:8]}"
     for i in range(HOT_CALLS):  # back to back: far faster than one a second
         call(db, hot, f"0.0000{10 + i}")
