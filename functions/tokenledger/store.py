@@ -110,6 +110,12 @@ def user_month_docs(db: firestore.Client, uid: str, month: str):
             .where(filter=firestore.FieldFilter("month", "==", month)))
 
 
+def add_sharded_mark(batch, db: firestore.Client, uid: str, month: str) -> None:
+    """Mark the user's base month document: the month has shards (readers then read them too)."""
+    batch.set(user_month_doc(db, uid, month),
+              {"sharded": True, SHARD_MARK: USER_SHARDS, "user_id": uid, "month": month}, merge=True)
+
+
 def shard_index(key: str, shards: int) -> int:
     """Stable shard for a key (crc32: the same generation id always lands on one shard)."""
     return zlib.crc32(key.encode()) % max(shards, 1)

@@ -262,8 +262,8 @@ def settle_call(svc: Services, call: PreparedCall, make_record,
 def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord | None = None,
                   recorded: bool = False) -> dict | None:
     """The caller's month after the call (the `budget` object of the response), computed from
-    what the gate's and the ledger's commits read back and this call's own cost, with real-time alerts for thresholds this call
-    crossed. None when it cannot be told right now: the answer must not fail over it (the
+    what the gate's and the ledger's commits read back and this call's own cost, with real-time
+    alerts for thresholds this call crossed. None when it cannot be told right now: the answer must not fail over it (the
     scheduled check writes any alert missed)."""
     if call.admission is None:
         return None
@@ -271,7 +271,7 @@ def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord |
         cost = record.cost_nanos if (recorded and record is not None) else None
         held = bool(record is not None and record.cost_source == usage.COST_PENDING)
         return admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now,
-                                    call.month_cost_nanos if recorded else None)
+                                    call.month_cost_nanos)  # set by meter_call once recorded
     except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
         logs.budget_status_failed(error=type(exc).__name__, detail=str(exc)[:300])
         return None

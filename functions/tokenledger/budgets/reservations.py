@@ -4,8 +4,8 @@ settle the reservation afterwards.
 
 Why this holds under concurrency: every admitted call read a month total that already included
 its own reservation and every reservation committed before it (commits to one document are
-applied one after the other; the read-back is the document just after this commit), so the admitted reservations
-(each >= the cost it stands for) never add up to more than the budget. Refused calls take their
+applied one after the other; the read-back is the document just after this commit), so the
+admitted reservations (each >= the cost it stands for) never add up to more than the budget. Refused calls take their
 reservation back. A reservation document with an expiry records each open reservation so the
 scheduled check can release the ones whose call crashed.
 
@@ -179,8 +179,7 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     counter_paths = [store.add_merge_increments(batch, c.ref, c.plain, {c.field: c.amount}, server_times=())
                      for c in counters]
     if mark_sharded:
-        batch.set(store.user_month_doc(db, uid, month),
-                  {"sharded": True, store.SHARD_MARK: store.USER_SHARDS, "user_id": uid, "month": month}, merge=True)
+        store.add_sharded_mark(batch, db, uid, month)
     store.add_create(
         batch,
         store.reservation_doc(db, reservation.reservation_id),
@@ -198,7 +197,7 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     if mark_sharded:
         hot_users.PLACEMENT.marked(uid, month)
     own = store.counter_values(results[0], paths)
-    totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), {}, int(own[("in_flight",)]))
+    totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]))
     values = [int(store.counter_values(result, counter)[(c.field,)])
               for result, counter, c in zip(results[1:], counter_paths, counters)]
     return reservation, totals, bool(shard or own[(store.SHARD_MARK,)]), values

@@ -7,8 +7,8 @@ day, as every reader always expected, as long as that keeps those documents unde
 sustained write rate per document (about one per second): each instance lets a user write the
 base documents at BASE_WRITES_PER_S on average, with bursts of up to BASE_BURST writes (a token
 bucket per user and month). A user writing faster for longer than a burst is hot: their further
-writes are spread round-robin over the shards 1..USER_SHARDS-1 (store.py), while the base keeps
-taking its share.
+writes are spread round-robin over as many of the shards 1..USER_SHARDS-1 (store.py) as their
+rate needs, while the base keeps taking its share.
 Why a bucket and not "two calls less than a second apart": a user who once sends two calls at
 the same moment (parallel requests, a retry) would otherwise be spread for the rest of the month
 on that instance, and every read of their month (the budget gate's among them) would read every
@@ -24,9 +24,9 @@ instance and user-month, a few more only while such batches fail.
 """
 from __future__ import annotations
 
-import threading
 import math
 import random
+import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field

@@ -115,9 +115,7 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
         # the call ran) fails the batch (NotFound), and record_usage records without it.
         batch.delete(store.reservation_doc(db, record.reservation_id), option=db.write_option(exists=True))
     if shard and mark_sharded:
-        batch.set(store.user_month_doc(db, record.user_id, record.month),
-                  {"sharded": True, store.SHARD_MARK: store.USER_SHARDS, "user_id": record.user_id,
-                   "month": record.month}, merge=True)
+        store.add_sharded_mark(batch, db, record.user_id, record.month)
     store.add_merge_increments(batch, store.user_day_shard_doc(db, record.user_id, record.day, shard),
                                day_plain, user_delta)
     store.add_merge_increments(
