@@ -138,6 +138,10 @@ SETTINGS: tuple[Setting, ...] = (
             "require a valid Firebase App Check token (`X-Firebase-AppCheck`) on every API call"),
     Setting("TOKENLEDGER_RESERVATION_TTL_S", "reservation_ttl_s", "int", "900",
             "a budget reservation left by a crashed call is released after this long"),
+    Setting("TOKENLEDGER_LEASE_CALLS", "lease_calls", "int", "8",
+            "a gated call reserves a lease of this many of its worst cases (at most a quarter of the "
+            "headroom), and the user's next calls on the instance are admitted against it with no commit "
+            "before the call; 0: one reservation per call (docs/budgets.md)"),
     Setting("TOKENLEDGER_MAIL_ENABLED", "mail_enabled", "bool", "false",
             "write a `mail/{id}` document (Trigger Email extension format) with each alert"),
     Setting("TOKENLEDGER_BUDGET_CHECK_PAGE_SIZE", "budget_check_page_size", "int", "500",

@@ -28,8 +28,9 @@ def at(moment: str) -> dict:
 
 
 def open_reservations(db, uid: str) -> list[dict]:
+    """Reservations of calls (not the leases an instance keeps between calls: ledger_checks.leases_of)."""
     query = db.collection("reservations").where(filter=FieldFilter("user_id", "==", uid))
-    return [s.to_dict() for s in query.stream()]
+    return [data for data in (s.to_dict() for s in query.stream()) if not data.get("lease")]
 
 
 def alert_ids(db, uid: str) -> set[str]:

@@ -46,12 +46,40 @@ def day_docs(db, uid: str) -> list[dict]:
     return list(_periods(db, uid, "days").values())
 
 
+def leases_of(db, uid: str) -> list[dict]:
+    """The user's budget leases (budgets/leases.py): what an instance keeps reserved for the
+    user's next calls between calls."""
+    query = db.collection("reservations").where(filter=FieldFilter("user_id", "==", uid))
+    return [data for data in (snap.to_dict() for snap in query.stream()) if data.get("lease")]
+
+
+def held_beyond_leases(db, uid: str, month: str) -> tuple[int, int]:
+    """(reserved_nanos, in_flight) of the user's month minus what their lease documents hold
+    (each lease: its amount and one slot): (0, 0) when no call is in progress and nothing else
+    holds any of the budget."""
+    totals = month_doc(db, uid, month) or {}
+    leases = [lease for lease in leases_of(db, uid) if lease["month"] == month]
+    return (int(totals.get("reserved_nanos") or 0) - sum(int(lease["amount_nanos"]) for lease in leases),
+            int(totals.get("in_flight") or 0) - len(leases))
+
+
+def expire_leases(db, uid: str) -> int:
+    """Release the user's leases as the scheduled check does once they have expired."""
+    from datetime import datetime, timezone
+
+    from tokenledger.budgets import reservations
+
+    released, _ = reservations.release_expired(db, datetime(2100, 1, 1, tzinfo=timezone.utc), user_id=uid)
+    return released
+
+
 def nothing_written(db, uid: str) -> bool:
-    """No usage row and no usage counted; the budget gate's own counters (a reservation taken
-    and given back, the minute's request count) may be there, all settled."""
+    """No usage row and no usage counted; the budget gate's own counters may be there, settled:
+    a reservation taken and given back, the minute's request count, and the lease an instance
+    keeps for the user's next call (its amount and slot, nothing beyond)."""
     has_rows = bool(rows_for(db, uid))
-    months = [s.to_dict() for s in db.collection("user_usage").document(uid).collection("months").stream()]
-    counted = any(m.get("calls") or m.get("reserved_nanos") or m.get("in_flight") for m in months)
+    months = _periods(db, uid, "months")
+    counted = any(m.get("calls") or held_beyond_leases(db, uid, month) != (0, 0) for month, m in months.items())
     return not has_rows and not counted
 
 

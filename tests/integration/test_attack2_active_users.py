@@ -20,7 +20,8 @@ from . import hot_tables
 
 NOW = datetime(2043, 7, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2043-07"
-SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=5)
+# One reservation per call (TOKENLEDGER_LEASE_CALLS=0): the gate these tests drive; leases: test_leases.py
+SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=5, lease_calls=0)
 DOLLAR = 1_000_000_000
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(Decimal("1"),), enforce=True, source="user")
 

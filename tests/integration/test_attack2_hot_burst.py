@@ -18,7 +18,8 @@ from tokenledger import store
 from tokenledger.budgets import reservations
 
 from .budget_helpers import BODY, budget_for_ten_calls, open_reservations, put_budget, requests_from
-from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
+from .ledger_checks import (actual_rollup, expected_rollup, expire_leases, held_beyond_leases, leases_of, month_doc,
+                            rows_for)
 from .served_api import served_api
 
 INSTANCES = 3
@@ -113,8 +114,13 @@ def test_attack2_in_flight_refusals_racing_settles_on_shards_leave_nothing_held(
     rows = rows_for(db, user.uid)
     admitted = statuses.count(200) + INSTANCES
     assert admitted == len(rows) == len(requests_from(standin, user.uid))
+    month = rows[0]["month"]
+    # Nothing held but the instances' idle leases (at most one each: a second is closed when its
+    # call settles), and nothing at all once they have expired and the check released them.
+    assert held_beyond_leases(db, user.uid, month) == (0, 0) and len(leases_of(db, user.uid)) <= INSTANCES
+    assert open_reservations(db, user.uid) == []
+    expire_leases(db, user.uid)
     docs = {s.id: s.to_dict() for s in db.collection("user_usage").document(user.uid).collection("months").stream()}
     whole = reservations.totals_of(docs.values())
     assert (whole.cost_nanos, whole.reserved_nanos, whole.in_flight) == (sum(r["cost_nanos"] for r in rows), 0, 0)
-    assert open_reservations(db, user.uid) == []
     print(f"\nin-flight burst: {admitted} of {INSTANCES * CALLS_EACH} admitted; {len(docs)} month documents")

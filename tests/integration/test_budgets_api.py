@@ -6,7 +6,7 @@ import pytest
 
 from .budget_helpers import alert_ids, at, open_reservations, put_budget, requests_from
 from .conftest import Api
-from .ledger_checks import month_doc
+from .ledger_checks import expire_leases, held_beyond_leases, leases_of, month_doc, rows_for
 from .served_api import served_api
 
 PAID = "openai/gpt-4o-mini"
@@ -93,7 +93,7 @@ def test_enforced_budget_refuses_with_402_before_openrouter(api, admin, user, db
     assert (error["spent"], error["monthly_budget"], error["estimated_cost"]) == (0, 0.0001, 0.00060705)
     assert "could cost up to $0.000607" in error["message"]
     assert requests_from(standin, user.uid) == []  # nothing was sent to OpenRouter
-    assert open_reservations(db, user.uid) == []
+    assert open_reservations(db, user.uid) == [] and leases_of(db, user.uid) == []
     assert month_doc(db, user.uid, _month())["reserved_nanos"] == 0
     # Free models are never refused by the dollar budget.
     assert api.chat(user, model=FREE).status_code == 200
@@ -105,9 +105,15 @@ def test_failed_upstream_call_releases_its_reservation(api, admin, user, db, sta
     response = api.chat(user, model=PAID, max_tokens=100)
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error", response.text
     assert open_reservations(db, user.uid) == []
-    assert month_doc(db, user.uid, _month())["reserved_nanos"] == 0
+    # What stays is the instance's lease for the next call, untouched: nothing was billed.
+    [lease] = leases_of(db, user.uid)
+    assert held_beyond_leases(db, user.uid, _month()) == (0, 0)
     ok = api.chat(user, model=PAID, max_tokens=100)
-    assert ok.status_code == 200 and ok.json()["budget"]["reserved"] == 0
+    assert ok.status_code == 200 and ok.json()["budget"]["reserved"] == 0  # its own lease is not "held"
+    [after] = leases_of(db, user.uid)  # the same lease served it, less the call's cost
+    assert after["amount_nanos"] == lease["amount_nanos"] - rows_for(db, user.uid)[0]["cost_nanos"]
+    assert expire_leases(db, user.uid) == 1
+    assert month_doc(db, user.uid, _month())["reserved_nanos"] == 0
 
 
 def test_realtime_alerts_once_per_threshold_with_mail(api, mail_api, admin, user, db, standin):

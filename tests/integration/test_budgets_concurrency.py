@@ -16,7 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .budget_helpers import BODY, budget_for_ten_calls, open_reservations, requests_from
-from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
+from .ledger_checks import actual_rollup, expected_rollup, expire_leases, held_beyond_leases, month_doc, rows_for
 
 CALLS = 50
 
@@ -110,8 +110,10 @@ def test_fifty_concurrent_calls_never_overspend(stack, api, auth, db, standin):
     assert admitted >= sequential - in_flight
     assert len(rows) == admitted == len(requests_from(standin, user.uid))  # 402s never reached OpenRouter
     assert open_reservations(db, user.uid) == []
+    assert held_beyond_leases(db, user.uid, rows[0]["month"]) == (0, 0)  # only the workers' idle leases
+    expire_leases(db, user.uid)
     month = month_doc(db, user.uid, rows[0]["month"])
-    assert month["reserved_nanos"] == 0
+    assert (month["reserved_nanos"], month["in_flight"]) == (0, 0)
     assert actual_rollup(month) == expected_rollup(rows)
     # Nothing leaked: one by one, the rest of the budget is usable down to the last call.
     while (r := api.request("POST", "/v1/chat/completions", user, json=BODY)).status_code == 200:

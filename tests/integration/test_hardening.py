@@ -21,7 +21,7 @@ from tokenledger.budgets import check
 from tokenledger.config import Settings
 
 from .budget_helpers import at, open_reservations, put_budget, requests_from
-from .ledger_checks import month_doc, rows_for
+from .ledger_checks import expire_leases, held_beyond_leases, leases_of, month_doc, rows_for
 from .served_api import free_port, served_api
 
 PAID = "openai/gpt-4o-mini"
@@ -133,9 +133,10 @@ def test_timeout_after_send_leaves_a_pending_row_holding_the_reservation_in_its_
     [row] = rows_for(db, user.uid)
     assert row["_id"].startswith("lost-") and row["cost_source"] == "pending" and row["status"] == "no_answer"
     assert row["month"] == "2031-06" and row["reserved_nanos"] == row["cost_nanos"] > 0
-    june = month_doc(db, user.uid, "2031-06")
-    assert (june["reserved_nanos"], june["in_flight"]) == (row["reserved_nanos"], 0)
-    assert open_reservations(db, user.uid) == []  # handed to the row
+    # Beyond the instance's lease: the row's worst case, handed to it (no call reservation left).
+    assert held_beyond_leases(db, user.uid, "2031-06") == (row["reserved_nanos"], 0)
+    assert open_reservations(db, user.uid) == []
+    assert expire_leases(db, user.uid) == 1
     assert month_doc(db, user.uid, "2031-07") is None
 
     # Settled in the next month: the reservation still goes back to June.
@@ -162,7 +163,9 @@ def test_a_call_at_23_59_59_stays_in_its_month_plain_and_streamed(api, user, db)
     rows = rows_for(db, user.uid)
     assert sorted((r["month"], r["day"]) for r in rows) == [("2031-07", "2031-07-31")] * 2
     july = month_doc(db, user.uid, "2031-07")
-    assert (july["calls"], july["reserved_nanos"], july["in_flight"]) == (2, 0, 0)
+    assert july["calls"] == 2 and held_beyond_leases(db, user.uid, "2031-07") == (0, 0)
+    [lease] = leases_of(db, user.uid)  # one lease served both: the streamed call took no commit of its own
+    assert lease["month"] == "2031-07"
     assert month_doc(db, user.uid, "2031-08") is None
 
 
@@ -261,7 +264,9 @@ def test_calls_in_flight_are_limited(api, admin, user, db, standin):
     slow.join()
     assert first[0].status_code == 200
     assert second.status_code == 429 and second.json()["error"]["limit"] == "max_in_flight"
-    assert month_doc(db, user.uid, this_month())["in_flight"] == 0
+    assert month_doc(db, user.uid, this_month())["in_flight"] == 1  # the first call's lease keeps its slot
+    assert held_beyond_leases(db, user.uid, this_month()) == (0, 0)
+    assert chat(api, user).status_code == 200  # the next call on this instance is served by that lease
 
 
 def test_a_crashed_calls_slot_does_not_block_the_user_once_its_reservation_expired(api, admin, user, db):
@@ -277,9 +282,9 @@ def test_a_crashed_calls_slot_does_not_block_the_user_once_its_reservation_expir
         {"user_id": user.uid, "month": month, "reserved_nanos": 7_000, "in_flight": 1})
     response = chat(api, user, headers=at("2031-12-05T09:00:00Z"))
     assert response.status_code == 200, response.text
-    assert open_reservations(db, user.uid) == []
+    assert open_reservations(db, user.uid) == []  # the crashed call's reservation was released
     december = month_doc(db, user.uid, month)
-    assert (december["in_flight"], december["reserved_nanos"], december["calls"]) == (0, 0, 1)
+    assert december["calls"] == 1 and held_beyond_leases(db, user.uid, month) == (0, 0)
 
 
 # ---- alerts ------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class ScriptedMonth:
         monkeypatch.setattr(reservations, "reserve_and_read", self.reserve_and_read)
         monkeypatch.setattr(reservations, "release", self.release)
 
-    def reserve_and_read(self, db, uid, month, amount, now, ttl_s, counters=()):
+    def reserve_and_read(self, db, uid, month, amount, now, ttl_s, counters=(), **lease):
         self.reserved += 1
         cost, others = self.reads[min(self.reserved, len(self.reads)) - 1]
         totals = reservations.MonthTotals(cost, others + amount, None, 1)
@@ -44,7 +44,7 @@ class ScriptedMonth:
 
 
 def admit() -> admission.Admission:
-    settings = Settings(rate_limit_per_minute=0, max_in_flight=0)
+    settings = Settings(rate_limit_per_minute=0, max_in_flight=0, lease_calls=0)  # one reservation per call
     gate = admission.Gate(settings)
     gate.budgets.put("u1", BUDGET, NOW.timestamp())  # known budget: no budget read
     db = firestore.Client(project="demo-unit", credentials=AnonymousCredentials())  # references only

@@ -41,6 +41,8 @@ class PreparedCall:
     upstream_ms: int = 0  # time spent waiting for OpenRouter
     worst_nanos: int = 0  # what the call can cost at most (admit)
     month_cost_nanos: int | None = None  # the user's month cost just after the ledger's commit, if it told
+    month_reserved_nanos: int | None = None  # and its reserved, likewise
+    lease_nanos: int | None = None  # what the call's lease holds after it settled (admitted from a lease)
 
     @property
     def upstream_body(self) -> dict:
@@ -214,8 +216,18 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     `pending` row (cost not known yet) takes it over until reconcile settles the row (ledger.py).
     Not committed: the reservation stays until it expires and the budget check releases it."""
     reservation = call.admission.reservation if call.admission else None
+    lease = call.admission.lease if call.admission else None
     if reservation is not None:
         record = replace(record, reserved_nanos=reservation.amount_nanos, reservation_id=reservation.reservation_id)
+    elif lease is not None and record.cost_source != usage.COST_PENDING and svc.gate.leases.another_idle(lease):
+        # This instance holds another idle lease for the user: this one is closed with its call,
+        # released whole like a call's own reservation (see leases.LeaseBook.another_idle).
+        record = replace(record, reserved_nanos=lease.nanos, reservation_id=lease.lease_id)
+        svc.gate.leases.drop(lease)
+        call.admission.lease = lease = None
+        call.lease_nanos = 0  # the budget status: nothing of it left to leave out
+    elif lease is not None:
+        record = replace(record, reserved_nanos=call.admission.reserved_nanos, reservation_id=lease.lease_id, lease=True)
     if not record.generation_id:
         logs.usage_not_recorded(reason="no generation id", record=record.to_log())
         return False
@@ -227,8 +239,13 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
         logs.usage_not_recorded(reason=repr(exc.cause)[:500], record=record.to_log())
         return False
     call.month_cost_nanos = outcome.month_cost_nanos
+    call.month_reserved_nanos = outcome.month_reserved_nanos
     if reservation is not None:
         call.admission.reservation = None  # settled or handed to the row: abandon must not release it
+    if lease is not None:
+        taken = record.reserved_nanos if record.cost_source == usage.COST_PENDING else record.cost_nanos
+        admission.settled(svc.gate, call.admission, outcome, taken)
+        call.lease_nanos = 0 if outcome.reservation_gone else lease.nanos
     return True
 
 
@@ -257,6 +274,7 @@ def settle_call(svc: Services, call: PreparedCall, make_record,
     finally:
         if call.admission is not None:
             admission.finish(svc.gate, call.admission)
+            admission.settled(svc.gate, call.admission, None, 0)  # not recorded: its lease is forgotten
 
 
 def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord | None = None,
@@ -271,7 +289,8 @@ def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord |
         cost = record.cost_nanos if (recorded and record is not None) else None
         held = bool(record is not None and record.cost_source == usage.COST_PENDING)
         return admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now,
-                                    call.month_cost_nanos)  # set by meter_call once recorded
+                                    call.month_cost_nanos, call.month_reserved_nanos,  # set by meter_call
+                                    call.lease_nanos)
     except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
         logs.budget_status_failed(error=type(exc).__name__, detail=str(exc)[:300])
         return None

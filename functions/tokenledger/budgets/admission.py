@@ -31,7 +31,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
 from tokenledger import logs, store
-from tokenledger.budgets import alerts, features, limits, reservations, rules
+from tokenledger.budgets import alerts, features, leases, limits, reservations, rules
 from tokenledger.budgets.cache import BudgetCache
 from tokenledger.budgets.limits import RateLimited
 from tokenledger.config import Settings
@@ -57,6 +57,7 @@ class Gate:
         self.budgets = BudgetCache(settings.budget_cache_s)
         self.limiter = limits.LocalLimiter()
         self.features = features.FeatureBook()
+        self.leases = leases.LeaseBook()
 
 
 class BudgetExceeded(Exception):
@@ -88,6 +89,7 @@ class Admission:
     feature: str | None = None  # the name the call is counted under (features.py)
     local_slot: bool = False  # holds a per-instance in-flight slot (calls that skip the shared gate)
     uid: str = ""
+    lease: leases.Lease | None = None  # admitted against this lease (settled into it by the ledger)
 
 
 class BudgetUnavailable(Exception):
@@ -188,28 +190,52 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
     minute_ref, day_ref = store.user_minute_doc(db, uid, minute), store.user_day_doc(db, uid, day)
     amount = worst_case_nanos if (not is_free and budget.enforced) else 0
     count_free = is_free and budget.free_daily_requests is not None
+    # A call counted against a daily free quota is counted one by one (one commit each); every
+    # other gated call may be admitted against a lease of this instance (leases.py).
+    lease_calls = 0 if count_free else settings.lease_calls
+    lease_minute = minute if budget.requests_per_minute else None
+    if lease_calls:
+        lease = gate.leases.take(uid, month, budget, amount, now.timestamp(), lease_minute)
+        if lease is not None:
+            return _from_lease(lease, budget, month, day, amount, alerts_sent, counted_as(), uid)
+    asked = leases.ask_nanos(amount, budget, lease_calls, gate.leases.seen_spent(uid, month))
+    leasing = asked is not None
+    asked = amount if asked is None else asked
+    asked_requests = leases.ask_requests(budget, lease_calls) if leasing else 1
+    # An idle lease this instance holds for the user goes back in the same commit (near the
+    # ceiling too: what it holds is then room for this call).
+    returned = _returnable(gate, db, uid, month, budget, now, lease_minute) if settings.lease_calls else None
     deadline = time.monotonic() + ADMISSION_PATIENCE_S
     pause = 0.05
-    counted_minute = False  # the minute's +1 is made once per call, not per retry (+0 reads it back)
+    counted_minute = False  # the minute's grant is counted once per call, not per retry
     swept = False  # expired reservations of this user released once, on an in-flight refusal
 
-    def undo(batch):
+    def undo(batch):  # a refused call's increments back, but for the one request it was
         if count_free:
             batch.set(day_ref, {"free_requests": firestore.Increment(-1)}, merge=True)
+        if budget.requests_per_minute and asked_requests > 1:
+            batch.set(minute_ref, {"requests": firestore.Increment(1 - asked_requests)}, merge=True)
 
     while True:
         counters = []
         if budget.requests_per_minute:  # no limit, no counter: one write less on a hot user's path
             counters.append(reservations.Counter(minute_ref, {"user_id": uid, "expire_at": now + MINUTE_DOC_TTL},
-                                                 "requests", 0 if counted_minute else 1))
+                                                 "requests", asked_requests - (1 if counted_minute else 0)))
         if count_free:
             counters.append(reservations.Counter(day_ref, {"user_id": uid, "month": month, "day": day},
                                                  "free_requests", 1))
         try:
             reservation, totals, sharded, counted = reservations.reserve_and_read(
-                db, uid, month, amount, now, settings.reservation_ttl_s, tuple(counters))
+                db, uid, month, asked, now, settings.reservation_ttl_s, tuple(counters),
+                lease_admit_s=leases.ADMIT_S if leasing else 0, returned=returned)
+        except (gexc.NotFound, gexc.FailedPrecondition):
+            if returned is None:
+                return _unchecked(settings, uid, budget, now, counted_as())
+            returned = None  # that lease was released after it expired: nothing to give back
+            continue
         except FIRESTORE_ERRORS:
             return _unchecked(settings, uid, budget, now, counted_as())
+        returned = None  # given back in that commit
         counted_minute = True
         counted = {c.field: value for c, value in zip(counters, counted)}
         if sharded:
@@ -218,7 +244,7 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             except FIRESTORE_ERRORS:
                 _give_back(db, reservation, undo)
                 return _unchecked(settings, uid, budget, now, counted_as())
-        refusal = limits.check(counted.get("requests", 0), totals.in_flight, budget, now)
+        refusal = limits.check(counted.get("requests", 0) - (asked_requests - 1), totals.in_flight, budget, now)
         if refusal is not None and refusal.limit_name == limits.IN_FLIGHT and not swept:
             # Slots of crashed calls come back when their reservations expire: free this user's
             # now rather than at the next scheduled check (a query, on this refusal path only).
@@ -234,18 +260,87 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
         if count_free and free_today > budget.free_daily_requests:
             _give_back(db, reservation, undo)
             raise FreeQuotaExceeded(budget.free_daily_requests, rules.seconds_to_next_day(now))
-        if amount and not reservations.admitted(totals, budget):
+        kept = leases.kept_nanos(totals.cost_nanos, totals.reserved_nanos, asked, amount,
+                                 budget.monthly_budget_nanos) if asked else 0
+        gate.leases.saw(uid, month, totals.cost_nanos, totals.reserved_nanos - asked + (kept or 0))
+        if kept is None:
             _give_back(db, reservation, undo)
-            others = totals.reserved_nanos - amount
+            others = totals.reserved_nanos - asked
             fits_alone = rules.admits(totals.cost_nanos, amount, budget.monthly_budget_nanos)
             if not fits_alone or others <= 0 or time.monotonic() + pause > deadline:
                 raise BudgetExceeded(totals.cost_nanos, others, budget.monthly_budget_nanos, amount)
             time.sleep(pause * (0.5 + random.random()))
             pause = min(pause * 1.5, 0.3)
+            lease = gate.leases.take(uid, month, budget, amount, now.timestamp(), lease_minute) if lease_calls else None
+            if lease is not None:  # a call of this user on this instance ended meanwhile: its lease serves
+                return _from_lease(lease, budget, month, day, amount, alerts_sent, counted_as(), uid)
             continue
+        others = reservations.MonthTotals(totals.cost_nanos, totals.reserved_nanos - asked, alerts_sent,
+                                          totals.in_flight)
+        if leasing:
+            reservation, lease = _keep(db, gate, reservation, budget, others, asked, kept,
+                                       counted.get("requests", 0), asked_requests, lease_minute, now,
+                                       settings.reservation_ttl_s)
+            if lease is not None:
+                return Admission(budget, month, day, totals=others, reserved_nanos=amount, feature=counted_as(),
+                                 uid=uid, lease=lease)
+            totals = replace(totals, reserved_nanos=others.reserved_nanos + amount)
         return Admission(budget, month, day, reservation, free_requests_today=free_today,
-                         totals=replace(totals, alerts_sent=alerts_sent), reserved_nanos=amount, feature=counted_as(),
-                         uid=uid)
+                         totals=replace(totals, alerts_sent=alerts_sent), reserved_nanos=amount,
+                         feature=counted_as(), uid=uid)
+
+
+def _from_lease(lease: leases.Lease, budget: rules.Budget, month: str, day: str, amount: int,
+                alerts_sent: dict | None, feature: str | None, uid: str) -> Admission:
+    """Admitted in memory against this instance's lease: no write, no read. Its totals are the
+    month as the lease last saw it, other calls' and instances' reservations only."""
+    others = reservations.MonthTotals(lease.cost_nanos, lease.reserved_nanos - lease.nanos, alerts_sent)
+    return Admission(budget, month, day, totals=others, reserved_nanos=amount, feature=feature, uid=uid, lease=lease)
+
+
+def _returnable(gate: Gate, db, uid: str, month: str, budget: rules.Budget, now: datetime,
+                minute: str | None) -> reservations.Returned | None:
+    """An idle lease of this user to give back in the commit that takes the next reservation:
+    one that can admit nothing more, else one too small for this call."""
+    lease = gate.leases.stale(uid, month, budget, now.timestamp(), minute) or gate.leases.spare(uid)
+    if lease is None:
+        return None
+    unused = lease.requests if lease.minute is not None and lease.minute == limits.minute_key(now) else 0
+    return reservations.Returned(
+        reservations.Reservation(lease.lease_id, uid, lease.month, lease.nanos, lease.shard),
+        store.user_minute_doc(db, uid, lease.minute) if unused else None, unused)
+
+
+def _keep(db, gate: Gate, reservation: reservations.Reservation, budget: rules.Budget,
+          others: reservations.MonthTotals, asked: int, kept: int, counted_requests: int, asked_requests: int,
+          minute: str | None, now: datetime, ttl_s: int) -> tuple[reservations.Reservation, leases.Lease | None]:
+    """What an admitted lease's commit keeps: the lease (busy with this call), or — the month
+    too close to its ceiling for one (kept < asked) — the call's own reservation. Giving back
+    what is not kept is one more commit, near the ceiling or the per-minute limit only. When
+    that commit fails, the document's amount is not known: it serves this call as a lease that
+    is then forgotten, and the check releases what it holds when it expires."""
+    kept_requests = leases.kept_requests(counted_requests, asked_requests, budget.requests_per_minute)
+    as_call = kept < asked
+    if as_call:
+        kept_requests = 1
+    lease = leases.Lease(reservation.reservation_id, reservation.user_id, reservation.month, reservation.shard,
+                         budget, nanos=kept, admit_until=now.timestamp() + leases.ADMIT_S,
+                         minute=minute, requests=kept_requests - 1 if minute is not None else 0,
+                         cost_nanos=others.cost_nanos, reserved_nanos=others.reserved_nanos + kept)
+    if as_call or kept_requests < asked_requests:
+        minute_ref = store.user_minute_doc(db, lease.uid, minute) if minute is not None else None
+        try:
+            reservations.shrink(db, reservation, asked - kept, minute_ref, asked_requests - kept_requests,
+                                now + timedelta(seconds=ttl_s) if as_call else None)
+        except FIRESTORE_ERRORS as exc:
+            lease.nanos, lease.uncertain = asked, True
+            logs.reservation_release_failed(reservation_id=reservation.reservation_id, error=type(exc).__name__)
+            gate.leases.add(lease)
+            return reservation, lease
+    if as_call:
+        return replace(reservation, amount_nanos=kept), None
+    gate.leases.add(lease)
+    return reservation, lease
 
 
 def _sweep_expired(db, uid: str, now: datetime) -> int:
@@ -266,13 +361,35 @@ def _give_back(db, reservation: reservations.Reservation, undo=None) -> None:
 
 
 def abandon(db, gate: Gate, admission: Admission | None) -> None:
-    """The call failed before anything was billed: give its reservation (and slot) back."""
+    """The call failed before anything was billed: give its reservation (and slot) back — a
+    lease just goes back to this instance's book, nothing written."""
     if admission is None:
         return
     finish(gate, admission)
+    if admission.lease is not None:
+        gate.leases.put_back(admission.lease)
+        admission.lease = None
     if admission.reservation is not None:
         reservations.release(db, admission.reservation)
         admission.reservation = None
+
+
+def settled(gate: Gate, admission: Admission, outcome, taken_nanos: int) -> None:
+    """The ledger recorded the call (ledger.RecordOutcome; None: it could not): its lease is
+    idle again with the call's cost (or a pending row's worst case) taken off, or forgotten when
+    its document's amount is not known for sure (it then expires: the check releases it)."""
+    lease = admission.lease
+    if lease is None:
+        return
+    admission.lease = None
+    if outcome is None or outcome.status != "recorded" or outcome.reservation_gone or lease.uncertain:
+        gate.leases.drop(lease)
+        return
+    lease.nanos -= taken_nanos
+    if outcome.month_cost_nanos is not None and outcome.month_reserved_nanos is not None:
+        lease.cost_nanos, lease.reserved_nanos = outcome.month_cost_nanos, outcome.month_reserved_nanos
+        gate.leases.saw(lease.uid, lease.month, lease.cost_nanos, lease.reserved_nanos)
+    gate.leases.put_back(lease)
 
 
 def finish(gate: Gate, admission: Admission | None) -> None:
@@ -283,13 +400,18 @@ def finish(gate: Gate, admission: Admission | None) -> None:
 
 
 def after_call(db, settings: Settings, admission: Admission, cost_nanos: int | None, held: bool,
-               now: datetime, month_cost_nanos: int | None = None) -> dict | None:
+               now: datetime, month_cost_nanos: int | None = None, month_reserved_nanos: int | None = None,
+               lease_nanos: int | None = None) -> dict | None:
     """The user's month after the call, with no read: from what the gate's commit read back plus
     this call's own cost (cost_nanos None: the call was not recorded) — or, better, the month's
     exact cost just after this call when the ledger's commit read it back (`month_cost_nanos`:
     a user without shards). Alerts are written for the thresholds this call crossed, and for
     reached ones whose flag the gate found missing when it read the flags (each alert at most
-    once, see alerts.py; the scheduled check writes any other)."""
+    once, see alerts.py; the scheduled check writes any other).
+
+    A call admitted from a lease (`lease_nanos`: what the lease holds after it) shows the month's
+    reserved without that lease's amount — what other calls and instances hold — taken from the
+    ledger's read-back when it told (`month_reserved_nanos`), else as the lease last saw it."""
     if not admission.checked:
         return None
     budget, totals = admission.budget, admission.totals
@@ -300,7 +422,12 @@ def after_call(db, settings: Settings, admission: Admission, cost_nanos: int | N
     if cost_nanos is not None:
         cost = month_cost_nanos if month_cost_nanos is not None else cost + cost_nanos
         before = cost - cost_nanos
-        if not held:
+        if lease_nanos is not None:  # totals hold other calls' reservations only
+            if month_cost_nanos is not None and month_reserved_nanos is not None:
+                reserved = month_reserved_nanos - lease_nanos
+            elif held:
+                reserved += admission.reserved_nanos
+        elif not held:
             reserved -= admission.reserved_nanos
     if budget.has_dollar_budget:
         sent = totals.alerts_sent if totals.alerts_sent is not None else rules.presumed_sent(budget, before)

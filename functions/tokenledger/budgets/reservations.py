@@ -23,7 +23,7 @@ the call's own batch (see ledger.py).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
@@ -155,8 +155,27 @@ def reserve(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: i
     return reserve_and_read(db, uid, month, amount_nanos, now, ttl_s)[0]
 
 
+@dataclass(frozen=True)
+class Returned:
+    """A lease given back in the commit that takes its successor (see leases.py): its amount and
+    slot leave the month, and the requests of its grant it did not use leave the minute's count
+    when that minute is still the one counted (`minute_ref`)."""
+    reservation: Reservation
+    minute_ref: object | None = None
+    unused_requests: int = 0
+
+
+def add_release(batch, db, reservation: Reservation, precondition) -> None:
+    """Delete the reservation document (under `precondition`) and take its amount and slot off
+    the month document it was added to."""
+    batch.delete(store.reservation_doc(db, reservation.reservation_id), option=precondition)
+    batch.set(store.user_month_shard_doc(db, reservation.user_id, reservation.month, reservation.shard),
+              _reserved_delta(-reservation.amount_nanos, -1), merge=True)
+
+
 def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int,
-                     counters: tuple = ()) -> tuple[Reservation, MonthTotals, bool, list[int]]:
+                     counters: tuple = (), lease_admit_s: int = 0,
+                     returned: Returned | None = None) -> tuple[Reservation, MonthTotals, bool, list[int]]:
     """Blind increment of the month's `reserved` and `in_flight`, the reservation document and
     the caller's `counters`, in one commit, which also reads them back: Firestore returns each
     increment's result, so the month document's totals (its cost read by an increment of 0) come
@@ -166,11 +185,36 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     a shard (metering/hot_users.py, the table the ledger's writes share): a hot user's
     reservations would otherwise put every call's write on the base document. Returns
     (reservation, that document's totals with this reservation in them, whether the month has
-    other documents to add (with_shards), each counter's value after its increment)."""
+    other documents to add (with_shards), each counter's value after its increment).
+
+    `lease_admit_s` > 0 makes it a lease (leases.py): its document expires that much later than a
+    call's reservation. `returned` is an idle lease given back in the same commit, before the
+    increments read back (they include its release); the commit fails with NotFound when that
+    lease is gone (released after expiry): retry without it."""
     shard, mark_sharded = hot_users.PLACEMENT.place(uid, month)
     reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard)
     batch = db.batch()
     read_back = {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0}
+    if returned is not None:
+        # One write per document (a commit does not write a document twice): what the returned
+        # lease takes off its month is folded into the new lease's month write (readers sum the
+        # month's documents: any of them may carry a release), its unused requests into the
+        # minute's count when that is this minute's.
+        old = returned.reservation
+        batch.delete(store.reservation_doc(db, old.reservation_id), option=db.write_option(exists=True))
+        if old.month == month:
+            read_back = {**_reserved_amounts(amount_nanos - old.amount_nanos, 0), "cost_nanos": 0}
+        else:
+            batch.set(store.user_month_shard_doc(db, uid, old.month, old.shard),
+                      _reserved_delta(-old.amount_nanos, -1), merge=True)
+        unused = returned.unused_requests if returned.minute_ref is not None else 0
+        same_minute = [i for i, c in enumerate(counters) if c.ref.path == getattr(returned.minute_ref, "path", None)]
+        if unused and same_minute:
+            i = same_minute[0]
+            counters = (*counters[:i], replace(counters[i], amount=counters[i].amount - unused), *counters[i + 1:])
+        elif unused:
+            batch.set(returned.minute_ref, {"requests": firestore.Increment(-unused)}, merge=True)
+    preceding = len(batch._write_pbs)  # the returned lease's writes come first
     if not shard:
         read_back[store.SHARD_MARK] = 0
     paths = store.add_merge_increments(
@@ -190,12 +234,14 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
             "amount_nanos": amount_nanos,
             "amount": money.usd_float(amount_nanos),
             "created_at": now,
-            "expires_at": now + timedelta(seconds=ttl_s),
+            "expires_at": now + timedelta(seconds=ttl_s + lease_admit_s),
+            **({"lease": True} if lease_admit_s else {}),
         },
     )
     results = batch.commit(**GATE_COMMIT)
     if mark_sharded:
         hot_users.PLACEMENT.marked(uid, month)
+    results = results[preceding:]
     own = store.counter_values(results[0], paths)
     totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]))
     values = [int(store.counter_values(result, counter)[(c.field,)])
@@ -212,6 +258,27 @@ def with_shards(db, uid: str, month: str, known: MonthTotals, shard: int = 0, **
                        known.alerts_sent, known.in_flight + rest.in_flight, known.features)
 
 
+def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: int = 0,
+           call_expires_at: datetime | None = None) -> None:
+    """Give back part of a lease just taken (leases.py): its document's amount, the month's
+    reserved and the minute's count fall by what it does not keep. `call_expires_at`: it becomes
+    one call's reservation, which expires then. The document must still be there (it was
+    created a moment ago)."""
+    batch = db.batch()
+    ref = store.reservation_doc(db, reservation.reservation_id)
+    change = {"amount_nanos": firestore.Increment(-nanos), "amount": firestore.Increment(-money.usd_float(nanos))}
+    if call_expires_at is not None:
+        change.update({"lease": False, "expires_at": call_expires_at})
+    if nanos or call_expires_at is not None:
+        batch.update(ref, change)
+    if nanos:
+        batch.set(store.user_month_shard_doc(db, reservation.user_id, reservation.month, reservation.shard),
+                  _reserved_delta(-nanos, 0), merge=True)
+    if requests and minute_ref is not None:
+        batch.set(minute_ref, {"requests": firestore.Increment(-requests)}, merge=True)
+    batch.commit(**GATE_COMMIT)
+
+
 def release(db, reservation: Reservation, also=None) -> bool:
     """Give the reservation back (refused or failed call). False when it was already released.
     `also(batch)` undoes the caller's own writes in the same commit."""
@@ -224,8 +291,7 @@ def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, p
     """Taken off the document it was added to (readers sum them all: any would do, that one
     keeps a hot user's base document out of it)."""
     batch = db.batch()
-    batch.delete(store.reservation_doc(db, reservation_id), option=precondition)
-    batch.set(store.user_month_shard_doc(db, uid, month, shard), _reserved_delta(-amount_nanos, -1), merge=True)
+    add_release(batch, db, Reservation(reservation_id, uid, month, amount_nanos, shard), precondition)
     if also is not None:
         also(batch)
     try:

@@ -52,6 +52,16 @@ class RecordOutcome:
     # exact month total just after this call, known without a read (budgets/admission.py).
     shard: int = 0
     month_counters: dict | None = None
+    # The call's reservation (or lease) was gone: released after it expired, recorded without it.
+    reservation_gone: bool = False
+
+    @property
+    def month_reserved_nanos(self) -> int | None:
+        """The user's month reserved just after this call, when this commit can tell (as above)."""
+        counters = self.month_counters
+        if self.month_cost_nanos is None or ("reserved_nanos",) not in counters:
+            return None
+        return int(counters[("reserved_nanos",)])
 
     @property
     def month_cost_nanos(self) -> int | None:
@@ -87,11 +97,18 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     # A final row releases the call's reservation in this batch; a pending row takes it over
     # (reconcile releases it when it settles the row). A replay never does: by then the
     # reservation has expired and the budget check has released it (or will).
-    if record.reserved_nanos and not holds_reservation and not replay:
-        month_delta["reserved_nanos"] = -record.reserved_nanos
-        month_delta["reserved"] = -money.usd_float(record.reserved_nanos)
-    if record.reservation_id and not replay:
+    lease = record.lease and bool(record.reservation_id) and not replay
+    # What leaves the month's reserved: a call's own reservation its whole amount; a lease the
+    # call's cost, which moves from the lease to the month's cost (the rest stays the lease's).
+    released = 0 if holds_reservation or replay else record.cost_nanos if lease else record.reserved_nanos
+    # What leaves a lease's amount: the cost, or for a pending row the worst case it takes over.
+    from_lease = (record.reserved_nanos if holds_reservation else record.cost_nanos) if lease else 0
+    if released or lease:
+        month_delta["reserved_nanos"] = -released  # by 0 too: read back (RecordOutcome)
+        month_delta["reserved"] = -money.usd_float(released)
+    if record.reservation_id and not replay and not lease:
         # The call is over (a pending row holds its money, not a slot): see budgets/reservations.py.
+        # A lease keeps its slot for the next call.
         month_delta["in_flight"] = -1
     if not shard and not replay:
         month_delta[store.SHARD_MARK] = 0  # read back: has the month shards elsewhere? (RecordOutcome)
@@ -110,7 +127,12 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
     row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
     store.add_create(batch, store.usage_doc(db, record.generation_id), row)
-    if record.reservation_id and not replay:
+    if lease:
+        # Only if it is still there, as below: a lease the check released after it expired.
+        store.add_merge_increments(
+            batch, store.reservation_doc(db, record.reservation_id), {},
+            {"amount_nanos": -from_lease, "amount": -money.usd_float(from_lease)}, server_times=(), exists=True)
+    elif record.reservation_id and not replay:
         # Only if it is still there: a reservation the budget check released (it expired while
         # the call ran) fails the batch (NotFound), and record_usage records without it.
         batch.delete(store.reservation_doc(db, record.reservation_id), option=db.write_option(exists=True))
@@ -133,6 +155,7 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
     if not record.generation_id:
         raise ValueError("a usage record needs a generation id")
     attempts = 0
+    gone = False
     shard, mark_sharded = (0, False) if replay else hot_users.PLACEMENT.place(record.user_id, record.month)
 
     def commit_once() -> dict:
@@ -159,7 +182,8 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
             # The reservation is gone: it expired while the call ran (a stream longer than
             # TOKENLEDGER_RESERVATION_TTL_S) and the check released it. Released once is enough:
             # record the call holding no reservation (its row then holds none for reconcile).
-            record = replace(record, reservation_id=None, reserved_nanos=0)
+            record = replace(record, reservation_id=None, reserved_nanos=0, lease=False)
+            gone = True
             counters = retrying(commit_once)()
     except gexc.AlreadyExists:
         # On a retry this means the earlier attempt landed; on the first, the call was
@@ -169,4 +193,4 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
         raise RecordingFailed(record, exc) from exc
     if mark_sharded:  # the mark is in: later spread writes of this instance need not carry it
         hot_users.PLACEMENT.marked(record.user_id, record.month)
-    return RecordOutcome(record.generation_id, "recorded", attempts, shard, counters)
+    return RecordOutcome(record.generation_id, "recorded", attempts, shard, counters, gone)

@@ -68,6 +68,9 @@ class UsageRecord:
     reserved_nanos: int = 0
     # The reservation document the ledger deletes when it settles the call (None: nothing held).
     reservation_id: str | None = None
+    # The reservation is a lease (budgets/leases.py): the ledger takes the call's cost off its
+    # amount and leaves it (and its in-flight slot) to the instance for the next call.
+    lease: bool = False
 
     @property
     def is_free(self) -> bool:
