@@ -215,19 +215,9 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     The call's budget reservation goes into the same commit: a final row releases it, a
     `pending` row (cost not known yet) takes it over until reconcile settles the row (ledger.py).
     Not committed: the reservation stays until it expires and the budget check releases it."""
-    reservation = call.admission.reservation if call.admission else None
-    lease = call.admission.lease if call.admission else None
-    if reservation is not None:
-        record = replace(record, reserved_nanos=reservation.amount_nanos, reservation_id=reservation.reservation_id)
-    elif lease is not None and record.cost_source != usage.COST_PENDING and svc.gate.leases.another_idle(lease):
-        # This instance holds another idle lease for the user: this one is closed with its call,
-        # released whole like a call's own reservation (see leases.LeaseBook.another_idle).
-        record = replace(record, reserved_nanos=lease.nanos, reservation_id=lease.lease_id)
-        svc.gate.leases.drop(lease)
-        call.admission.lease = lease = None
-        call.lease_nanos = 0  # the budget status: nothing of it left to leave out
-    elif lease is not None:
-        record = replace(record, reserved_nanos=call.admission.reserved_nanos, reservation_id=lease.lease_id, lease=True)
+    record, reservation, lease = admission.holding(svc.gate, call.admission, record)
+    if record.reservation_id and reservation is None and lease is None:
+        call.lease_nanos = 0  # its lease closes with it: nothing of it left to leave out of the status
     if not record.generation_id:
         logs.usage_not_recorded(reason="no generation id", record=record.to_log())
         return False
@@ -243,8 +233,7 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     if reservation is not None:
         call.admission.reservation = None  # settled or handed to the row: abandon must not release it
     if lease is not None:
-        taken = record.reserved_nanos if record.cost_source == usage.COST_PENDING else record.cost_nanos
-        admission.settled(svc.gate, call.admission, outcome, taken)
+        admission.settled(svc.gate, call.admission, outcome, record)
         call.lease_nanos = 0 if outcome.reservation_gone else lease.nanos
     return True
 
@@ -274,7 +263,7 @@ def settle_call(svc: Services, call: PreparedCall, make_record,
     finally:
         if call.admission is not None:
             admission.finish(svc.gate, call.admission)
-            admission.settled(svc.gate, call.admission, None, 0)  # not recorded: its lease is forgotten
+            admission.settled(svc.gate, call.admission, None, None)  # not recorded: its lease is forgotten
 
 
 def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord | None = None,

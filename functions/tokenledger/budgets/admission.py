@@ -35,6 +35,7 @@ from tokenledger.budgets import alerts, features, leases, limits, reservations, 
 from tokenledger.budgets.cache import BudgetCache
 from tokenledger.budgets.limits import RateLimited
 from tokenledger.config import Settings
+from tokenledger.metering.usage import COST_PENDING
 
 __all__ = ["RateLimited"]
 
@@ -374,7 +375,29 @@ def abandon(db, gate: Gate, admission: Admission | None) -> None:
         admission.reservation = None
 
 
-def settled(gate: Gate, admission: Admission, outcome, taken_nanos: int) -> None:
+def holding(gate: Gate, admission: Admission | None, record):
+    """The call's record (metering.usage.UsageRecord) with what it holds for the ledger to settle
+    in its commit: the call's own reservation (released whole), or its lease (the call's cost
+    taken off it) — closed instead, released whole, when this instance holds another idle lease
+    for the user (leases.LeaseBook.another_idle; not for a pending row, which takes the call's
+    worst case over from the lease). Returns (record, reservation, lease): the one held."""
+    if admission is None:
+        return record, None, None
+    if admission.reservation is not None:
+        reservation = admission.reservation
+        return replace(record, reserved_nanos=reservation.amount_nanos,
+                       reservation_id=reservation.reservation_id), reservation, None
+    lease = admission.lease
+    if lease is None:
+        return record, None, None
+    if record.cost_source != COST_PENDING and gate.leases.another_idle(lease):
+        gate.leases.drop(lease)
+        admission.lease = None
+        return replace(record, reserved_nanos=lease.nanos, reservation_id=lease.lease_id), None, None
+    return replace(record, reserved_nanos=admission.reserved_nanos, reservation_id=lease.lease_id, lease=True), None, lease
+
+
+def settled(gate: Gate, admission: Admission, outcome, record) -> None:
     """The ledger recorded the call (ledger.RecordOutcome; None: it could not): its lease is
     idle again with the call's cost (or a pending row's worst case) taken off, or forgotten when
     its document's amount is not known for sure (it then expires: the check releases it)."""
@@ -385,7 +408,13 @@ def settled(gate: Gate, admission: Admission, outcome, taken_nanos: int) -> None
     if outcome is None or outcome.status != "recorded" or outcome.reservation_gone or lease.uncertain:
         gate.leases.drop(lease)
         return
-    lease.nanos -= taken_nanos
+    pending = record.cost_source == COST_PENDING
+    lease.nanos -= record.reserved_nanos if pending else record.cost_nanos
+    # The month as the lease sees it: this call's cost moved from reserved to cost (a pending
+    # row's worst case stays reserved) — or exactly, when the ledger's commit read it back.
+    if not pending:
+        lease.cost_nanos += record.cost_nanos
+        lease.reserved_nanos -= record.cost_nanos
     if outcome.month_cost_nanos is not None and outcome.month_reserved_nanos is not None:
         lease.cost_nanos, lease.reserved_nanos = outcome.month_cost_nanos, outcome.month_reserved_nanos
         gate.leases.saw(lease.uid, lease.month, lease.cost_nanos, lease.reserved_nanos)
