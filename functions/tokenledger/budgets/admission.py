@@ -6,9 +6,12 @@ whose budget this instance knows, no read at all:
     a miss it is read, with the month's alert flags, in one round trip before the commit;
   * a user with nothing to check (no dollar budget, no free quota that applies) skips the shared
     gate: no read, no write before the call; rate limits per instance (limits.py);
-  * everyone else makes ONE commit of blind increments — the reservation (the call's worst case
-    for an enforced budget, else $0) with `in_flight` +1, the minute's request count, the day's
-    free count for a free call — which also reads them back: Firestore returns every increment's
+  * everyone else is admitted against this instance's lease for the user when it has one that
+    covers the call (leases.py: no read, no write before the call), else makes ONE commit of
+    blind increments — a new lease (or, near the ceiling and for a free call counted against a
+    daily quota, the call's own reservation: its worst case for an enforced budget, else $0)
+    with `in_flight` +1, the minute's request count (a lease's grant), the day's free count for
+    a free call, an idle lease handed back — which also reads them back: Firestore returns every increment's
     result, and an increment by 0 of the month's cost reads it (reservations.reserve_and_read).
     A hot user's month has shards: their totals are added in one get_all. Then the decision: rate
     limit (429), free quota (429), budget (402). A refused call takes its increments back in one

@@ -7,24 +7,28 @@ with a per-minute limit a grant of that minute's requests. It serves one call at
 slot); an instance running several calls of one user at once holds one lease per call.
 
   * Admitting from a lease (take): it is idle, was taken under the budget in force, may still
-    admit (ADMIT_S, and its minute for a request grant), and its free amount covers the call's
-    worst case. Nothing is written.
+    admit (ADMIT_S, and its minute for a request grant), and its amount covers the call's worst
+    case. Nothing is written, nothing read.
   * Settling: the ledger's one commit moves the call's cost from the lease to the month's cost
-    (reserved -= cost, the lease document's amount -= cost), so cost + reserved stays the
-    ceiling's sum and the lease is idle again with what is left. A pending row (cost unknown)
-    takes the call's worst case over from the lease instead.
-  * Renewing: a lease that can no longer admit is returned in the commit that takes its
-    successor (one commit: release and reserve, read back together).
+    (reserved -= cost, the lease document's amount -= cost), so cost + reserved, the sum the
+    ceiling is checked on, does not change, and the lease is idle again with what is left. A
+    pending row (cost unknown) takes the call's worst case over from the lease instead. An
+    instance keeps at most one idle lease per user: a second one closes with its call (released
+    whole in that commit).
+  * Renewing: a lease that can no longer admit is handed back in the commit that takes the
+    next reservation (release and reserve in one commit, read back together).
   * Crashes and idle instances: the lease document expires ADMIT_S + the reservation TTL after it
     was taken (a call admitted at the last moment may run for the TTL) and the scheduled check
     releases what it still holds.
 
 Why the ceiling holds: a lease is admitted like a reservation (cost + every reservation
 committed before it + its own amount <= budget, read back in its own commit; see
-reservations.py) and trimmed to what fits when less than asked fits; calls admitted from it
-never hold more than its amount. The price: an idle lease keeps up to its amount and one slot
-away from this user's calls on other instances until renewed or expired, so leases are sized
-small against the headroom (ask below).
+reservations.py), and the calls admitted from it never hold more than its amount. Near the
+ceiling there are no leases: a lease is kept only while the room left is at least
+HEADROOM_SHARE times its amount; otherwise the commit keeps just the call's worst case (one
+reservation per call, exact as before) and the instance's idle lease goes back in it. The
+price of a lease: until renewed or expired it keeps its amount and one slot from this user's
+calls on other instances (far from the ceiling, so only the in-flight limit can feel it).
 """
 from __future__ import annotations
 
