@@ -215,7 +215,9 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     The call's budget reservation goes into the same commit: a final row releases it, a
     `pending` row (cost not known yet) takes it over until reconcile settles the row (ledger.py).
     Not committed: the reservation stays until it expires and the budget check releases it."""
-    record, reservation, lease = admission.holding(svc.gate, call.admission, record)
+    reservation = lease = None
+    if call.admission is not None:
+        record, reservation, lease = admission.holding(svc.gate, call.admission, record)
     if record.reservation_id and reservation is None and lease is None:
         call.lease_nanos = 0  # its lease closes with it: nothing of it left to leave out of the status
     if not record.generation_id:

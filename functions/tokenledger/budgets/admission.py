@@ -378,14 +378,12 @@ def abandon(db, gate: Gate, admission: Admission | None) -> None:
         admission.reservation = None
 
 
-def holding(gate: Gate, admission: Admission | None, record):
+def holding(gate: Gate, admission: Admission, record):
     """The call's record (metering.usage.UsageRecord) with what it holds for the ledger to settle
     in its commit: the call's own reservation (released whole), or its lease (the call's cost
     taken off it) — closed instead, released whole, when this instance holds another idle lease
     for the user (leases.LeaseBook.another_idle; not for a pending row, which takes the call's
     worst case over from the lease). Returns (record, reservation, lease): the one held."""
-    if admission is None:
-        return record, None, None
     if admission.reservation is not None:
         reservation = admission.reservation
         return replace(record, reserved_nanos=reservation.amount_nanos,
