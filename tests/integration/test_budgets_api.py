@@ -108,6 +108,8 @@ def test_failed_upstream_call_releases_its_reservation(api, admin, user, db, sta
     # What stays is the instance's lease for the next call, untouched: nothing was billed.
     [lease] = leases_of(db, user.uid)
     assert held_beyond_leases(db, user.uid, _month()) == (0, 0)
+    assert month_doc(db, user.uid, _month())["reserved_nanos"] == lease["amount_nanos"] > 0
+    assert api.request("GET", "/v1/budget", user).json()["reserved_nanos"] == 0  # no call in progress
     ok = api.chat(user, model=PAID, max_tokens=100)
     assert ok.status_code == 200 and ok.json()["budget"]["reserved"] == 0  # its own lease is not "held"
     [after] = leases_of(db, user.uid)  # the same lease served it, less the call's cost

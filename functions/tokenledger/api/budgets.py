@@ -87,10 +87,12 @@ def my_budget():
         budget = admission.read_budget(svc.db, caller.uid, svc.settings)
         totals = reservations.read_month(svc.db, caller.uid, month, retry=admission.QUICK_RETRY)
         free_today = reservations.free_requests_today(svc.db, caller.uid, day)
+        # `reserved` is what calls in progress hold: not what instances keep leased for the next ones.
+        leased = reservations.leased_nanos(svc.db, caller.uid, month, retry=admission.QUICK_RETRY)
     except (admission.BudgetUnavailable, gexc.GoogleAPIError, gexc.RetryError):
         raise ApiError(503, "budget_unavailable", "Your budget cannot be read right now; retry in a moment.",
                        {"Retry-After": "5"})
-    return jsonify(rules.status(budget, month, totals.cost_nanos, totals.reserved_nanos, free_today))
+    return jsonify(rules.status(budget, month, totals.cost_nanos, totals.reserved_nanos - leased, free_today))
 
 
 @bp.put("/v1/admin/budgets/<uid>")

@@ -330,6 +330,15 @@ def release_expired(db, now: datetime, page_size: int = 500, progress=None,
         last = page[-1]
 
 
+def leased_nanos(db, uid: str, month: str, **options) -> int:
+    """What the user's leases (leases.py) hold of the month: reserved for their next calls by the
+    instances that served them, not held by a call in progress. One query (one read per
+    reservation document of the user, one when there is none)."""
+    query = db.collection(store.RESERVATIONS).where(filter=firestore.FieldFilter("user_id", "==", uid))
+    docs = (snap.to_dict() or {} for snap in query.select(["month", "amount_nanos", "lease"]).stream(**options))
+    return sum(int(doc.get("amount_nanos") or 0) for doc in docs if doc.get("lease") and doc.get("month") == month)
+
+
 # ---- free-model daily quota ---------------------------------------------------------------------
 
 def free_requests_today(db, uid: str, day: str) -> int:
