@@ -156,8 +156,10 @@ def test_a_lease_that_can_admit_no_more_is_handed_back_in_the_commit_that_takes_
     per_minute = replace(BUDGET, requests_per_minute=60)
     settings = replace(SETTINGS, rate_limit_per_minute=60)
     gate = instance(uid, per_minute, settings)
-    minute_count = lambda when: (store.user_minute_doc(db, uid, when.strftime("%Y-%m-%dT%H:%M")).get().to_dict()
-                                 or {}).get("requests")
+
+    def minute_count(when: datetime) -> int | None:
+        return (store.user_minute_doc(db, uid, when.strftime("%Y-%m-%dT%H:%M")).get().to_dict() or {}).get("requests")
+
     first = admission.admit(db, settings, gate, uid, False, W, NOW)
     settle(db, gate, first, 1_000_000, settings=settings)
     assert minute_count(NOW) == 8  # a grant of 8 of the 60
