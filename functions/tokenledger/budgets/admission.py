@@ -383,7 +383,9 @@ def holding(gate: Gate, admission: Admission, record):
     in its commit: the call's own reservation (released whole), or its lease (the call's cost
     taken off it) — closed instead, released whole, when this instance holds another idle lease
     for the user (leases.LeaseBook.another_idle; not for a pending row, which takes the call's
-    worst case over from the lease). Returns (record, reservation, lease): the one held."""
+    worst case over from the lease, nor for a lease whose amount is not known for sure: its
+    shrink may have landed, and releasing the amount asked would take more off the month than
+    the document holds). Returns (record, reservation, lease): the one held."""
     if admission.reservation is not None:
         reservation = admission.reservation
         return replace(record, reserved_nanos=reservation.amount_nanos,
@@ -391,7 +393,7 @@ def holding(gate: Gate, admission: Admission, record):
     lease = admission.lease
     if lease is None:
         return record, None, None
-    if record.cost_source != COST_PENDING and gate.leases.another_idle(lease):
+    if record.cost_source != COST_PENDING and not lease.uncertain and gate.leases.another_idle(lease):
         gate.leases.drop(lease)
         admission.lease = None
         return replace(record, reserved_nanos=lease.nanos, reservation_id=lease.lease_id), None, None

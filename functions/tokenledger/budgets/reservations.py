@@ -23,7 +23,7 @@ the call's own batch (see ledger.py).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
@@ -51,6 +51,9 @@ class Reservation:
     month: str
     amount_nanos: int
     shard: int = 0  # the month document it was added to (store.shard_id)
+    # Its document's update time as its own commit wrote it (reserve_and_read): the precondition
+    # that makes shrink once-only.
+    update_time: object | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,7 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
                      for c in counters]
     if mark_sharded:
         store.add_sharded_mark(batch, db, uid, month)
+    created = len(batch._write_pbs)  # the reservation document's write: its update time, for shrink
     store.add_create(
         batch,
         store.reservation_doc(db, reservation.reservation_id),
@@ -241,6 +245,7 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     results = batch.commit(**GATE_COMMIT)
     if mark_sharded:
         hot_users.PLACEMENT.marked(uid, month)
+    reservation = replace(reservation, update_time=results[created].update_time)
     results = results[preceding:]
     own = store.counter_values(results[0], paths)
     totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]))
@@ -262,21 +267,35 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
            call_expires_at: datetime | None = None) -> None:
     """Give back part of a lease just taken (leases.py): its document's amount, the month's
     reserved and the minute's count fall by what it does not keep. `call_expires_at`: it becomes
-    one call's reservation, which expires then. The document must still be there (it was
-    created a moment ago)."""
+    one call's reservation, which expires then.
+
+    Once-only: the document is written under the precondition of its update time as the
+    reservation's commit left it, so a retried commit whose first attempt landed (a lost
+    acknowledgement) fails whole (FailedPrecondition) instead of giving the amount and the
+    requests back twice. Nothing else writes the document before the call settles (the check
+    deletes it only after it expired: NotFound), so that failure means this shrink landed."""
     batch = db.batch()
     ref = store.reservation_doc(db, reservation.reservation_id)
-    change = {"amount_nanos": firestore.Increment(-nanos), "amount": firestore.Increment(-money.usd_float(nanos))}
+    # `shrunk` changes the document even when no money is given back (requests only): a write
+    # that changes nothing keeps the update time, and the retry would pass the precondition.
+    change = {"amount_nanos": firestore.Increment(-nanos), "amount": firestore.Increment(-money.usd_float(nanos)),
+              "shrunk": True}
     if call_expires_at is not None:
         change.update({"lease": False, "expires_at": call_expires_at})
-    if nanos or call_expires_at is not None:
-        batch.update(ref, change)
+    precondition = (db.write_option(last_update_time=reservation.update_time) if reservation.update_time is not None
+                    else db.write_option(exists=True))
+    batch.update(ref, change, option=precondition)  # always: it carries the once-only precondition
     if nanos:
         batch.set(store.user_month_shard_doc(db, reservation.user_id, reservation.month, reservation.shard),
                   _reserved_delta(-nanos, 0), merge=True)
     if requests and minute_ref is not None:
         batch.set(minute_ref, {"requests": firestore.Increment(-requests)}, merge=True)
-    batch.commit(**GATE_COMMIT)
+    try:
+        batch.commit(**GATE_COMMIT)
+    except gexc.FailedPrecondition:
+        if reservation.update_time is None:
+            raise
+        # A retry of this very commit after it landed: given back once, as intended.
 
 
 def release(db, reservation: Reservation, also=None) -> bool:
