@@ -28,7 +28,8 @@ ceiling there are no leases: a lease is kept only while the room left is at leas
 HEADROOM_SHARE times its amount; otherwise the commit keeps just the call's worst case (one
 reservation per call, exact as before) and the instance's idle lease goes back in it. The
 price of a lease: until renewed or expired it keeps its amount and one slot from this user's
-calls on other instances (far from the ceiling, so only the in-flight limit can feel it).
+calls on other instances — near the ceiling too when the user got there through other
+instances (it is handed back only by its own instance's next reservation, or at expiry).
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ from tokenledger.budgets import rules
 # A lease asks for the worst case of LEASE_CALLS calls like the one taking it (the setting
 # TOKENLEDGER_LEASE_CALLS), and is taken only while the month's room is at least HEADROOM_SHARE
 # times that: near the ceiling every call reserves its own worst case, exactly as without
-# leases, so idle leases of other instances never keep a user from the last of their budget.
+# leases. An idle lease taken earlier on an instance the user no longer reaches still keeps its
+# amount from them until it expires (docs/budgets.md).
 HEADROOM_SHARE = 4
 # Requests of a minute a lease takes for a user with a per-minute limit (at most LEASE_CALLS,
 # at most 1/HEADROOM_SHARE of the limit): unused ones count against the limit until the minute
