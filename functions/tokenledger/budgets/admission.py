@@ -402,8 +402,9 @@ def holding(gate: Gate, admission: Admission, record):
 
 def settled(gate: Gate, admission: Admission, outcome, record) -> None:
     """The ledger recorded the call (ledger.RecordOutcome; None: it could not): its lease is
-    idle again with the call's cost (or a pending row's worst case) taken off, or forgotten when
-    its document's amount is not known for sure (it then expires: the check releases it)."""
+    idle again with the call's share taken off (record.lease_share_nanos: its cost, at most its
+    worst case; a pending row's worst case), or forgotten when its document's amount is not
+    known for sure (it then expires: the check releases it)."""
     lease = admission.lease
     if lease is None:
         return
@@ -411,13 +412,13 @@ def settled(gate: Gate, admission: Admission, outcome, record) -> None:
     if outcome is None or outcome.status != "recorded" or outcome.reservation_gone or lease.uncertain:
         gate.leases.drop(lease)
         return
-    pending = record.cost_source == COST_PENDING
-    lease.nanos -= record.reserved_nanos if pending else record.cost_nanos
-    # The month as the lease sees it: this call's cost moved from reserved to cost (a pending
-    # row's worst case stays reserved) — or exactly, when the ledger's commit read it back.
-    if not pending:
+    lease.nanos -= record.lease_share_nanos  # as the ledger took it off the lease's document
+    # The month as the lease sees it: this call's cost counted, its share of the lease moved out
+    # of reserved (a pending row's worst case stays reserved) — or exactly, when the ledger's
+    # commit read it back.
+    if record.cost_source != COST_PENDING:
         lease.cost_nanos += record.cost_nanos
-        lease.reserved_nanos -= record.cost_nanos
+        lease.reserved_nanos -= record.lease_share_nanos
     if outcome.month_cost_nanos is not None and outcome.month_reserved_nanos is not None:
         lease.cost_nanos, lease.reserved_nanos = outcome.month_cost_nanos, outcome.month_reserved_nanos
         gate.leases.saw(lease.uid, lease.month, lease.cost_nanos, lease.reserved_nanos)

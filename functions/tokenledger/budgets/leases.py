@@ -11,7 +11,8 @@ slot); an instance running several calls of one user at once holds one lease per
     case. Nothing is written, nothing read.
   * Settling: the ledger's one commit moves the call's cost from the lease to the month's cost
     (reserved -= cost, the lease document's amount -= cost), so cost + reserved, the sum the
-    ceiling is checked on, does not change, and the lease is idle again with what is left. A
+    ceiling is checked on, does not change, and the lease is idle again with what is left. It
+    moves at most the call's worst case (a $0 lease, budget not enforced, moves nothing). A
     pending row (cost unknown) takes the call's worst case over from the lease instead. An
     instance keeps at most one idle lease per user: a second one closes with its call (released
     whole in that commit).

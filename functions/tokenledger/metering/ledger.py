@@ -98,11 +98,12 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     # (reconcile releases it when it settles the row). A replay never does: by then the
     # reservation has expired and the budget check has released it (or will).
     lease = record.lease and bool(record.reservation_id) and not replay
+    # What leaves a lease's amount: the cost (at most the call's worst case), or for a pending
+    # row the worst case it takes over (UsageRecord.lease_share_nanos).
+    from_lease = record.lease_share_nanos if lease else 0
     # What leaves the month's reserved: a call's own reservation its whole amount; a lease the
-    # call's cost, which moves from the lease to the month's cost (the rest stays the lease's).
-    released = 0 if holds_reservation or replay else record.cost_nanos if lease else record.reserved_nanos
-    # What leaves a lease's amount: the cost, or for a pending row the worst case it takes over.
-    from_lease = (record.reserved_nanos if holds_reservation else record.cost_nanos) if lease else 0
+    # call's share, which moves from the lease to the month's cost (the rest stays the lease's).
+    released = 0 if holds_reservation or replay else from_lease if lease else record.reserved_nanos
     if released or lease:
         month_delta["reserved_nanos"] = -released  # by 0 too: read back (RecordOutcome)
         month_delta["reserved"] = -money.usd_float(released)

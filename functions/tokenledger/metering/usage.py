@@ -73,6 +73,17 @@ class UsageRecord:
     lease: bool = False
 
     @property
+    def lease_share_nanos(self) -> int:
+        """What settling this call takes off its lease: a pending row the call's worst case (the
+        row holds it), else the call's cost — never more than the call reserved from the lease
+        (`reserved_nanos`, its worst case; $0 for a budget that is not enforced, whose lease holds
+        no money). Taking more would leave the lease, and the month's reserved, short by the rest:
+        cost beyond what was reserved is the month's cost only, as with a call's own reservation."""
+        if self.cost_source == COST_PENDING:
+            return self.reserved_nanos
+        return min(self.cost_nanos, self.reserved_nanos)
+
+    @property
     def is_free(self) -> bool:
         return self.cost_nanos == 0
 
