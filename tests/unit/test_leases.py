@@ -109,9 +109,25 @@ def test_a_per_minute_grant_is_used_one_request_a_call_within_its_minute():
 def test_an_instance_closes_a_second_idle_lease_of_a_user():
     one, two = lease(lease_id="a", busy=True), lease(lease_id="b", busy=True)
     book = book_with(one, two)
-    assert not book.another_idle(one)
     book.put_back(two)
-    assert book.another_idle(one) and not book.another_idle(two)
+    assert book.closes_with_call(one) and not book.closes_with_call(two)
+
+
+def test_of_two_calls_settling_at_once_one_lease_stays_and_the_other_closes():
+    one, two = lease(lease_id="a", busy=True), lease(lease_id="b", busy=True)
+    book = book_with(one, two)
+    assert not book.closes_with_call(one)  # the first to settle stays...
+    assert book.closes_with_call(two)  # ...so the second closes, though neither is idle yet
+    book.put_back(one)
+    assert book.take("u1", MONTH, BUDGET, W, 1_000.0, None) is one
+
+
+def test_a_lease_chosen_to_stay_whose_call_was_not_recorded_lets_the_next_one_stay():
+    one, two = lease(lease_id="a", busy=True), lease(lease_id="b", busy=True)
+    book = book_with(one, two)
+    assert not book.closes_with_call(one)
+    book.drop(one)  # its call could not be recorded: forgotten
+    assert not book.closes_with_call(two)
 
 
 def test_a_lease_whose_amount_is_uncertain_is_forgotten_after_its_call():

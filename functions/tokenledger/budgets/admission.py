@@ -382,7 +382,7 @@ def holding(gate: Gate, admission: Admission, record):
     """The call's record (metering.usage.UsageRecord) with what it holds for the ledger to settle
     in its commit: the call's own reservation (released whole), or its lease (the call's cost
     taken off it) — closed instead, released whole, when this instance holds another idle lease
-    for the user (leases.LeaseBook.another_idle; not for a pending row, which takes the call's
+    for the user (leases.LeaseBook.closes_with_call; not for a pending row, which takes the call's
     worst case over from the lease, nor for a lease whose amount is not known for sure: its
     shrink may have landed, and releasing the amount asked would take more off the month than
     the document holds). Returns (record, reservation, lease): the one held."""
@@ -393,7 +393,7 @@ def holding(gate: Gate, admission: Admission, record):
     lease = admission.lease
     if lease is None:
         return record, None, None
-    if record.cost_source != COST_PENDING and not lease.uncertain and gate.leases.another_idle(lease):
+    if record.cost_source != COST_PENDING and not lease.uncertain and gate.leases.closes_with_call(lease):
         gate.leases.drop(lease)
         admission.lease = None
         return replace(record, reserved_nanos=lease.nanos, reservation_id=lease.lease_id), None, None

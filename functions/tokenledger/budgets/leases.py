@@ -69,6 +69,7 @@ class Lease:
     reserved_nanos: int  # the month's reserved as last seen, this lease's amount included
     busy: bool = True
     uncertain: bool = False  # its document's amount is not known for sure: serve the call, then drop it
+    staying: bool = False  # its call is settling and it stays for the next calls (closes_with_call)
 
 
 def ask_nanos(worst_nanos: int, budget: rules.Budget, lease_calls: int, seen_spent_nanos: int | None) -> int | None:
@@ -169,19 +170,24 @@ class LeaseBook:
             self._by_user.setdefault(lease.uid, []).append(lease)
             self._count += 1
 
-    def another_idle(self, lease: Lease) -> bool:
-        """Does this instance hold another idle lease of the lease's user and month? Then the
-        lease is closed when its call settles (ledger: released whole, in the same commit): an
+    def closes_with_call(self, lease: Lease) -> bool:
+        """Is the lease closed when its call settles (ledger: released whole, in the same
+        commit)? Yes when this instance keeps another lease of the user and month for the next
+        calls: an idle one, or one whose call is settling and that was chosen to stay. Else this
+        one stays (marked under the lock: calls settling at once must not each keep theirs). An
         instance keeps at most one idle lease per user, so idle slots do not pile up against the
         user's in-flight limit after a burst."""
         with self._lock:
-            return any(other is not lease and not other.busy and other.month == lease.month
-                       for other in self._by_user.get(lease.uid, ()))
+            if any(other is not lease and other.month == lease.month and (not other.busy or other.staying)
+                   for other in self._by_user.get(lease.uid, ())):
+                return True
+            lease.staying = True
+            return False
 
     def put_back(self, lease: Lease) -> None:
         """The call it served is over (settled or abandoned): idle again."""
         with self._lock:
-            lease.busy = False
+            lease.busy = lease.staying = False
             if lease.uncertain:
                 self._remove(lease)
 
@@ -189,6 +195,7 @@ class LeaseBook:
         """Forget a lease whose document's state is unknown (a commit that may or may not have
         landed): never admit against it again; it expires and the check releases it."""
         with self._lock:
+            lease.staying = False
             self._remove(lease)
 
     def _remove(self, lease: Lease) -> None:
