@@ -184,3 +184,22 @@ def test_a_lease_closing_with_its_call_whose_ack_was_lost_is_released_once(db):
     month = month_doc(db, uid, "2044-10")
     assert (month["cost_nanos"], month["reserved_nanos"], month["in_flight"]) == (8_000_000, 0, 0)
     assert len(rows_for(db, uid)) == 2
+
+
+def test_a_budget_lowered_under_the_spend_refuses_the_next_call_and_hands_the_lease_back(db):
+    """$0.004 spent through a lease of 8 W; an admin lowers the budget to $0.005 (this instance's
+    cache now says so): the lease no longer admits, goes back in the refused call's commit, and
+    nothing stays held."""
+    uid = user()
+    now = datetime(2044, 11, 2, 9, 0, tzinfo=timezone.utc)
+    gate = instance(uid, now)
+    granted = admission.admit(db, SETTINGS, gate, uid, False, W, now)
+    settle(db, gate, granted, 4_000_000, now)
+    gate.budgets.put(uid, rules.Budget(monthly_budget_nanos=5_000_000, alert_thresholds=(), enforce=True,
+                                       source="user"), now.timestamp())
+    with pytest.raises(admission.BudgetExceeded) as refused:
+        admission.admit(db, SETTINGS, gate, uid, False, W, now)
+    assert (refused.value.spent_nanos, refused.value.reserved_nanos) == (4_000_000, 0)
+    month = month_doc(db, uid, "2044-11")
+    assert (month["cost_nanos"], month["reserved_nanos"], month["in_flight"]) == (4_000_000, 0, 0)
+    assert amounts(db, uid) == []
