@@ -18,7 +18,6 @@ from decimal import Decimal
 
 import pytest
 from google.api_core import exceptions as gexc
-from google.api_core import gapic_v1
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from tokenledger import store
@@ -30,6 +29,7 @@ from tokenledger.pricing.prices import fallback_price
 
 from . import hot_tables
 from .ledger_checks import expire_leases, month_doc
+from .lost_acks import lose_an_ack
 
 NOW = datetime(2043, 5, 12, 14, 20, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH, MINUTE = "2043-05", "2043-05-12T14:20"
@@ -79,33 +79,14 @@ def reservation_amounts(db, uid: str) -> list[int]:
 
 @pytest.fixture()
 def shrink_ack_lost_once(db, monkeypatch):
-    """The shrink's commit lands, then the connection drops (UNAVAILABLE) and the client's retry
-    (the gate's GATE_RETRY) sends the same commit again — what the GAPIC layer does."""
-    api = db._firestore_api
-    real_commit = api.commit
-    state = {"armed": False, "lost": 0}
-
-    def commit(*, request, metadata=(), retry=gapic_v1.method.DEFAULT, timeout=None):
-        if not state["armed"]:
-            return real_commit(request=request, metadata=metadata, retry=retry, timeout=timeout)
-        state["armed"] = False
-
-        def attempt():
-            response = real_commit(request=request, metadata=metadata, retry=None, timeout=timeout)
-            if state["lost"] == 0:
-                state["lost"] = 1
-                raise gexc.ServiceUnavailable("connection reset after the commit was applied")
-            return response
-
-        return retry(attempt)()
-
+    """The shrink's commit lands, then its ack is lost and the gate's GATE_RETRY sends it again."""
+    state = lose_an_ack(db, monkeypatch)
     real_shrink = reservations.shrink
 
     def shrink(*args, **kwargs):
         state["armed"] = True
         return real_shrink(*args, **kwargs)
 
-    monkeypatch.setattr(api, "commit", commit)
     monkeypatch.setattr(reservations, "shrink", shrink)
     return state
 

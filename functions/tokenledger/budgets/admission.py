@@ -232,11 +232,15 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             reservation, totals, sharded, counted = reservations.reserve_and_read(
                 db, uid, month, asked, now, settings.reservation_ttl_s, tuple(counters),
                 lease_admit_s=leases.ADMIT_S if leasing else 0, returned=returned)
-        except (gexc.NotFound, gexc.FailedPrecondition):
-            if returned is None:
-                return _unchecked(settings, uid, budget, now, counted_as())
-            returned = None  # that lease was released after it expired: nothing to give back
+        except reservations.ReturnedGone as gone:
+            # The lease handed back was released after it expired — or by this commit, landed
+            # before a lost ack: then its reservation is there too. Given back (once-only: a
+            # reservation that never landed is not found), the minute's count left as counted.
+            _give_back(db, gone.reservation)
+            returned = None
             continue
+        except (gexc.NotFound, gexc.FailedPrecondition):
+            return _unchecked(settings, uid, budget, now, counted_as())
         except FIRESTORE_ERRORS:
             return _unchecked(settings, uid, budget, now, counted_as())
         returned = None  # given back in that commit

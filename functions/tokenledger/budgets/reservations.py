@@ -168,6 +168,16 @@ class Returned:
     unused_requests: int = 0
 
 
+class ReturnedGone(Exception):
+    """The commit handing back a lease failed: that lease's document was not there. Either the
+    check released it after it expired, or this very commit deleted it — it landed, its ack was
+    lost and the retry found it gone. `reservation` is what that commit may have taken."""
+
+    def __init__(self, reservation: Reservation):
+        super().__init__("the lease handed back was gone")
+        self.reservation = reservation
+
+
 def add_release(batch, db, reservation: Reservation, precondition) -> None:
     """Delete the reservation document (under `precondition`) and take its amount and slot off
     the month document it was added to."""
@@ -192,8 +202,8 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
 
     `lease_admit_s` > 0 makes it a lease (leases.py): its document expires that much later than a
     call's reservation. `returned` is an idle lease given back in the same commit, before the
-    increments read back (they include its release); the commit fails with NotFound when that
-    lease is gone (released after expiry): retry without it."""
+    increments read back (they include its release); the commit fails with ReturnedGone when that
+    lease is gone: give back what it may have taken, retry without it."""
     shard, mark_sharded = hot_users.PLACEMENT.place(uid, month)
     reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard)
     batch = db.batch()
@@ -242,7 +252,12 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
             **({"lease": True} if lease_admit_s else {}),
         },
     )
-    results = batch.commit(**GATE_COMMIT)
+    try:
+        results = batch.commit(**GATE_COMMIT)
+    except (gexc.NotFound, gexc.FailedPrecondition) as exc:
+        if returned is None:
+            raise
+        raise ReturnedGone(reservation) from exc
     if mark_sharded:
         hot_users.PLACEMENT.marked(uid, month)
     reservation = replace(reservation, update_time=results[created].update_time)

@@ -1,0 +1,73 @@
+"""Attack: the commit that hands an idle lease back and takes the next one loses its
+acknowledgement, on the emulator. The client's retry finds the handed-back lease gone (its own
+first attempt deleted it) and the gate took that for "released by the check": it reserved again,
+and the first attempt's lease was left holding 8 worst cases and an in-flight slot for nobody
+until it expired (60 s + the reservation TTL) — a user limited to one call at once was refused
+for that long."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from tokenledger.budgets import admission, rules
+from tokenledger.config import Settings
+from tokenledger.metering import ledger
+from tokenledger.metering.usage import CallFacts, Pricing, build_record
+from tokenledger.pricing.prices import fallback_price
+
+from . import hot_tables
+from .ledger_checks import expire_leases, leases_of, month_doc
+from .lost_acks import lose_an_ack
+
+NOW = datetime(2045, 9, 1, 9, 0, tzinfo=timezone.utc)  # a month no other test writes
+MONTH = "2045-09"
+SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=1, record_deadline_s=5)  # lease_calls: 8
+W = 10_000_000
+BUDGET = rules.Budget(monthly_budget_nanos=1_000_000_000, alert_thresholds=(), enforce=True, source="user",
+                      max_in_flight=1)
+
+
+@pytest.fixture(autouse=True)
+def unhurried(monkeypatch):
+    hot_tables.install(monkeypatch, step=2.0)  # every write on the base documents
+    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
+
+
+def settle(db, gate: admission.Gate, granted: admission.Admission, cost_nanos: int, when: datetime) -> None:
+    answer = {"id": f"gen-atk3a-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
+              "choices": [{"finish_reason": "stop"}],
+              "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                        "cost": cost_nanos / 1_000_000_000}}
+    record = build_record(answer, CallFacts(granted.uid, "openai/gpt-4o-mini", "/v1/chat/completions", when, 5),
+                          Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))))
+    record, _, _ = admission.holding(gate, granted, record)
+    outcome = ledger.record_usage(db, record, SETTINGS)
+    admission.settled(gate, granted, outcome, record)
+
+
+def test_a_renewal_whose_ack_was_lost_leaves_one_lease(db, monkeypatch):
+    uid = f"atk3a-{uuid.uuid4().hex[:10]}"
+    gate = admission.Gate(SETTINGS)
+    gate.budgets.put(uid, BUDGET, NOW.timestamp())
+    settle(db, gate, admission.admit(db, SETTINGS, gate, uid, False, W, NOW), 4_000_000, NOW)
+    later = NOW + timedelta(seconds=61)  # past the lease's admit window: renewed by the next call
+    gate.budgets.put(uid, BUDGET, later.timestamp())
+    lost = lose_an_ack(db, monkeypatch)
+    lost["armed"] = True
+    renewed = admission.admit(db, SETTINGS, gate, uid, False, W, later)
+    assert lost["lost"] == 1 and renewed.lease is not None
+    month = month_doc(db, uid, MONTH)
+    assert (month["cost_nanos"], month["reserved_nanos"], month["in_flight"]) == (4_000_000, 80_000_000, 1)
+    assert [int(lease["amount_nanos"]) for lease in leases_of(db, uid)] == [80_000_000]
+    lease_id = renewed.lease.lease_id
+    settle(db, gate, renewed, 3_000_000, later)
+    # Nothing in flight: the user's one slot is this instance's idle lease, which admits the next call.
+    again = admission.admit(db, SETTINGS, gate, uid, False, W, later)
+    assert again.lease is not None and again.lease.lease_id == lease_id
+    settle(db, gate, again, 2_000_000, later)
+    assert expire_leases(db, uid) == 1
+    month = month_doc(db, uid, MONTH)
+    assert (month["cost_nanos"], month["reserved_nanos"], month["in_flight"]) == (9_000_000, 0, 0)
