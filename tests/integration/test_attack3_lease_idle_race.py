@@ -8,7 +8,6 @@ now and then.)"""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 
