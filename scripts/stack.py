@@ -67,6 +67,7 @@ from stackkit.base import (
     StackError,
     say,
 )
+from stackkit import warmup
 from stackkit.envfiles import EnvFiles
 from stackkit.java import setup_emulator_binaries, setup_java
 from stackkit.ports import check_ports, emulator_ports, firebase_config
@@ -238,6 +239,10 @@ def run(args: argparse.Namespace) -> int:
         env_files.write()
         fb, fb_log, functions_url, api_url, app_url = start_emulators(procs, ports, fb_env, t0, deadline)
         stack_env = {**settings, **command_env(ports, functions_url, api_url, app_url, base_url, api_key, standin_url)}
+        if os.environ.get("STACK_WARMUP", "1") != "0":
+            say(f"warming the Firestore emulator ({warmup.COMMITS} commits; STACK_WARMUP=0 skips) ...")
+            os.environ["FIRESTORE_EMULATOR_HOST"] = stack_env["FIRESTORE_EMULATOR_HOST"]
+            say(f"Firestore emulator warm ({warmup.warm_firestore(PROJECT):.1f}s)")
         if args.mode == "up":
             return keep_up(stack_env, fb, fb_log, procs)
         cmd_env = {k: v for k, v in os.environ.items() if k != "STANDIN_URL"}

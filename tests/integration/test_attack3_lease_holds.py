@@ -6,17 +6,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 
 from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import CallFacts, Pricing, build_record
-from tokenledger.pricing.prices import fallback_price
 
-from . import hot_tables
+from . import hot_tables, lease_helpers
 from .ledger_checks import expire_leases, held_beyond_leases, leases_of, month_doc, rows_for
 from .test_ledger_exactly_once import FlakyDb
 
@@ -37,29 +34,18 @@ def user() -> str:
 
 
 def instance(uid: str, now: datetime, budget: rules.Budget = BUDGET) -> admission.Gate:
-    gate = admission.Gate(SETTINGS)
-    gate.budgets.put(uid, budget, now.timestamp())
-    return gate
+    return lease_helpers.instance(uid, budget, SETTINGS, now)
 
 
 def settle(db, gate, granted: admission.Admission, cost_nanos: int, when: datetime) -> ledger.RecordOutcome:
     """As chat_steps.meter_call settles a call made at `when`."""
-    return settle_through(db, gate, granted, cost_nanos, when)
+    return lease_helpers.settle(db, gate, granted, cost_nanos, when, SETTINGS)
 
 
 def settle_through(ledger_db, gate, granted: admission.Admission, cost_nanos: int,
                    when: datetime) -> ledger.RecordOutcome:
     """settle(), the ledger's commits sent through `ledger_db` (a client that may lose acks)."""
-    answer = {"id": f"gen-atk3h-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
-              "choices": [{"finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                        "cost": float(Decimal(cost_nanos) / DOLLAR)}}
-    record = build_record(answer, CallFacts(granted.uid, "openai/gpt-4o-mini", "/v1/chat/completions", when, 5),
-                          Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))))
-    record, _, _ = admission.holding(gate, granted, record)
-    outcome = ledger.record_usage(ledger_db, record, SETTINGS)
-    admission.settled(gate, granted, outcome, record)
-    return outcome
+    return lease_helpers.settle(None, gate, granted, cost_nanos, when, SETTINGS, ledger_db=ledger_db)
 
 
 def amounts(db, uid: str) -> list[tuple[str, int]]:

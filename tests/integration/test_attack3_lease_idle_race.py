@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
-from tokenledger.metering import ledger
-from tokenledger.metering.usage import CallFacts, Pricing, build_record
-from tokenledger.pricing.prices import fallback_price
 
-from . import hot_tables
+from . import hot_tables, lease_helpers
 from .ledger_checks import expire_leases, leases_of, month_doc
 
 NOW = datetime(2045, 5, 2, 11, 0, tzinfo=timezone.utc)  # a month no other test writes
@@ -37,27 +33,17 @@ def unhurried(monkeypatch):
 
 
 def instance(uid: str) -> admission.Gate:
-    gate = admission.Gate(SETTINGS)
-    gate.budgets.put(uid, BUDGET, NOW.timestamp())
-    return gate
+    return lease_helpers.instance(uid, BUDGET, SETTINGS, NOW)
 
 
 def record_for(gate: admission.Gate, granted: admission.Admission, cost_nanos: int):
     """The call's record with what it holds (chat_steps.meter_call's first step)."""
-    answer = {"id": f"gen-atk3r-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
-              "choices": [{"finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                        "cost": cost_nanos / 1_000_000_000}}
-    record = build_record(answer, CallFacts(granted.uid, "openai/gpt-4o-mini", "/v1/chat/completions", NOW, 5),
-                          Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))))
-    return admission.holding(gate, granted, record)[0]
+    return lease_helpers.held(gate, granted, lease_helpers.call_record(granted.uid, cost_nanos, NOW))
 
 
 def commit(db, gate: admission.Gate, granted: admission.Admission, record) -> None:
     """The ledger's commit and the lease back in the book (meter_call's next steps)."""
-    outcome = ledger.record_usage(db, record, SETTINGS)
-    assert outcome.status == "recorded"
-    admission.settled(gate, granted, outcome, record)
+    assert lease_helpers.commit(db, gate, granted, record, SETTINGS).status == "recorded"
 
 
 def test_two_calls_settling_at_once_on_one_instance_leave_one_idle_lease(db):

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
-from tokenledger.metering import ledger
-from tokenledger.metering.usage import CallFacts, Pricing, build_record
-from tokenledger.pricing.prices import fallback_price
 
-from . import hot_tables
+from . import hot_tables, lease_helpers
 from .ledger_checks import expire_leases, leases_of, month_doc
 from .lost_acks import lose_an_ack
 
@@ -37,15 +33,7 @@ def unhurried(monkeypatch):
 
 
 def settle(db, gate: admission.Gate, granted: admission.Admission, cost_nanos: int, when: datetime) -> None:
-    answer = {"id": f"gen-atk3a-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
-              "choices": [{"finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                        "cost": cost_nanos / 1_000_000_000}}
-    record = build_record(answer, CallFacts(granted.uid, "openai/gpt-4o-mini", "/v1/chat/completions", when, 5),
-                          Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))))
-    record, _, _ = admission.holding(gate, granted, record)
-    outcome = ledger.record_usage(db, record, SETTINGS)
-    admission.settled(gate, granted, outcome, record)
+    lease_helpers.settle(db, gate, granted, cost_nanos, when, SETTINGS)
 
 
 def test_a_renewal_whose_ack_was_lost_leaves_one_lease(db, monkeypatch):

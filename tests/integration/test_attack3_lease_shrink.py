@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 from google.api_core import exceptions as gexc
@@ -24,10 +23,8 @@ from tokenledger import store
 from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import CallFacts, Pricing, build_record
-from tokenledger.pricing.prices import fallback_price
 
-from . import hot_tables
+from . import hot_tables, lease_helpers
 from .ledger_checks import expire_leases, month_doc
 from .lost_acks import lose_an_ack
 
@@ -46,25 +43,16 @@ def unhurried(monkeypatch):
 
 
 def instance(uid: str, budget: rules.Budget = BUDGET, settings: Settings = SETTINGS) -> admission.Gate:
-    gate = admission.Gate(settings)
-    gate.budgets.put(uid, budget, NOW.timestamp())
-    return gate
+    return lease_helpers.instance(uid, budget, settings, NOW)
 
 
 def record_of(uid: str, cost_nanos: int):
-    answer = {"id": f"gen-atk3-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
-              "choices": [{"finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                        "cost": float(Decimal(cost_nanos) / DOLLAR)}}
-    return build_record(answer, CallFacts(uid, "openai/gpt-4o-mini", "/v1/chat/completions", NOW, latency_ms=5),
-                        Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))))
+    return lease_helpers.call_record(uid, cost_nanos, NOW)
 
 
 def settle(db, gate: admission.Gate, granted: admission.Admission, cost_nanos: int) -> None:
     """As chat_steps.meter_call settles a call."""
-    record, _, _ = admission.holding(gate, granted, record_of(granted.uid, cost_nanos))
-    outcome = ledger.record_usage(db, record, SETTINGS)
-    admission.settled(gate, granted, outcome, record)
+    lease_helpers.settle(db, gate, granted, cost_nanos, NOW, SETTINGS)
 
 
 def spent_elsewhere(db, uid: str, cost_nanos: int) -> None:

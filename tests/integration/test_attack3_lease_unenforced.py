@@ -7,17 +7,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import pytest
 
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
-from tokenledger.metering import ledger
-from tokenledger.metering.usage import CallFacts, Pricing, build_record
-from tokenledger.pricing.prices import fallback_price
 
-from . import hot_tables
+from . import hot_tables, lease_helpers
 from .ledger_checks import expire_leases, leases_of, month_doc
 
 NOW = datetime(2045, 3, 7, 16, 0, tzinfo=timezone.utc)  # a month no other test writes
@@ -35,22 +31,11 @@ def unhurried(monkeypatch):
 
 
 def instance(uid: str, budget: rules.Budget) -> admission.Gate:
-    gate = admission.Gate(SETTINGS)
-    gate.budgets.put(uid, budget, NOW.timestamp())
-    return gate
+    return lease_helpers.instance(uid, budget, SETTINGS, NOW)
 
 
 def settle(db, gate: admission.Gate, granted: admission.Admission, cost_nanos: int) -> None:
-    """As chat_steps.meter_call settles a call."""
-    answer = {"id": f"gen-atk3u-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
-              "choices": [{"finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                        "cost": float(Decimal(cost_nanos) / DOLLAR)}}
-    record = build_record(answer, CallFacts(granted.uid, "openai/gpt-4o-mini", "/v1/chat/completions", NOW, 5),
-                          Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))))
-    record, _, _ = admission.holding(gate, granted, record)
-    assert ledger.record_usage(db, record, SETTINGS).status == "recorded"
-    admission.settled(gate, granted, ledger.RecordOutcome(record.generation_id, "recorded", 1), record)
+    assert lease_helpers.settle(db, gate, granted, cost_nanos, NOW, SETTINGS).status == "recorded"
 
 
 def test_an_alerts_only_lease_moves_no_money_and_an_enforced_budget_then_sees_all_that_was_spent(db):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 
@@ -17,10 +16,8 @@ from tokenledger import store
 from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
-from tokenledger.metering.usage import COST_PENDING, FLAG_PENDING, CallFacts, Pricing, build_record
-from tokenledger.pricing.prices import fallback_price
 
-from . import hot_tables
+from . import hot_tables, lease_helpers
 from .ledger_checks import held_beyond_leases, leases_of, month_doc
 
 NOW = datetime(2042, 3, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
@@ -45,9 +42,7 @@ def unhurried(monkeypatch):
 
 
 def instance(uid: str, budget: rules.Budget = BUDGET, settings: Settings = SETTINGS) -> admission.Gate:
-    gate = admission.Gate(settings)
-    gate.budgets.put(uid, budget, NOW.timestamp())
-    return gate
+    return lease_helpers.instance(uid, budget, settings, NOW)
 
 
 def user() -> str:
@@ -56,20 +51,11 @@ def user() -> str:
 
 def settle(db, gate: admission.Gate, granted: admission.Admission, cost_nanos: int, pending: bool = False,
            settings: Settings = SETTINGS) -> ledger.RecordOutcome:
-    """Record a call of `cost_nanos` as the API does (chat_steps.meter_call)."""
-    answer = {"id": f"gen-lease-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
-              "choices": [{"finish_reason": "stop"}],
-              "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                        "cost": float(Decimal(cost_nanos) / DOLLAR)}}
-    record = build_record(answer, CallFacts(granted.uid, "openai/gpt-4o-mini", "/v1/chat/completions", NOW,
-                                            latency_ms=5),
-                          Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003"))))
+    """Record a call of `cost_nanos` (or a pending one, at its worst case W) as the API does."""
     if pending:
-        record = replace(record, cost_nanos=W, estimated_cost_nanos=W, cost_source=COST_PENDING, flags=(FLAG_PENDING,))
-    record, _, _ = admission.holding(gate, granted, record)
-    outcome = ledger.record_usage(db, record, settings)
-    admission.settled(gate, granted, outcome, record)
-    return outcome
+        record = lease_helpers.held(gate, granted, lease_helpers.pending_record(granted.uid, W, NOW))
+        return lease_helpers.commit(db, gate, granted, record, settings)
+    return lease_helpers.settle(db, gate, granted, cost_nanos, NOW, settings)
 
 
 def lease_amounts(db, uid: str) -> list[int]:
