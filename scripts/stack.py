@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         fb, fb_log, functions_url, api_url, app_url = start_emulators(procs, ports, fb_env, t0, deadline)
         stack_env = {**settings, **command_env(ports, functions_url, api_url, app_url, base_url, api_key, standin_url)}
         if os.environ.get("STACK_WARMUP", "1") != "0":
-            say(f"warming the Firestore emulator ({warmup.COMMITS} commits; STACK_WARMUP=0 skips) ...")
+            say(f"warming the Firestore emulator ({warmup.COMMITS} ledger-shaped commits; STACK_WARMUP=0 skips) ...")
             os.environ["FIRESTORE_EMULATOR_HOST"] = stack_env["FIRESTORE_EMULATOR_HOST"]
             say(f"Firestore emulator warm ({warmup.warm_firestore(PROJECT):.1f}s)")
         if args.mode == "up":
