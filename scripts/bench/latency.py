@@ -23,7 +23,7 @@ import requests
 from google.cloud import firestore
 
 from scripts.bench.common import percentile
-from scripts.bench.served import served_api
+from scripts.bench.served import served_api, served_bare_proxy
 from scripts.devkit.auth_emulator import AuthEmulator
 from scripts.devkit.table import print_table
 from tokenledger.config import Settings
@@ -68,6 +68,7 @@ class Paths:
         self.api_url = api_base + "/v1/chat/completions"
         self.baseline_url = baseline_base + "/v1/chat/completions" if baseline_base else None
         self.db = db
+        self.bare_url = ""  # scripts/bench/bare_proxy, served beside the api (own_comparison)
         self.overheads: list[float] = []
         self.missing_header = 0
 
@@ -104,6 +105,10 @@ class Paths:
     def commit(self) -> None:
         commit_once(self.db, self._user().uid)
 
+    def bare(self) -> None:
+        r = self._session().post(self.bare_url, json={**BODY, "user": "bench"}, timeout=60)
+        r.raise_for_status()
+
 
 def timed(fn, count: int, concurrency: int) -> list[float]:
     import time
@@ -118,7 +123,7 @@ def timed(fn, count: int, concurrency: int) -> list[float]:
 
 
 def measure(paths: Paths, concurrency: int, n: int) -> dict[str, list[float]]:
-    names = {"direct": paths.direct, "tokenledger": paths.api, "one commit": paths.commit}
+    names = {"direct": paths.direct, "tokenledger": paths.api, "one commit": paths.commit, "bare proxy": paths.bare}
     if paths.baseline_url:
         names["baseline"] = paths.baseline
     for fn in names.values():
@@ -142,6 +147,7 @@ def own_comparison(stack) -> dict:
         base = servers.enter_context(served_api(name="latency-api"))
         baseline = servers.enter_context(served_api(name="latency-baseline", functions_dir=Path(BASELINE))) if BASELINE else None
         paths = Paths(base, users, db, baseline)
+        paths.bare_url = servers.enter_context(served_bare_proxy(name="latency-bare-proxy"))
         for concurrency in (1, 8):
             paths.overheads.clear()
             s = measure(paths, concurrency, N)
@@ -154,13 +160,15 @@ def own_comparison(stack) -> dict:
                 f"{added:.2f}", f"{commit:.2f}", f"{added - commit:+.2f}",
                 f"{overhead:.2f}" if overhead is not None else f"absent ({paths.missing_header} answers)",
                 f"{statistics.median(s['baseline']) - direct:.2f}" if baseline else "-",
+                f"{statistics.median(s['bare proxy']) - direct:.2f}",
             ])
     print_table(
         ["concurrency", "direct p50", "API p50", "API p99", "added p50", "one commit p50", "added minus one commit",
-         f"{OVERHEAD_HEADER} p50", "baseline added p50"],
+         f"{OVERHEAD_HEADER} p50", "baseline added p50", "bare proxy added p50"],
         rows,
         title=f"Chat latency in ms, api served by functions-framework ({N} calls per path, {ROUNDS} alternated rounds; "
-              "target: added minus one commit <= 2 ms at concurrency 1)",
+              "target: added minus one commit <= 2 ms at concurrency 1; the bare proxy, scripts/bench/bare_proxy, is "
+              "what serving any function adds)",
         numparse=False,
     )
     return floor

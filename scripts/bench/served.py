@@ -9,7 +9,7 @@ import requests
 
 from scripts.devkit.served import ROOT, free_port, serve
 
-__all__ = ["LOGS", "OpsProbe", "free_port", "served_api"]
+__all__ = ["LOGS", "OpsProbe", "free_port", "served_api", "served_bare_proxy"]
 LOGS = ROOT / ".cache" / "bench"
 
 
@@ -21,6 +21,17 @@ def served_api(counting: bool = False, name: str = "api", functions_dir: Path | 
     if counting:
         return serve(LOGS / f"{name}.log", cmd=[sys.executable, "-m", "scripts.bench.serve"], cwd=ROOT, **env)
     return serve(LOGS / f"{name}.log", cwd=functions_dir, **env)
+
+
+BARE_PROXY = ROOT / "scripts" / "bench" / "bare_proxy"
+
+
+def served_bare_proxy(name: str = "bare-proxy"):
+    """Yields the URL of scripts/bench/bare_proxy (a do-nothing proxy to the stand-in) served by
+    functions-framework like `api`: the floor any served proxy adds."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "functions_framework", "--target", "proxy", "--source", "main.py", "--port"]
+    return serve(LOGS / f"{name}.log", cmd=cmd, cwd=BARE_PROXY)
 
 
 class OpsProbe:
