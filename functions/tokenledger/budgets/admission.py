@@ -239,8 +239,6 @@ def _admit_through_gate(db, settings: Settings, gate: Gate, uid: str, is_free: b
             _give_back(db, gone.reservation)
             returned = None
             continue
-        except (gexc.NotFound, gexc.FailedPrecondition):
-            return _unchecked(settings, uid, budget, now, counted_as())
         except FIRESTORE_ERRORS:
             return _unchecked(settings, uid, budget, now, counted_as())
         returned = None  # given back in that commit
