@@ -85,3 +85,25 @@ def api(stack, http) -> Api:
 @pytest.fixture()
 def user(auth):
     return auth.create_user("user")
+
+
+@pytest.fixture()
+def ops():
+    """Firestore operations of this process, counted as Firestore bills them (scripts/bench/opcount.py)."""
+    from scripts.bench import opcount
+
+    opcount.install()
+    opcount.OPS.reset()
+    return opcount.OPS
+
+
+@pytest.fixture()
+def calm_gate(monkeypatch):
+    """The budget gate of tests that drive it directly: every write on the base documents (no
+    hot-user spreading) and a refusal final at once (no patience loop)."""
+    from tokenledger.budgets import admission
+
+    from .hot_tables import install
+
+    install(monkeypatch, step=2.0)
+    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)

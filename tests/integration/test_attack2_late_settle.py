@@ -21,7 +21,7 @@ from tokenledger.metering import ledger
 from tokenledger.metering.usage import COST_PENDING, CallFacts, Pricing, build_record
 from tokenledger.pricing.prices import fallback_price
 
-from . import hot_tables
+pytestmark = pytest.mark.usefixtures("calm_gate")  # tests/integration/conftest.py
 
 NOW = datetime(2043, 5, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2043-05"
@@ -30,12 +30,6 @@ SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=
 DOLLAR = 1_000_000_000
 CENT = DOLLAR // 100
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(Decimal("1"),), enforce=True, source="user")
-
-
-@pytest.fixture(autouse=True)
-def unhurried(monkeypatch):
-    hot_tables.install(monkeypatch, step=2.0)
-    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
 
 
 def gate_knowing(uid: str) -> admission.Gate:

@@ -13,20 +13,16 @@ from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
 
-from . import hot_tables, lease_helpers
+from . import lease_helpers
 from .ledger_checks import expire_leases, held_beyond_leases, leases_of, month_doc, rows_for
 from .test_ledger_exactly_once import FlakyDb
+
+pytestmark = pytest.mark.usefixtures("calm_gate")  # tests/integration/conftest.py
 
 SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=5)  # lease_calls: 8
 W = 10_000_000  # $0.01
 DOLLAR = 1_000_000_000
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(), enforce=True, source="user")
-
-
-@pytest.fixture(autouse=True)
-def unhurried(monkeypatch):
-    hot_tables.install(monkeypatch, step=2.0)  # every write on the base documents
-    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
 
 
 def user() -> str:

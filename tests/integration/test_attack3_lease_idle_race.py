@@ -15,8 +15,10 @@ import pytest
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
 
-from . import hot_tables, lease_helpers
+from . import lease_helpers
 from .ledger_checks import expire_leases, leases_of, month_doc
+
+pytestmark = pytest.mark.usefixtures("calm_gate")  # tests/integration/conftest.py
 
 NOW = datetime(2045, 5, 2, 11, 0, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2045-05"
@@ -24,12 +26,6 @@ SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=2, record_deadline_s=
 W = 10_000_000
 BUDGET = rules.Budget(monthly_budget_nanos=1_000_000_000, alert_thresholds=(), enforce=True, source="user",
                       max_in_flight=2)
-
-
-@pytest.fixture(autouse=True)
-def unhurried(monkeypatch):
-    hot_tables.install(monkeypatch, step=2.0)  # every write on the base documents
-    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
 
 
 def instance(uid: str) -> admission.Gate:

@@ -24,9 +24,11 @@ from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
 
-from . import hot_tables, lease_helpers
+from . import lease_helpers
 from .ledger_checks import expire_leases, month_doc
 from .lost_acks import lose_an_ack
+
+pytestmark = pytest.mark.usefixtures("calm_gate")  # tests/integration/conftest.py
 
 NOW = datetime(2043, 5, 12, 14, 20, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH, MINUTE = "2043-05", "2043-05-12T14:20"
@@ -34,12 +36,6 @@ SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=
 W = 10_000_000  # every call's worst case ($0.01)
 DOLLAR = 1_000_000_000  # = 100 W
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(), enforce=True, source="user")
-
-
-@pytest.fixture(autouse=True)
-def unhurried(monkeypatch):
-    hot_tables.install(monkeypatch, step=2.0)  # every write on the base documents
-    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
 
 
 def instance(uid: str, budget: rules.Budget = BUDGET, settings: Settings = SETTINGS) -> admission.Gate:

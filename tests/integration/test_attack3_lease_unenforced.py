@@ -13,8 +13,10 @@ import pytest
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
 
-from . import hot_tables, lease_helpers
+from . import lease_helpers
 from .ledger_checks import expire_leases, leases_of, month_doc
+
+pytestmark = pytest.mark.usefixtures("calm_gate")  # tests/integration/conftest.py
 
 NOW = datetime(2045, 3, 7, 16, 0, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2045-03"
@@ -22,12 +24,6 @@ SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=
 DOLLAR = 1_000_000_000
 ENFORCED = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(), enforce=True, source="user")
 ALERTS_ONLY = replace(ENFORCED, enforce=False)
-
-
-@pytest.fixture(autouse=True)
-def unhurried(monkeypatch):
-    hot_tables.install(monkeypatch, step=2.0)  # every write on the base documents
-    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)
 
 
 def instance(uid: str, budget: rules.Budget) -> admission.Gate:

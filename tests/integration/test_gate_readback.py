@@ -13,7 +13,6 @@ from decimal import Decimal
 import pytest
 from google.cloud import firestore
 
-from scripts.bench import opcount
 from tokenledger import store
 from tokenledger.budgets import admission, rules
 from tokenledger.config import Settings
@@ -30,13 +29,6 @@ SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=
 DOLLAR = 1_000_000_000  # nano-dollars
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(Decimal("0.5"), Decimal("1")), enforce=True,
                       source="user")
-
-
-@pytest.fixture()
-def ops():
-    opcount.install()
-    opcount.OPS.reset()
-    return opcount.OPS
 
 
 @pytest.fixture(autouse=True)

@@ -11,14 +11,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from scripts.bench import opcount
 from tokenledger import store
 from tokenledger.budgets import admission, reservations, rules
 from tokenledger.config import Settings
 from tokenledger.metering import ledger
 
-from . import hot_tables, lease_helpers
+from . import lease_helpers
 from .ledger_checks import held_beyond_leases, leases_of, month_doc
+
+pytestmark = pytest.mark.usefixtures("calm_gate")  # tests/integration/conftest.py
 
 NOW = datetime(2042, 3, 10, 9, 30, tzinfo=timezone.utc)  # a month no other test writes
 MONTH = "2042-03"
@@ -26,19 +27,6 @@ SETTINGS = Settings(rate_limit_per_minute=0, max_in_flight=0, record_deadline_s=
 W = 10_000_000  # the worst case of every call here ($0.01)
 DOLLAR = 1_000_000_000
 BUDGET = rules.Budget(monthly_budget_nanos=DOLLAR, alert_thresholds=(), enforce=True, source="user")
-
-
-@pytest.fixture()
-def ops():
-    opcount.install()
-    opcount.OPS.reset()
-    return opcount.OPS
-
-
-@pytest.fixture(autouse=True)
-def unhurried(monkeypatch):
-    hot_tables.install(monkeypatch, step=2.0)  # every write on the base documents
-    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)  # a refusal is final at once
 
 
 def instance(uid: str, budget: rules.Budget = BUDGET, settings: Settings = SETTINGS) -> admission.Gate:

@@ -31,7 +31,6 @@ from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from tokenledger import money, store
-from tokenledger.budgets import rules
 from tokenledger.metering import hot_users
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
@@ -220,13 +219,12 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
         else:
             batch.set(store.user_month_shard_doc(db, uid, old.month, old.shard),
                       _reserved_delta(-old.amount_nanos, -1), merge=True)
-        unused = returned.unused_requests if returned.minute_ref is not None else 0
-        same_minute = [i for i, c in enumerate(counters) if c.ref.path == getattr(returned.minute_ref, "path", None)]
-        if unused and same_minute:
-            i = same_minute[0]
-            counters = (*counters[:i], replace(counters[i], amount=counters[i].amount - unused), *counters[i + 1:])
-        elif unused:
-            batch.set(returned.minute_ref, {"requests": firestore.Increment(-unused)}, merge=True)
+        if returned.minute_ref is not None and returned.unused_requests:
+            unused, path = returned.unused_requests, returned.minute_ref.path
+            if any(c.ref.path == path for c in counters):
+                counters = tuple(replace(c, amount=c.amount - unused) if c.ref.path == path else c for c in counters)
+            else:
+                batch.set(returned.minute_ref, {"requests": firestore.Increment(-unused)}, merge=True)
     preceding = len(batch._write_pbs)  # the returned lease's writes come first
     if not shard:
         read_back[store.SHARD_MARK] = 0
@@ -379,6 +377,3 @@ def free_requests_today(db, uid: str, day: str) -> int:
     snap = store.user_day_doc(db, uid, day).get(field_paths=["free_requests"], **QUICK)
     return int((snap.to_dict() or {}).get("free_requests") or 0) if snap.exists else 0
 
-
-def admitted(totals: MonthTotals, budget: rules.Budget) -> bool:
-    return rules.admits(totals.cost_nanos, totals.reserved_nanos, budget.monthly_budget_nanos)
