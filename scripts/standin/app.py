@@ -8,7 +8,6 @@ import secrets
 import socket
 import string
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Iterator
@@ -22,6 +21,7 @@ from .billing import (
     compute_cost,
     count_prompt,
     file_parse_cost,
+    loop_prompt,
     native_finish_reason,
     partial_completion,
     plan_completion,
@@ -31,6 +31,7 @@ from .billing import (
     wants_1h_cache,
     web_search,
 )
+from . import images as images_mod
 from .catalog import Catalog
 from .jsontext import dumps
 from .state import State
@@ -352,41 +353,54 @@ def _chat(catalog: Catalog, state: State) -> Response:
     else:
         served = behaviour.get("served_model") or base
     priced = served if served in catalog and not catalog.prices(served).variable else catalog.route(base)
-    prices = catalog.prices(priced)
-    if variant == "floor":
-        prices = prices.scaled(FLOOR_FACTOR)
-    if prices.cache_write_1h is not None and wants_1h_cache(messages):
-        # cache_control {"ttl": "1h"}: the writes are billed at the 1-hour price (Anthropic 2x)
-        prices = replace(prices, cache_write=prices.cache_write_1h)
     provider = behaviour.get("provider") or catalog.provider(served if served in catalog else priced)
 
     asked = request_prompt(body)
-    web = web_search(body, variant == "online", int(behaviour.get("web_searches", 1)))
-    prompt_tokens, images = asked.tokens + web.tokens, asked.images
+    size = behaviour.get("image_size")
+    image_model = served if served in catalog else priced
+    image_tokens = sum(images_mod.image_tokens(image_model, detail, tuple(size) if size else None)
+                       for detail in asked.image_details)
+    web = web_search(body, variant == "online", int(behaviour.get("web_searches", 1)),
+                     behaviour.get("web_results_found"))
+    first_call, images = asked.tokens + image_tokens + web.plugin_tokens, asked.images
     context = (catalog.model(priced) or {}).get("context_length")
-    if context and prompt_tokens > context:
+    if context and first_call > context:
         return error_response(400, f"This endpoint's maximum context length is {context} tokens. However, you "
-                              f"requested about {prompt_tokens} tokens.", {"error_type": "context_length_exceeded"})
+                              f"requested about {first_call} tokens.", {"error_type": "context_length_exceeded"})
     plan = plan_completion(messages, max_tokens, catalog.is_reasoning(served))
-    extras = web.cost + file_parse_cost(body, asked)
+    steps, searches, extras = web.steps, web.searches, web.cost + file_parse_cost(body, asked)
+    searching = catalog.searching(priced)
+    if searching:  # it searches by itself: a fee per search, each search read on the next step
+        n = int(behaviour.get("web_searches", searching.get("searches", 1)))
+        steps, searches = steps + (int(searching.get("read_tokens", 0)),) * n, searches + n
+        extras += n * catalog.prices(priced).web_search
+    calls = len(steps) + 1
 
     cached = cache_write = 0
     prefix = messages[:-1]
     prefix_tokens, _ = count_prompt(prefix)
-    if prefix and prefix_tokens >= config["cache_min_tokens"] and prices.cache_read is not None:
+    listed = catalog.prices(priced)
+    if prefix and prefix_tokens >= config["cache_min_tokens"] and listed.cache_read is not None:
         if state.check_prefix(priced, prefix_key(prefix)):
             cached = prefix_tokens
-        elif prices.cache_write is not None:
+        elif listed.cache_write is not None:
             cache_write = prefix_tokens
 
     overrides = behaviour.get("usage") or {}
     completion = _int_override(overrides, "completion_tokens", plan.completion_tokens)
     if max_tokens is not None:
-        completion = min(completion, max_tokens)  # never longer than the max_tokens sent
+        completion = min(completion, max_tokens)  # never longer than the max_tokens sent (per call)
+    prompt_tokens = loop_prompt(first_call, steps, completion, context)
+    largest_call = min(first_call + sum(steps) + (calls - 1) * completion, context or 10**12)
+    largest_call = _int_override(overrides, "prompt_tokens", largest_call)  # the tier a scripted bill reaches
+    prices = catalog.prices(priced).in_force(largest_call, wants_1h_cache(messages))
+    if variant == "floor":
+        prices = prices.scaled(FLOOR_FACTOR)
+    reasoning = min(_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens), completion)
     tokens = Tokens(
         prompt=_int_override(overrides, "prompt_tokens", prompt_tokens),
-        completion=completion,
-        reasoning=min(_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens), completion),
+        completion=completion * calls,
+        reasoning=reasoning * calls,
         cached=_int_override(overrides, "cached_tokens", cached),
         cache_write=_int_override(overrides, "cache_write_tokens", cache_write),
         images=images,
@@ -449,10 +463,10 @@ def _chat(catalog: Catalog, state: State) -> Response:
     if "completion_tokens" in overrides:  # reported as billed: clamped to the max_tokens sent
         behaviour = {**behaviour, "usage": {**overrides, "completion_tokens": tokens.completion}}
     usage = _build_usage(tokens, cost, charged, upstream, byok, behaviour)
-    if web.searches:
+    if searches:
         # The prose docs and the OpenAPI schema name it differently: send both.
-        usage["server_tool_use"] = {"web_search_requests": web.searches}
-        usage["server_tool_use_details"] = {"web_search_requests": web.searches, "web_search_results": web.results}
+        usage["server_tool_use"] = {"web_search_requests": searches}
+        usage["server_tool_use_details"] = {"web_search_requests": searches, "web_search_results": web.results}
     head = {"id": gen_id, "provider": provider, "model": served, "created": created}
     headers = {"X-Generation-Id": gen_id}
     if not stream:

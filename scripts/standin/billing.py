@@ -5,8 +5,13 @@ Everything here is pure so the rules can be read in one place:
                       (+ ceil(len(JSON of its other fields, e.g. tool_calls) / 4))
                       + ceil(len(JSON of tools) / 4) + 346 when tools are sent
                       + ceil(len(JSON of response_format) / 4)
-                      + 765 per image + ceil(len(file data) / 4) per file
-                      + 300 per web search result
+                      + 300 when response_format asks for JSON (structured-output framing)
+                      + per image, the model family's documented formula (images.py)
+                      + ceil(len(file data) / 4) per file
+                      + per web search result ceil(characters / 4) + 50 (result_tokens)
+  agent loops       the server tool and models that search by themselves make one model call
+                    per search plus the answer; each re-reads everything so far (loop_prompt)
+                    and may write up to max_tokens
   (a prompt over the served model's context_length is refused, as OpenRouter does)
   web search        = $0.004 per result (Exa), billed even on free models
   file parsing      = mistral-ocr (OpenRouter's default engine): $0.002 per 3,000 bytes (a
@@ -32,11 +37,14 @@ from decimal import Decimal
 from .catalog import ZERO, Prices
 
 DEFAULT_MAX_TOKENS = 256
-IMAGE_PROMPT_TOKENS = 765
 TOOLS_OVERHEAD_TOKENS = 346
 WEB_RESULT_PRICE = Decimal("0.004")
-WEB_RESULT_TOKENS = 300
 WEB_DEFAULT_RESULTS = 5
+WEB_RESULT_FRAME_TOKENS = 50  # a result's title and URL
+ADAPTIVE_RESULT_CHARS = 4000  # Exa's adaptive highlights: typically 2,000-4,000 characters a result
+CONTEXT_SIZE_CHARS = {"low": 5000, "medium": 15000, "high": 30000}  # Exa, per result
+MAX_TOOL_CALLS = 30  # server-tool agent steps: OpenRouter's default and maximum
+STRUCTURED_OUTPUT_TOKENS = 300  # the framing a provider adds around a response_format schema
 OCR_PAGE_PRICE = Decimal("0.002")
 OCR_PAGE_BYTES = 3000
 FLOOR_FACTOR = Decimal("0.8")  # a :floor call may land on a cheaper flex tier
@@ -80,6 +88,7 @@ class RequestPrompt:
     images: int
     files: int
     file_bytes: int
+    image_details: tuple = ()  # each image's `detail` (None when not given)
 
 
 def request_prompt(body: dict) -> RequestPrompt:
@@ -88,12 +97,16 @@ def request_prompt(body: dict) -> RequestPrompt:
     messages = body.get("messages") or []
     tokens, images = count_prompt(messages)
     files = file_bytes = 0
+    details = []
     for message in messages:
         extra = {k: v for k, v in message.items() if k not in ("role", "content")}
         if extra:
             tokens += math.ceil(_json_len(extra) / 4)
         content = message.get("content")
         for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict) and (part.get("type") == "image_url" or "image_url" in part):
+                image = part.get("image_url")
+                details.append(image.get("detail") if isinstance(image, dict) else None)
             if isinstance(part, dict) and part.get("type") == "file":
                 data = str((part.get("file") or {}).get("file_data") or "")
                 files += 1
@@ -102,16 +115,20 @@ def request_prompt(body: dict) -> RequestPrompt:
     tools = body.get("tools")
     if isinstance(tools, list) and tools:
         tokens += math.ceil(_json_len(tools) / 4) + TOOLS_OVERHEAD_TOKENS
-    if isinstance(body.get("response_format"), dict):
-        tokens += math.ceil(_json_len(body["response_format"]) / 4)
-    tokens += images * IMAGE_PROMPT_TOKENS
-    return RequestPrompt(tokens, images, files, file_bytes)
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict):
+        tokens += math.ceil(_json_len(response_format) / 4)
+        if response_format.get("type") in ("json_object", "json_schema"):
+            tokens += STRUCTURED_OUTPUT_TOKENS
+    return RequestPrompt(tokens, images, files, file_bytes, tuple(details))
 
 
 @dataclass(frozen=True)
 class WebSearch:
     searches: int
     results: int
+    plugin_tokens: int = 0  # result tokens the web plugin / :online adds to the one call
+    steps: tuple[int, ...] = ()  # server-tool loop: tokens each search adds before the next step
 
     @property
     def cost(self) -> Decimal:
@@ -119,28 +136,60 @@ class WebSearch:
 
     @property
     def tokens(self) -> int:
-        return self.results * WEB_RESULT_TOKENS
+        return self.plugin_tokens + sum(self.steps)
 
 
-def web_search(body: dict, online: bool, searches_wanted: int) -> WebSearch:
+def result_tokens(params: dict) -> int:
+    """Prompt tokens of one Exa result: its content (`max_characters` when set, else the
+    `search_context_size` characters, else Exa's adaptive highlights) plus title and URL."""
+    chars = params.get("max_characters")
+    if not isinstance(chars, int) or isinstance(chars, bool) or chars < 1:
+        chars = CONTEXT_SIZE_CHARS.get(params.get("search_context_size"), ADAPTIVE_RESULT_CHARS)
+    return math.ceil(chars / 4) + WEB_RESULT_FRAME_TOKENS
+
+
+def web_search(body: dict, online: bool, searches_wanted: int, found: int | None = None) -> WebSearch:
     """Searches run for a request: the web plugin (or a `:online` model) searches once for
-    max_results (default 5) results; the openrouter:web_search server tool searches as often
-    as the model asks (`searches_wanted`), max_results each, up to max_total_results."""
-    searches = results = 0
+    max_results (default 5) results; the openrouter:web_search server tool runs an agent loop in
+    which the model searches as often as it asks (`searches_wanted`, at most the request's
+    `max_tool_calls`, default and most 30), each search returning up to max_results results
+    (`found` when the domains allowed hold fewer), up to max_total_results in all."""
+    searches = results = plugin_tokens = 0
+    steps: list[int] = []
     plugins = body.get("plugins") if isinstance(body.get("plugins"), list) else []
     web = next((p for p in plugins if isinstance(p, dict) and p.get("id") == "web"), None)
     if web is not None or online:
         searches, results = 1, int((web or {}).get("max_results") or WEB_DEFAULT_RESULTS)
+        plugin_tokens = results * result_tokens({})
+    cap = body.get("max_tool_calls")
+    cap = cap if isinstance(cap, int) and not isinstance(cap, bool) and 0 < cap <= MAX_TOOL_CALLS else MAX_TOOL_CALLS
     for tool in body.get("tools") if isinstance(body.get("tools"), list) else ():
         if isinstance(tool, dict) and tool.get("type") == "openrouter:web_search":
             params = tool.get("parameters") or {}
             per_search = int(params.get("max_results") or WEB_DEFAULT_RESULTS)
-            total = per_search * searches_wanted
-            if params.get("max_total_results") is not None:
-                total = min(total, int(params["max_total_results"]))
-            searches += searches_wanted
-            results += total
-    return WebSearch(searches, results)
+            if found is not None:
+                per_search = min(per_search, found)
+            left = params.get("max_total_results")
+            left = int(left) if left is not None else 10**9
+            for _ in range(min(searches_wanted, cap)):
+                got = min(per_search, left)
+                left -= got
+                searches += 1
+                results += got
+                steps.append(got * result_tokens(params))
+    return WebSearch(searches, results, plugin_tokens, tuple(steps))
+
+
+def loop_prompt(first: int, steps: tuple[int, ...], completion: int, context: int | None) -> int:
+    """Prompt tokens of an agent loop (server tools, a model that searches by itself): one model
+    call per step plus the final answer; each call re-reads the request, every result so far and
+    the model's own earlier turns (at most the model's context)."""
+    total, grown = 0, first
+    for i in range(len(steps) + 1):
+        if i:
+            grown += steps[i - 1] + completion
+        total += min(grown, context) if context else grown
+    return total
 
 
 def file_parse_cost(body: dict, prompt: RequestPrompt) -> Decimal:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,17 @@ def _price(pricing: dict, key: str) -> Decimal | None:
         raise ValueError(f"bad price {key}={raw!r}") from exc
 
 
+def _tiers(overrides) -> tuple:
+    out = []
+    for entry in overrides if isinstance(overrides, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("min_prompt_tokens"), int):
+            out.append((entry["min_prompt_tokens"], {k: v for k, v in entry.items() if k != "min_prompt_tokens"}))
+    return tuple(sorted(out, key=lambda tier: tier[0]))
+
+
+WRITE_5M, WRITE_1H = Decimal("1.25"), Decimal(2)  # Anthropic's cache-write multipliers
+
+
 @dataclass(frozen=True)
 class Prices:
     """USD per unit. Optional prices are None when the model does not list them."""
@@ -57,6 +68,9 @@ class Prices:
     image: Decimal | None
     discount: Decimal
     cache_write_1h: Decimal | None = None  # Anthropic's 1-hour cache writes (cache_control ttl "1h")
+    web_search: Decimal = ZERO  # per search a model that searches by itself makes
+    # pricing.overrides: (min_prompt_tokens, the override's own prices) — long-context tiers
+    tiers: tuple = ()
 
     @classmethod
     def from_pricing(cls, pricing: dict) -> "Prices":
@@ -74,15 +88,41 @@ class Prices:
             image=_price(pricing, "image"),
             discount=_price(pricing, "discount") or ZERO,
             cache_write_1h=_price(pricing, "input_cache_write_1h"),
+            web_search=_price(pricing, "web_search") or ZERO,
+            tiers=_tiers(pricing.get("overrides")),
         )
+
+    def in_force(self, prompt_tokens: int, one_hour: bool) -> "Prices":
+        """The prices a call is billed at: the long-context override its prompt reaches (a price
+        the override leaves out is the base one, except cache writes, which follow the tier's
+        prompt price at Anthropic's multipliers: 1.25x, 1-hour 2x), then the 1-hour write price
+        when a part asks for it (2x the prompt price where the model lists none)."""
+        prices = self
+        for minimum, pricing in self.tiers:
+            if prompt_tokens >= minimum:
+                prompt = _price(pricing, "prompt") or self.prompt
+                writes = self.cache_write is not None
+                prices = replace(
+                    self, prompt=prompt,
+                    completion=_price(pricing, "completion") or self.completion,
+                    cache_read=_price(pricing, "input_cache_read") or self.cache_read,
+                    cache_write=_price(pricing, "input_cache_write") or (prompt * WRITE_5M if writes else None),
+                    cache_write_1h=_price(pricing, "input_cache_write_1h") or (prompt * WRITE_1H if writes else None),
+                    internal_reasoning=_price(pricing, "internal_reasoning") or self.internal_reasoning,
+                )
+        if one_hour and prices.cache_write is not None:
+            one_hour_price = prices.cache_write_1h if prices.cache_write_1h is not None else prices.prompt * WRITE_1H
+            prices = replace(prices, cache_write=one_hour_price)
+        return prices
 
     def scaled(self, factor: Decimal) -> "Prices":
         """Every price times factor (a cheaper tier of the same model)."""
         def times(value):
             return None if value is None else value * factor
-        return Prices(self.prompt * factor, self.completion * factor, times(self.cache_read),
-                      times(self.cache_write), times(self.internal_reasoning), self.request * factor,
-                      times(self.image), self.discount, times(self.cache_write_1h))
+        return replace(self, prompt=self.prompt * factor, completion=self.completion * factor,
+                       cache_read=times(self.cache_read), cache_write=times(self.cache_write),
+                       internal_reasoning=times(self.internal_reasoning), request=self.request * factor,
+                       image=times(self.image), cache_write_1h=times(self.cache_write_1h))
 
     @property
     def variable(self) -> bool:
@@ -106,6 +146,9 @@ class Catalog:
             self._prices[mid] = Prices.from_pricing(model.get("pricing") or {})
         self._providers: dict[str, str] = dict(extra.get("providers") or {})
         self._routes: dict[str, str] = dict(extra.get("routes") or {})
+        # Models that search the web by themselves: {id: {"searches": default count,
+        # "read_tokens": what each search adds to the prompt}}
+        self._searching: dict[str, dict] = dict(extra.get("searching") or {})
         for mid, prices in self._prices.items():
             target = self._routes.get(mid)
             if prices.variable and target not in self._by_id:
@@ -189,6 +232,9 @@ class Catalog:
         prices = self._prices.get(model_id)
         has_reasoning_price = prices is not None and prices.internal_reasoning is not None
         return has_reasoning_price or "r1" in model_id
+
+    def searching(self, model_id: str) -> dict | None:
+        return self._searching.get(model_id)
 
     def model(self, model_id: str) -> dict[str, Any] | None:
         return self._by_id.get(model_id)

@@ -58,6 +58,9 @@ BEHAVIOUR_KEYS = {
     # models (ids as requested) that fail, so a `models` fallback list moves on; searches the
     # model runs with the web search server tool (default 1)
     "unavailable", "web_searches",
+    # results each search finds (fewer than max_results: allowed_domains with little on them), and
+    # the [width, height] of every image in the request (default 1,024 x 1,024)
+    "web_results_found", "image_size",
 }
 
 

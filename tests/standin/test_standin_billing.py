@@ -57,7 +57,8 @@ def test_free_model_falls_back_to_a_paid_model_and_bills_it(client):
 def test_web_search_plugin_is_billed_per_result_even_on_a_free_model(client):
     body = chat(client, model="meta-llama/llama-3.3-70b-instruct:free", plugins=[{"id": "web", "max_results": 3}])
     assert body["usage"]["cost"] == 3 * D("0.004")
-    assert body["usage"]["prompt_tokens"] == 7 + 3 * 300
+    # each result: Exa's adaptive highlights (at most 4,000 characters: 1,000 tokens) + 50 for title and URL
+    assert body["usage"]["prompt_tokens"] == 7 + 3 * 1050
     assert body["usage"]["server_tool_use"] == {"web_search_requests": 1}
     online = chat(client, model="meta-llama/llama-3.3-70b-instruct:free:online")
     assert online["usage"]["cost"] == 5 * D("0.004")
