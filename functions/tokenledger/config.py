@@ -156,9 +156,21 @@ SETTINGS: tuple[Setting, ...] = (
             "results per search, forced upstream as `max_results`"),
     Setting("TOKENLEDGER_WEB_SEARCH_MAX_SEARCHES", "web_search_max_searches", "int", "3",
             "searches one call may run with the server tool (forced upstream as `max_total_results`)"),
-    Setting("TOKENLEDGER_IMAGE_PROMPT_TOKENS", "image_prompt_tokens", "int", "3000",
-            "prompt tokens reserved per image (beside its per-image price)"),
+    Setting("TOKENLEDGER_IMAGE_PROMPT_TOKENS", "image_prompt_tokens", "int", "16384",
+            "prompt tokens reserved per image for a model family whose image formula is not known (beside its "
+            "per-image price); known families are reserved at their documented maximum (docs/budgets.md)"),
     Setting("TOKENLEDGER_MAX_IMAGES", "max_images", "int", "16", "images per request"),
+    Setting("TOKENLEDGER_WEB_SEARCH_MAX_CHARACTERS", "web_search_max_characters", "int", "5000",
+            "characters of content per web search result, forced upstream as the server tool's `max_characters` "
+            "(Exa's `search_context_size` low); reserved as that many prompt tokens per result, and "
+            "`search_context_size` above it is refused"),
+    Setting("TOKENLEDGER_SEARCH_MODELS", "search_models", "list", "",
+            "models that search the web by themselves (deep research, search previews) the operator accepts, "
+            "exact ids; OpenRouter documents no bound on their searches, so others are refused (403 "
+            "`search_model_not_listed`); needs `TOKENLEDGER_ALLOW_WEB_SEARCH`"),
+    Setting("TOKENLEDGER_MAX_SEARCHES_PER_CALL", "max_searches_per_call", "int", "10",
+            "searches a listed searching model is reserved for per call (its `web_search` price each, and one "
+            "internal step reading a whole context per search); more are billed past the reservation"),
     Setting("TOKENLEDGER_MAX_BODY_DEPTH", "max_body_depth", "int", "32",
             "deepest JSON nesting a request body may have (400 `body_too_deep`)"),
     Setting("TOKENLEDGER_MAX_BODY_ELEMENTS", "max_body_elements", "int", "20000",

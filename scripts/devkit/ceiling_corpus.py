@@ -47,7 +47,9 @@ HISTORY = [
     {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 14, "sky": "cloudy"}'},
     {"role": "tool", "tool_call_id": "c2", "content": '{"temp": 19, "sky": "clear"}'},
 ]
-SETTINGS = Settings(allow_web_search=True)
+SEARCH_MODELS = ("openai/o4-mini-deep-research", "perplexity/sonar-deep-research", "openai/gpt-4o-mini-search-preview")
+SETTINGS = Settings(allow_web_search=True, search_models=SEARCH_MODELS)
+WIDE = [2048, 768]  # the image gpt-4o-mini bills most for: 8 tiles after its scaling
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class Shape:
     name: str
     body: dict
     behaviour: dict  # what the stand-in is scripted to do for this call
+    pricing: dict | None = None  # {model: prices merged into its /models entry} for this shape
 
 
 def user(text: str = "Hello, how are you today?") -> list[dict]:
@@ -121,6 +124,68 @@ def shapes() -> list[Shape]:
         Shape("discounted model", {"model": "mistralai/mistral-small-3.2-24b-instruct", "messages": user(LONG),
                                    "max_tokens": 100}, {}),
         Shape("free model", {"model": FREE, "messages": user(), "max_tokens": 100}, {}),
+    ] + issue16_shapes()
+
+
+def images(n: int, detail: str | None = None) -> list[dict]:
+    image = {"type": "image_url", "image_url": {"url": "https://example.test/chart.png",
+                                                **({"detail": detail} if detail else {})}}
+    return [{"role": "user", "content": [{"type": "text", "text": "Compare these charts."}] + [image] * n}]
+
+
+def cached_pdf(ttl: str | None) -> list[dict]:
+    control = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
+    return [{"role": "user", "content": [
+        {"type": "file", "file": {"filename": "q3.pdf", "file_data": PDF}, "cache_control": control},
+        {"type": "text", "text": "Summarise this."}]}]
+
+
+def issue16_shapes() -> list[Shape]:
+    """Issue 16: models that search by themselves, server-tool loops, image tokens per model,
+    cache-write prices that fall through, the structured-output framing."""
+    mini = "openai/gpt-4o-mini"
+    most = SETTINGS.max_searches_per_call  # OpenRouter documents no bound: the operator's (see docs)
+    search_tool = {"type": "openrouter:web_search"}
+    whole_context = {"prompt_tokens": 200_000, "cache_write_tokens": 200_000, "completion_tokens": LONGEST}
+    long_tier = {"prompt_tokens": 900_000, "cache_write_tokens": 900_000, "completion_tokens": LONGEST}
+    return [
+        Shape("deep research (o4-mini), searches it decides", {
+            "model": "openai/o4-mini-deep-research", "messages": user(LONG), "max_tokens": 500},
+            {"web_searches": most, "usage": {"completion_tokens": LONGEST}}),
+        Shape("deep research (sonar), searches it decides", {
+            "model": "perplexity/sonar-deep-research", "messages": user(LONG), "max_tokens": 500},
+            {"web_searches": most, "usage": {"completion_tokens": LONGEST}}),
+        Shape("search preview model", {"model": "openai/gpt-4o-mini-search-preview", "messages": user(),
+                                       "max_tokens": 200}, {"usage": {"completion_tokens": LONGEST}}),
+        Shape("server tool, context size low, 30 searches asked", {
+            "model": mini, "messages": user(LONG), "max_tokens": 300,
+            "tools": [{"type": "openrouter:web_search", "parameters": {"search_context_size": "low"}}]},
+            {"web_searches": 30, "usage": {"completion_tokens": LONGEST}}),
+        Shape("server tool, allowed_domains with nothing on them", {
+            "model": "anthropic/claude-sonnet-4", "messages": user(LONG), "max_tokens": 300,
+            "tools": [{"type": "openrouter:web_search", "parameters": {"allowed_domains": ["empty.example"]}}]},
+            {"web_searches": 30, "web_results_found": 0, "usage": {"completion_tokens": LONGEST}}),
+        Shape("server tool on a free model, longest loop", {"model": FREE, "messages": user(), "tools": [search_tool]},
+              {"web_searches": 30, "usage": {"completion_tokens": LONGEST}}),
+        Shape("two 8-tile images on gpt-4o-mini", {"model": mini, "messages": images(2, "high"), "max_tokens": 100},
+              {"image_size": WIDE}),
+        Shape("16 images on gpt-4.1-nano", {"model": "openai/gpt-4.1-nano", "messages": images(16),
+                                            "max_tokens": 100}, {"image_size": [4000, 4000]}),
+        Shape("an image on Qwen-VL", {"model": "qwen/qwen2.5-vl-72b-instruct", "messages": images(1),
+                                         "max_tokens": 100}, {"image_size": [8000, 8000]}),
+        Shape("image on Claude", {"model": "anthropic/claude-sonnet-4", "messages": images(1), "max_tokens": 100},
+              {"image_size": [8000, 8000]}),
+        Shape("1-hour cache write, catalog without its price", {
+            "model": "anthropic/claude-sonnet-4", "messages": cached_pdf("1h"), "max_tokens": 100},
+            {"usage": whole_context}, {"anthropic/claude-sonnet-4": {"input_cache_write_1h": None}}),
+        Shape("long-context tier, 5-minute cache write", {
+            "model": "anthropic/claude-sonnet-4.5", "messages": cached_pdf(None), "max_tokens": 100},
+            {"usage": long_tier}),
+        Shape("long-context tier, 1-hour cache write", {
+            "model": "anthropic/claude-sonnet-4.5", "messages": cached_pdf("1h"), "max_tokens": 100},
+            {"usage": long_tier}),
+        Shape("json_object on a short prompt", {"model": mini, "messages": user("Hi"), "max_tokens": 1,
+                                                "response_format": {"type": "json_object"}}, {}),
     ]
 
 
@@ -142,16 +207,32 @@ class Corpus:
     def __init__(self):
         self.app = create_app(api_key=KEY)
         self.client = self.app.test_client()
-        listing = json.loads(self.client.get("/api/v1/models?output_modalities=all", headers=AUTH).data)
-        self.catalog: Catalog = parse_catalog(listing, "openrouter")
+        self.catalog: Catalog = self.listing()
+
+    def listing(self) -> Catalog:
+        return parse_catalog(json.loads(self.client.get("/api/v1/models?output_modalities=all", headers=AUTH).data),
+                             "openrouter")
+
+    def catalog_for(self, shape: Shape) -> Catalog:
+        """The catalog the policy sees for this shape (the stand-in's, with the shape's prices)."""
+        if not shape.pricing:
+            return self.catalog
+        self.reset(shape.pricing)
+        return self.listing()
+
+    def reset(self, pricing: dict | None) -> None:
+        self.client.post("/_control/reset")
+        for model, prices in (pricing or {}).items():
+            self.client.post("/_control/pricing", json={"model": model, "pricing": prices})
 
     def run(self, shape: Shape, settings: Settings = SETTINGS) -> Outcome:
-        plan = plan_call(shape.body, self.catalog, settings)
-        return Outcome(shape.name, plan.worst_case_nanos, self.bill(plan.upstream_body, shape.behaviour), plan.is_free)
+        plan = plan_call(shape.body, self.catalog_for(shape), settings)
+        charge = self.bill(plan.upstream_body, shape.behaviour, shape.pricing)
+        return Outcome(shape.name, plan.worst_case_nanos, charge, plan.is_free)
 
-    def bill(self, upstream_body: dict, behaviour: dict) -> Decimal:
+    def bill(self, upstream_body: dict, behaviour: dict, pricing: dict | None = None) -> Decimal:
         """What the stand-in charges for this body (nano-dollars, exact), scripted as given."""
-        self.client.post("/_control/reset")
+        self.reset(pricing)
         if behaviour:
             self.client.post("/_control/script", json={"user": None, "responses": [behaviour]})
         response = self.client.post("/api/v1/chat/completions", json={**upstream_body, "user": "corpus"},

@@ -103,8 +103,9 @@ def test_images_are_priced_per_image_and_as_prompt_tokens():
     content = [{"type": "text", "text": "Hi"}, {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]
     counted = '{"role":"user","content":[{"type":"text","text":"Hi"},{"type":"image_url"}]}'
     p = plan(model="acme/big", max_tokens=100, messages=[{"role": "user", "content": content}])
-    assert p.prompt_bound == len(counted) + 8 + 3000 == 3084
-    assert p.worst_case_nanos == 3084 * 12_500 + 100 * 30_000 + 1_000_000 + 2_000_000 == 44_550_000
+    # acme/ is no family with a documented image formula: TOKENLEDGER_IMAGE_PROMPT_TOKENS (16,384)
+    assert p.prompt_bound == len(counted) + 8 + 16_384 == 16_468
+    assert p.worst_case_nanos == 16_468 * 12_500 + 100 * 30_000 + 1_000_000 + 2_000_000 == 211_850_000
 
 
 def test_files_are_bounded_by_the_context_and_parsed_with_the_free_engine():
@@ -152,16 +153,19 @@ def test_online_variant_becomes_the_base_model_and_the_web_plugin():
     p = plan(WEB, model="acme/small:online", max_tokens=100)
     assert p.upstream_body["model"] == "acme/small"
     assert p.upstream_body["plugins"] == [{"id": "web", "engine": "exa", "max_results": 5}]
-    # prompt: 38 + 5 results x 1000 + 100 for the search's framing
-    assert p.prompt_bound == 5138
-    assert p.worst_case_nanos == 5138 * 1_000 + 100 * 2_000 + 20_000_000 == 25_338_000
+    # prompt: 38 + 5 results x (5,000 characters + 200) + 100 for the search's framing = 26,138,
+    # more than the model's context: 10,000
+    assert p.prompt_bound == 10_000
+    assert p.worst_case_nanos == 10_000 * 1_000 + 100 * 2_000 + 20_000_000 == 30_200_000
 
 
 def test_web_search_server_tool_is_limited_upstream_and_priced_per_result():
     p = plan(WEB, model="acme/small:free", tools=[{"type": "openrouter:web_search", "parameters": {"max_results": 4}}])
-    # 3 searches of 4 results at most: max_total_results 12 sent upstream
-    assert p.upstream_body["tools"] == [{"type": "openrouter:web_search",
-                                         "parameters": {"engine": "exa", "max_results": 4, "max_total_results": 12}}]
+    # 3 searches of 4 results at most: max_total_results 12 and max_tool_calls 3 sent upstream, each
+    # result at most 5,000 characters
+    assert p.upstream_body["tools"] == [{"type": "openrouter:web_search", "parameters": {
+        "engine": "exa", "max_results": 4, "max_total_results": 12, "max_characters": 5000}}]
+    assert p.upstream_body["max_tool_calls"] == 3
     assert p.worst_case_nanos == 12 * 4_000_000 and not p.is_free
 
 

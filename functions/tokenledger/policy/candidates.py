@@ -8,6 +8,8 @@ their base model's price or below. `:online` is the base model plus the web plug
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from dataclasses import dataclass
 
 from tokenledger.policy import values as v
@@ -33,8 +35,26 @@ class Candidates:
         return all(p.is_free for p in self.prices)
 
 
+@functools.lru_cache(maxsize=256)
+def _globs(patterns: tuple[str, ...]) -> re.Pattern:
+    """Every glob of a list as one compiled pattern (one match per model, not one per glob)."""
+    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+
+
 def is_allowed(model_id: str, allowed: tuple[str, ...]) -> bool:
-    return not allowed or any(fnmatch.fnmatchcase(model_id, pattern) for pattern in allowed)
+    return not allowed or _globs(tuple(allowed)).match(model_id) is not None
+
+
+def unroutable(price: ModelPrice) -> bool:
+    """Kept out of a router's pool: prices this app cannot bound, or a model that searches by itself."""
+    return bool(price.unknown_prices) or price.searches
+
+
+def stacked(model_id: str) -> bool:
+    """A routing variant on an id that already carries a suffix (`...:free:floor`): OpenRouter
+    documents variants on a model, not on a variant, so what it would bill is unknown."""
+    base, variant = split_variant(model_id)
+    return variant in ROUTING_VARIANTS and ":" in base.rsplit("/", 1)[-1]
 
 
 def split_variant(model_id: str) -> tuple[str, str | None]:
@@ -56,12 +76,17 @@ def lookup(model_id: str, catalog: Catalog) -> tuple[ModelPrice | None, str | No
     return catalog.get(base), variant
 
 
-def router_pool(catalog: Catalog, allowed: tuple[str, ...], pinned: list[str] | None) -> list[ModelPrice]:
-    return [
-        p for p in catalog.models.values()
-        if not p.variable and is_allowed(p.model_id, allowed)
-        and (pinned is None or is_allowed(p.model_id, tuple(pinned)))
-    ]
+def router_pool(catalog: Catalog, allowed: tuple[str, ...], pinned: list[str] | None) -> tuple[list[ModelPrice], bool]:
+    """(the models a router may serve the call with, whether any was left out as unroutable)."""
+    pool, left_out = [], False
+    for p in catalog.models.values():
+        if p.variable or not is_allowed(p.model_id, allowed) or (pinned is not None and not is_allowed(p.model_id, tuple(pinned))):
+            continue
+        if unroutable(p):
+            left_out = True
+        else:
+            pool.append(p)
+    return pool, left_out
 
 
 def pinned_patterns(plugins: object) -> list[str] | None:
@@ -90,6 +115,9 @@ def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidate
         base, variant = split_variant(model_id)
         if not (is_allowed(model_id, allowed) or (variant and is_allowed(base, allowed))):
             raise PolicyError(400, "model_not_allowed", f"The model '{model_id}' is not allowed by this app.", field)
+        if stacked(model_id):
+            raise bad(field, f"'{model_id}' stacks a routing variant on a variant; OpenRouter does not document "
+                      "what that bills (use one suffix)", "unsupported_model")
     missing = tuple(model_id for _, model_id in ids if lookup(model_id, catalog)[0] is None)
     if missing:
         raise PolicyError(400, "model_not_found", f"The model '{missing[0]}' is not a model OpenRouter offers.",
@@ -97,6 +125,7 @@ def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidate
     pinned = pinned_patterns(body.get("plugins"))
     prices: list[ModelPrice] = []
     online = False
+    pool: list[ModelPrice] | None = None  # the same for every router of the call: computed once
     pool_ids: tuple[str, ...] | None = None
     for field, model_id in ids:
         price, variant = lookup(model_id, catalog)
@@ -104,11 +133,12 @@ def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidate
         if not price.variable:
             prices.append(price)
             continue
-        pool = router_pool(catalog, allowed, pinned)
-        if not pool:
-            raise bad(field, f"the router '{model_id}' can route to no model this app allows", "model_not_allowed")
-        prices.extend(pool)
-        if allowed or pinned is not None:
-            pool_ids = tuple(sorted(p.model_id for p in pool))
+        if pool is None:
+            pool, left_out = router_pool(catalog, allowed, pinned)
+            if not pool:
+                raise bad(field, f"the router '{model_id}' can route to no model this app allows", "model_not_allowed")
+            prices.extend(pool)
+            if allowed or pinned is not None or left_out:
+                pool_ids = tuple(sorted(p.model_id for p in pool))
     record_price = lookup(ids[0][1], catalog)[0]
     return Candidates(ids[0][1], record_price, tuple(prices), online, pool_ids)

@@ -119,6 +119,7 @@ FIELDS: dict[str, tuple[str, Check | None]] = {
     "include_reasoning": (FORWARD, _bool),
     "max_tokens": (CLAMP, None),
     "max_completion_tokens": (CLAMP, None),
+    "max_tool_calls": (CLAMP, None),  # server-tool steps: forced to the reserved number (plan.py)
     "n": (FORWARD, _n),
     "stream": (FORWARD, _bool),
     "stream_options": (FORWARD, _stream_options),
@@ -150,6 +151,7 @@ REFUSED = {
     "audio": "audio output is not metered",
     "prediction": "predicted outputs are billed beyond max_tokens",
     "prompt": "send messages, not a completion prompt",
+    "stop_server_tools_when": "it replaces max_tool_calls, the bound on server-tool steps this app reserves for",
 }
 
 

@@ -16,6 +16,8 @@ from tokenledger.policy.errors import bad
 ROLES = ("system", "developer", "user", "assistant", "tool")
 MESSAGE_KEYS = {"role", "content", "name", "tool_calls", "tool_call_id", "refusal", "reasoning",
                 "reasoning_details", "annotations", "function_call"}
+DETAILS = ("low", "high", "auto")
+CACHE_TTLS = ("5m", "1h")
 PART_KEYS = {
     "text": {"type", "text", "cache_control"},
     "image_url": {"type", "image_url", "cache_control"},
@@ -30,6 +32,7 @@ class MessageSize:
     images: int
     files: int
     one_hour_cache: bool = False  # a part marked cache_control {"ttl": "1h"} (written at 2x, not 1.25x)
+    low_detail_images: int = 0  # images sent with detail "low" (fewer tokens on OpenAI tile models)
 
 
 def json_bytes(value: object) -> int:
@@ -55,6 +58,8 @@ def _part(field: str, part: object) -> tuple[object, int, int]:
         url = image.get("url") if isinstance(image, dict) else image
         if not isinstance(url, str) or not url:
             raise bad(f"{field}.image_url.url", "must be a URL or a data: URL")
+        if isinstance(image, dict) and image.get("detail") is not None:
+            v.string(f"{field}.image_url.detail", image["detail"], 10, DETAILS)
         return {"type": "image_url"}, 1, 0
     file = part.get("file")
     if not isinstance(file, dict) or not isinstance(file.get("file_data") or file.get("file_id"), str):
@@ -62,15 +67,28 @@ def _part(field: str, part: object) -> tuple[object, int, int]:
     return {"type": "file", "filename": str(file.get("filename", ""))[:200]}, 0, 1
 
 
-def _one_hour(part: object) -> bool:
+def _one_hour(field: str, part: object) -> bool:
+    """Whether the part asks for the 1-hour cache; a cache_control other than Anthropic's two
+    documented ones is refused (an unknown ttl could be billed at a price not reserved)."""
     control = part.get("cache_control") if isinstance(part, dict) else None
-    return isinstance(control, dict) and control.get("ttl") == "1h"
+    if control is None:
+        return False
+    v.obj(f"{field}.cache_control", control, {"type", "ttl"})
+    v.string(f"{field}.cache_control.type", control.get("type"), 20, ("ephemeral",))
+    if control.get("ttl") is not None:
+        v.string(f"{field}.cache_control.ttl", control["ttl"], 5, CACHE_TTLS)
+    return control.get("ttl") == "1h"
+
+
+def _low_detail(part: object) -> bool:
+    image = part.get("image_url") if isinstance(part, dict) and part.get("type") == "image_url" else None
+    return isinstance(image, dict) and image.get("detail") == "low"
 
 
 def measure(messages: object, max_messages: int) -> MessageSize:
     """Check every message and measure the whole list."""
     v.array("messages", messages, max_messages, min_items=1)
-    text_bytes = images = files = 0
+    text_bytes = images = files = low = 0
     one_hour = False
     for i, message in enumerate(messages):
         field = f"messages[{i}]"
@@ -84,7 +102,8 @@ def measure(messages: object, max_messages: int) -> MessageSize:
             for j, part in enumerate(content):
                 text, n_images, n_files = _part(f"{field}.content[{j}]", part)
                 counted.append(text)
-                one_hour = one_hour or _one_hour(part)
+                one_hour = _one_hour(f"{field}.content[{j}]", part) or one_hour
+                low += _low_detail(part)
                 images += n_images
                 files += n_files
             message = {**message, "content": counted}
@@ -93,4 +112,4 @@ def measure(messages: object, max_messages: int) -> MessageSize:
         if "tool_calls" in message and not isinstance(message["tool_calls"], list):
             raise bad(f"{field}.tool_calls", "must be an array")
         text_bytes += json_bytes(message)
-    return MessageSize(text_bytes, len(messages), images, files, one_hour)
+    return MessageSize(text_bytes, len(messages), images, files, one_hour, low)

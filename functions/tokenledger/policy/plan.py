@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tokenledger.config import Settings
-from tokenledger.policy import bounds, candidates, fields, limits, messages, servertools
+from tokenledger.policy import bounds, candidates, fields, images, limits, messages, searching, servertools
 from tokenledger.policy import values as v
 from tokenledger.policy.errors import PolicyError, bad
 from tokenledger.pricing.prices import Catalog, ModelPrice
@@ -21,6 +21,7 @@ PROVIDER_KEYS = {"order", "only", "ignore", "allow_fallbacks", "require_paramete
                  "sort", "quantizations", "max_price"}
 MAX_PRICE_KEYS = {"prompt", "completion", "request", "image"}
 PER_MILLION = 1_000_000
+MAX_TOOL_CALLS = 30  # server-tool agent steps: OpenRouter's default and maximum
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,20 @@ def provider(value: object, top: bounds.Dearest) -> dict:
     return prefs
 
 
+def max_tool_calls(body: dict) -> int:
+    """The client's cap on server-tool steps (OpenRouter's default and maximum: 30)."""
+    value = body.get("max_tool_calls")
+    return MAX_TOOL_CALLS if value is None else v.integer("max_tool_calls", value, 1, MAX_TOOL_CALLS)
+
+
+def worst_case(top: bounds.Dearest, prompt: int, completion: int, size, tools, web_cost) -> int:
+    """The worst case of one call, or of the server tool's loop: steps + 1 model calls."""
+    calls = tools.loop_steps + 1
+    loop_prompt = bounds.loop_prompt(prompt, tools.loop_result_tokens, completion, tools.loop_steps,
+                                     top.context_length)
+    return bounds.worst_case_nanos(top, loop_prompt, calls * completion, size.images, web_cost)
+
+
 def upstream_model(model_id: str) -> str:
     base, variant = candidates.split_variant(model_id)
     return base if variant == candidates.WEB_VARIANT else model_id  # :online -> base + web plugin
@@ -119,18 +134,27 @@ def plan_call(body: dict, catalog: Catalog, settings: Settings) -> CallPlan:
         if plugin.get("search_prompt"):
             extra_bytes += messages.json_bytes(plugin["search_prompt"])
 
+    searching_models = searching.check(found.prices, body, settings)
     top = bounds.dearest(found.prices, size.one_hour_cache)
     completion = bounds.completion_bound(requested_completion(body, settings.max_tokens_cap),
                                          settings.max_tokens_cap, top.max_completion_tokens)
     thinking = reasoning(body.get("reasoning"), completion)
+    structured = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
     prompt = bounds.prompt_bound(
         size.text_bytes + extra_bytes, size.messages,
         messages.json_bytes(tools.tools) if tools.tools else 0,
-        size.images, settings.image_prompt_tokens, tools.web_results, tools.web_searches, size.files,
-        top.context_length,
+        images.image_tokens(tuple(p.model_id for p in found.prices), size.images, size.low_detail_images,
+                            settings.image_prompt_tokens),
+        structured, tools.result_tokens, tools.web_searches, size.files, top.context_length,
     )
-    web_cost = tools.web_cost(settings)
-    worst = bounds.worst_case_nanos(top, prompt, completion, size.images, web_cost)
+    web_cost = tools.web_cost(settings) + (tools.web_searches * top.web_search if tools.web_searches else 0)
+    worst = worst_case(top, prompt, completion, size, tools, web_cost)
+    for model in searching_models:
+        worst = max(worst, searching.worst_case_nanos(model, completion, size.one_hour_cache, settings)
+                    + bounds.worst_case_nanos(top, 0, 0, size.images, web_cost))
+    steps_cap = max_tool_calls(body)
+    if tools.loop_steps:
+        upstream["max_tool_calls"] = min(tools.loop_steps, steps_cap)
 
     upstream["model"] = upstream_model(found.requested)
     upstream["messages"] = body["messages"]

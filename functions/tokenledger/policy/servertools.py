@@ -4,6 +4,12 @@ free models), the file parser (pinned to its free engine) and the auto router's 
 Web search runs on Exa only (engine forced): OpenRouter bills Exa per result, so the worst
 case is the number of results the call may fetch, which the policy also forces upstream
 (`max_results`, and `max_total_results` for the server tool, which may search several times).
+
+Each result is read as prompt tokens: the server tool's `max_characters` is forced upstream
+(TOKENLEDGER_WEB_SEARCH_MAX_CHARACTERS; a `search_context_size` that reads more is refused), the
+web plugin's adaptive results are reserved at the same size (at least Exa's "low", 5,000
+characters). The server tool runs an agent loop, one model call per search: its steps are
+forced upstream as `max_tool_calls` and priced in bounds.loop_prompt.
 """
 from __future__ import annotations
 
@@ -23,13 +29,19 @@ WEB_ENGINE = "exa"
 MAX_TOOLS = 128
 MAX_PLUGINS = 4
 WEB_TOOL_PARAMETERS = {"engine", "max_results", "max_total_results", "search_context_size",
-                       "allowed_domains", "excluded_domains"}
+                       "allowed_domains", "excluded_domains", "max_characters"}
+CONTEXT_SIZE_CHARS = {"low": 5000, "medium": 15000, "high": 30000}  # Exa, characters per result
+PLUGIN_RESULT_CHARS = 5000  # the plugin's adaptive results: typically 2,000-4,000 characters
+RESULT_FRAME_TOKENS = 200  # a result's title and URL
 
 
 @dataclass
 class ServerTools:
     web_results: int = 0  # search results the call may be billed for
     web_searches: int = 0  # searches it may run (each adds its framing prompt)
+    result_tokens: int = 0  # prompt tokens of the plugin's results (read by the one call)
+    loop_result_tokens: int = 0  # prompt tokens of the server tool's results (read by later calls)
+    loop_steps: int = 0  # server-tool searches, each followed by one more model call
     plugins: list = field(default_factory=list)  # upstream plugins (auto-router added by plan.py)
     tools: list | None = None  # upstream tools
 
@@ -75,10 +87,7 @@ def plugins(value: object, settings: Settings, online: bool, files: int) -> Serv
             raise bad(f"plugins[{i}]", f"plugin '{pid}' is listed twice")
         seen.add(pid)
         if pid == WEB_PLUGIN:
-            web = web_plugin(plugin, settings)
-            result.plugins.append(web)
-            result.web_results += web["max_results"]
-            result.web_searches += 1
+            add_plugin_search(result, web_plugin(plugin, settings), settings)
         elif pid == FILE_PARSER_PLUGIN:
             v.obj("plugins.file-parser", plugin, {"id", "pdf"})
             engine = (plugin.get("pdf") or {}).get("engine") if isinstance(plugin.get("pdf"), dict) else None
@@ -90,20 +99,48 @@ def plugins(value: object, settings: Settings, online: bool, files: int) -> Serv
             raise bad(f"plugins[{i}].id", f"plugin '{pid[:40]}' is not supported (supported: web, file-parser, "
                       "auto-router)", "unsupported_field")
     if online and WEB_PLUGIN not in seen:
-        web = web_plugin({"id": WEB_PLUGIN}, settings) if settings.allow_web_search else None
-        if web is None:
+        if not settings.allow_web_search:
             raise _web_disabled("model (:online)")
-        result.plugins.append(web)
-        result.web_results += web["max_results"]
-        result.web_searches += 1
+        add_plugin_search(result, web_plugin({"id": WEB_PLUGIN}, settings), settings)
     if files:
         # OpenRouter's default PDF engine may be a paid OCR; the free text engine is pinned.
         result.plugins.append({"id": FILE_PARSER_PLUGIN, "pdf": {"engine": FREE_PDF_ENGINE}})
     return result
 
 
-def web_tool(i: int, tool: dict, settings: Settings) -> tuple[dict, int, int]:
-    """(upstream tool, results, searches) for the web search server tool."""
+def add_plugin_search(result: ServerTools, web: dict, settings: Settings) -> None:
+    result.plugins.append(web)
+    result.web_results += web["max_results"]
+    result.web_searches += 1
+    chars = max(settings.web_search_max_characters, PLUGIN_RESULT_CHARS)
+    result.result_tokens += web["max_results"] * (chars + RESULT_FRAME_TOKENS)
+
+
+def _characters(name: str, params: dict, settings: Settings) -> int:
+    """Characters per result forced upstream as max_characters (Exa caps each result at it)."""
+    cap = settings.web_search_max_characters
+    size = params.get("search_context_size")
+    if size is not None:
+        v.string(f"{name}.search_context_size", size, 10, tuple(CONTEXT_SIZE_CHARS))
+        if CONTEXT_SIZE_CHARS[size] > cap:
+            raise bad(f"{name}.search_context_size", f"'{size}' reads up to {CONTEXT_SIZE_CHARS[size]:,} characters a "
+                      f"result; this app allows {cap:,} (TOKENLEDGER_WEB_SEARCH_MAX_CHARACTERS)", "invalid_parameter")
+    if params.get("max_characters") is None:
+        return cap
+    return v.integer(f"{name}.max_characters", params["max_characters"], 1, cap)
+
+
+def _domains(name: str, params: dict) -> None:
+    for key in ("allowed_domains", "excluded_domains"):
+        if params.get(key) is not None:
+            for j, domain in enumerate(v.array(f"{name}.{key}", params[key], 50)):
+                v.string(f"{name}.{key}[{j}]", domain, 200)
+
+
+def web_tool(i: int, tool: dict, settings: Settings) -> tuple[dict, int, int, int]:
+    """(upstream tool, results, searches, characters per result) for the web search server tool.
+    Searches are at most TOKENLEDGER_WEB_SEARCH_MAX_SEARCHES (forced as max_tool_calls): a search
+    that finds nothing (allowed_domains) still costs its model call."""
     name = f"tools[{i}]"
     v.obj(name, tool, {"type", "parameters"})
     if not settings.allow_web_search:
@@ -111,13 +148,15 @@ def web_tool(i: int, tool: dict, settings: Settings) -> tuple[dict, int, int]:
     params = v.obj(f"{name}.parameters", tool.get("parameters") or {}, WEB_TOOL_PARAMETERS)
     if params.get("engine") not in (None, WEB_ENGINE):
         raise bad(f"{name}.parameters.engine", f"only '{WEB_ENGINE}' is allowed (its price per result is known)")
+    chars = _characters(f"{name}.parameters", params, settings)
+    _domains(f"{name}.parameters", params)
     per_search = _results(f"{name}.parameters.max_results", params.get("max_results"), 5,
                           settings.web_search_max_results)
     cap = per_search * settings.web_search_max_searches
     total = _results(f"{name}.parameters.max_total_results", params.get("max_total_results"), cap, cap)
-    upstream = {**params, "engine": WEB_ENGINE, "max_results": per_search, "max_total_results": total}
-    searches = -(-total // per_search)
-    return {"type": WEB_SERVER_TOOL, "parameters": upstream}, total, searches
+    upstream = {**params, "engine": WEB_ENGINE, "max_results": per_search, "max_total_results": total,
+                "max_characters": chars}
+    return {"type": WEB_SERVER_TOOL, "parameters": upstream}, total, settings.web_search_max_searches, chars
 
 
 def function_tool(i: int, tool: dict) -> dict:
@@ -141,10 +180,14 @@ def tools(value: object, settings: Settings, result: ServerTools) -> None:
         if kind == "function":
             upstream.append(function_tool(i, tool))
         elif kind == WEB_SERVER_TOOL:
-            tool_out, results, searches = web_tool(i, tool, settings)
+            if result.loop_steps:
+                raise bad(f"tools[{i}]", f"'{WEB_SERVER_TOOL}' is listed twice")
+            tool_out, results, searches, chars = web_tool(i, tool, settings)
             upstream.append(tool_out)
             result.web_results += results
             result.web_searches += searches
+            result.loop_result_tokens += results * (chars + RESULT_FRAME_TOKENS)
+            result.loop_steps = searches
         else:
             raise bad(f"tools[{i}].type", f"must be 'function' or '{WEB_SERVER_TOOL}'", "unsupported_field")
     result.tools = upstream

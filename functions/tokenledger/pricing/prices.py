@@ -23,7 +23,16 @@ PRICE_FIELDS = (
     "input_cache_write_1h",
     "request",
     "image",
+    "web_search",  # per search a model makes with its own (native) search
 )
+# Keys of `pricing` that are not prices, and prices this app never incurs (audio parts are refused).
+NOT_PRICES = ("discount", "overrides")
+NEVER_INCURRED = ("audio", "input_audio_cache")
+# Anthropic's documented cache-write premiums over the prompt price of the tier in force.
+WRITE_5M, WRITE_1H = Decimal("1.25"), Decimal(2)
+# Ids, names and descriptions that say a model searches the web by itself.
+SEARCHING_MARKERS = ("deep-research", "deep research", "search-preview", "search preview", "searches the web",
+                     "web search queries", "web searches")
 
 
 @dataclass(frozen=True)
@@ -46,14 +55,42 @@ class ModelPrice:
     # pricing.overrides: conditional prices (long prompts, time windows). Per price key, the
     # highest any override sets: the top-level values are only the price in force right now.
     conditional: tuple[tuple[str, Decimal], ...] = ()
+    web_search: Decimal = ZERO
+    # Each override's own prices (a tier: a key it leaves out is not necessarily the base price).
+    tiers: tuple[tuple[tuple[str, Decimal], ...], ...] = ()
+    # Price fields /models gave that this app does not understand (or could not read): such a
+    # model is refused, never priced at $0 for them.
+    unknown_prices: tuple[str, ...] = ()
+    searches: bool = False  # it searches the web by itself (deep research, search previews)
 
     def ceiling(self, name: str) -> Decimal:
         """The most this model can bill per unit of `name`, whatever override applies."""
         return max(getattr(self, name) or ZERO, dict(self.conditional).get(name, ZERO))
 
     @property
+    def bills_cache_writes(self) -> bool:
+        names = ("input_cache_write", "input_cache_write_1h")
+        return any(getattr(self, n) is not None for n in names) or any(k in names for k, _ in self.conditional)
+
+    def write_ceiling(self, one_hour: bool) -> Decimal:
+        """The dearest price a prompt-cache write can bill: per tier (the top-level prices and each
+        override), its listed write price, or where the tier lists none its prompt price times
+        Anthropic's premium (1.25; 1-hour writes 2). ZERO for a model that bills no writes."""
+        if not self.bills_cache_writes:
+            return ZERO
+        base = {n: getattr(self, n) for n in ("prompt", "input_cache_write", "input_cache_write_1h")}
+        dearest = ZERO
+        for tier in ({k: v for k, v in base.items() if v is not None}, *(dict(t) for t in self.tiers)):
+            prompt = tier.get("prompt", self.prompt)
+            write = tier.get("input_cache_write", prompt * WRITE_5M)
+            if one_hour:
+                write = max(write, tier.get("input_cache_write_1h", prompt * WRITE_1H))
+            dearest = max(dearest, write)
+        return dearest
+
+    @property
     def is_free(self) -> bool:
-        return not self.variable and all(
+        return not self.variable and not self.unknown_prices and all(
             (getattr(self, name) or ZERO) == ZERO for name in PRICE_FIELDS
         )
 
@@ -121,6 +158,7 @@ def parse_model(entry: dict) -> ModelPrice | None:
     )
     top = entry.get("top_provider") or {}
     discount = to_decimal(pricing.get("discount")) or ZERO
+    tiers = _tiers(pricing.get("overrides"))
     return ModelPrice(
         model_id=model_id,
         name=str(entry.get("name") or model_id),
@@ -136,21 +174,54 @@ def parse_model(entry: dict) -> ModelPrice | None:
         variable=variable,
         context_length=_context(entry, top),
         max_completion_tokens=top.get("max_completion_tokens"),
-        conditional=_conditional(pricing.get("overrides")),
+        conditional=_conditional(tiers),
+        web_search=_price(pricing, "web_search") or ZERO,
+        tiers=tiers,
+        unknown_prices=_unknown_prices(pricing, variable) + tuple(entry.get("x_unknown_prices") or ()),
+        searches=entry.get("x_searches") is True or _says_it_searches(entry),
     )
 
 
-def _conditional(overrides) -> tuple[tuple[str, Decimal], ...]:
-    """Per price key, the highest value any override entry sets (malformed entries are skipped)."""
-    highest: dict[str, Decimal] = {}
+def _tiers(overrides) -> tuple[tuple[tuple[str, Decimal], ...], ...]:
+    """Each override's prices (malformed entries are skipped)."""
+    tiers = []
     for entry in overrides if isinstance(overrides, list) else ():
-        if not isinstance(entry, dict):
-            continue
-        for name in PRICE_FIELDS:
-            value = _price(entry, name)
-            if value is not None and value > highest.get(name, ZERO):
+        if isinstance(entry, dict):
+            prices = tuple((n, v) for n in PRICE_FIELDS if (v := _price(entry, n)) is not None)
+            if prices:
+                tiers.append(prices)
+    return tuple(tiers)
+
+
+def _conditional(tiers) -> tuple[tuple[str, Decimal], ...]:
+    """Per price key, the highest value any override sets."""
+    highest: dict[str, Decimal] = {}
+    for tier in tiers:
+        for name, value in tier:
+            if value > highest.get(name, ZERO):
                 highest[name] = value
     return tuple(sorted(highest.items()))
+
+
+def _unknown_prices(pricing: dict, variable: bool) -> tuple[str, ...]:
+    """Price fields this app cannot bound: keys it does not know with a value other than 0, and
+    known prices it cannot read (a router's "-1" prompt and completion aside)."""
+    unknown = []
+    for name, raw in pricing.items():
+        value = to_decimal(raw)
+        if name in NOT_PRICES or name in NEVER_INCURRED:
+            continue
+        if name not in PRICE_FIELDS:
+            if value is None or value != ZERO:
+                unknown.append(str(name)[:40])
+        elif raw is not None and (value is None or (value < ZERO and not (variable and name in ("prompt", "completion")))):
+            unknown.append(name)
+    return tuple(sorted(unknown))
+
+
+def _says_it_searches(entry: dict) -> bool:
+    text = " ".join(str(entry.get(k) or "") for k in ("id", "name", "description")).lower()
+    return any(marker in text for marker in SEARCHING_MARKERS)
 
 
 def parse_catalog(models_json: dict, source: str, fetched_at: datetime | None = None) -> Catalog:
@@ -170,12 +241,14 @@ def catalog_to_models_json(catalog: Catalog) -> dict:
                 "id": p.model_id,
                 "name": p.name,
                 "pricing": {**p.pricing_strings(),
-                            **({"overrides": [{k: format(v.normalize(), "f") for k, v in p.conditional}]}
-                               if p.conditional else {})},
+                            **({"overrides": [{k: format(v.normalize(), "f") for k, v in tier} for tier in p.tiers]}
+                               if p.tiers else {})},
                 "top_provider": {
                     "context_length": p.context_length,
                     "max_completion_tokens": p.max_completion_tokens,
                 },
+                **({"x_unknown_prices": list(p.unknown_prices)} if p.unknown_prices else {}),
+                **({"x_searches": True} if p.searches else {}),
             }
             for p in catalog.models.values()
         ]

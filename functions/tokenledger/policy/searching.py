@@ -1,0 +1,61 @@
+"""Models whose cost the request cannot bound by itself (pure): a model listing a price field
+this app does not understand, and models that search the web by themselves (deep research,
+search previews: `searches` in pricing/prices.py).
+
+A searching model decides how often it searches ($`web_search` each) and reads what it finds
+over internal steps, each re-reading the growing prompt. OpenRouter documents no bound on the
+number of searches, so such a model is admitted only when web search is allowed and an operator
+lists it (TOKENLEDGER_SEARCH_MODELS), and is then reserved for TOKENLEDGER_MAX_SEARCHES_PER_CALL
+searches: one internal step per search plus the answer, each reading up to the model's whole
+context and writing up to the completion bound. A call that searches more than that is billed
+past its reservation: listing the model is the operator accepting that.
+"""
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+from tokenledger import money
+from tokenledger.config import Settings
+from tokenledger.policy.errors import PolicyError
+from tokenledger.pricing.prices import ModelPrice
+
+
+def _field(model_id: str, body: dict) -> str:
+    return "model" if body.get("model") == model_id else "models"
+
+
+def check(prices: tuple[ModelPrice, ...], body: dict, settings: Settings) -> tuple[ModelPrice, ...]:
+    """Refuse what cannot be bounded; the searching models admitted (each once)."""
+    searching = {}
+    for p in prices:
+        field = _field(p.model_id, body)
+        if p.unknown_prices:
+            raise PolicyError(400, "unpriced_model", f"The model '{p.model_id}' lists prices this app cannot bound "
+                              f"({', '.join(p.unknown_prices)}); it is refused rather than priced at $0 for them.", field)
+        if not p.searches:
+            continue
+        if not settings.allow_web_search:
+            raise PolicyError(400, "web_search_disabled", f"{field}: the model '{p.model_id}' searches the web by itself, "
+                              "and web search is not enabled for this app (TOKENLEDGER_ALLOW_WEB_SEARCH).", field)
+        if p.model_id not in settings.search_models:
+            raise PolicyError(403, "search_model_not_listed",
+                              f"The model '{p.model_id}' searches the web by itself: OpenRouter documents no bound on "
+                              "how many searches it makes (each billed) or how much it reads per call, so this app "
+                              "admits it only when an operator lists it in TOKENLEDGER_SEARCH_MODELS.", field)
+        if p.context_length is None:
+            raise PolicyError(400, "unsupported_model", f"The model '{p.model_id}' searches the web by itself and its "
+                              "context length is not known, so what it reads cannot be bounded.", field)
+        searching[p.model_id] = p
+    return tuple(searching.values())
+
+
+def worst_case_nanos(p: ModelPrice, completion: int, one_hour_cache: bool, settings: Settings) -> int:
+    """searches x web_search + (searches + 1) x (whole context x dearest input price + completion
+    bound x dearest output price) + request price; no discount."""
+    searches = settings.max_searches_per_call
+    prompt_price = max(p.ceiling("prompt"), p.write_ceiling(one_hour_cache))
+    completion_price = max(p.ceiling("completion"), p.ceiling("internal_reasoning"))
+    usd: Decimal = (searches * p.ceiling("web_search") + p.ceiling("request")
+                    + (searches + 1) * (p.context_length * prompt_price + completion * completion_price))
+    return int(math.ceil(usd * money.NANOS_PER_USD))
