@@ -18,7 +18,7 @@ from tokenledger.api.validation import ChatRequest
 from tokenledger.budgets import rules
 from tokenledger.metering import usage
 from tokenledger.policy import plan_call
-from tokenledger.pricing.prices import fallback_price
+from tokenledger.pricing.prices import Catalog, fallback_price, parse_catalog
 
 ITERATIONS = 2000
 
@@ -78,11 +78,30 @@ def bench_cpu(corpus: Corpus) -> list[list]:
     policy = cpu_us(lambda: plan_call(typical, corpus.catalog, SETTINGS))
     before = cpu_us(lambda: old_checks(typical, corpus.catalog))
     worst_name, worst = max(rows, key=lambda row: row[1])
+    big = large_catalog(corpus.catalog)
+    routers = cpu_us(lambda: plan_call(ROUTERS_BODY, big, SETTINGS), 50)
+    one_router = cpu_us(lambda: plan_call({**ROUTERS_BODY, "models": None}, big, SETTINGS), 50)
     return [
         ["typical chat body (2 messages)", f"{policy:.1f}", f"{before:.1f}", f"{policy - before:+.1f}"],
         ["corpus median", f"{statistics.median(samples):.1f}", "", ""],
         [f"corpus max ({worst_name})", f"{worst:.1f}", "", ""],
+        [f"auto + 8 routers + 99 globs, {len(big.models)} models", f"{routers:.1f}",
+         f"{one_router:.1f} (one router)", f"{routers / one_router:.2f}x"],
     ]
+
+
+# Issue 16: the auto router plus 8 more routers in `models`, its pool pinned by 99 globs.
+ROUTERS_BODY = {"model": "openrouter/auto", "models": ["openrouter/auto"] * 8, "max_tokens": 100,
+                "messages": [{"role": "user", "content": "Hi"}],
+                "plugins": [{"id": "auto-router", "allowed_models": [f"vendor{i}/*-{i}" for i in range(98)]
+                             + ["openai/*"]}]}
+
+
+def large_catalog(catalog) -> Catalog:
+    """The corpus catalog plus synthetic models, about as many as OpenRouter lists (600)."""
+    extra = {"data": [{"id": f"vendor{i % 100}/model-{i}", "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+                       "context_length": 32_000} for i in range(600 - len(catalog.models))]}
+    return Catalog({**catalog.models, **parse_catalog(extra, "openrouter").models}, "openrouter")
 
 
 def run(stack=None) -> None:
@@ -92,7 +111,7 @@ def run(stack=None) -> None:
     print_table(["shape", "worst case", "charged", "worst/charged", "before the policy: reserved / charged"], rows,
                 title="Reservation vs what the stand-in billed (scripted to bill as much as OpenRouter may)",
                 numparse=False)
-    print(f"median worst/charged over {len(ratios)} paid shapes: {statistics.median(ratios):.2f}x "
+    print(f"ceiling corpus: median worst/charged over {len(ratios)} paid shapes: {statistics.median(ratios):.2f}x "
           f"(min {min(ratios):.2f}x, max {max(ratios):.2f}x); charged over the reservation: "
           f"{sum(r < 1 for r in ratios)} now, {over_before} before the policy")
     print_table(["body", "plan_call CPU µs", "old checks µs", "added µs"], bench_cpu(corpus),
