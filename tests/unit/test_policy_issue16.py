@@ -223,3 +223,18 @@ def test_many_routers_and_globs_are_one_pool():
     assert len(globs) == 99
     assert sorted(p.candidates) == ["acme/big", "acme/small", "acme/small:free", "acme/think", "acme/web-priced",
                                     "acme/zero-odd"]
+
+
+def test_an_override_priced_under_an_unknown_name_refuses_the_model():
+    catalog = parse_catalog({"data": [
+        {"id": "x/tiered", "pricing": {"prompt": "0.000001", "completion": "0.000001", "overrides": [
+            {"min_prompt_tokens": 200000, "utc_start": "09:00", "prompt": "0.000002", "video_seconds": "0.2"}]}},
+        {"id": "x/plain-tiers", "pricing": {"prompt": "0.000001", "completion": "0.000001", "overrides": [
+            {"min_prompt_tokens": 200000, "utc_start": "09:00", "prompt": "0.000002"}]}}]}, "openrouter")
+    assert catalog.get("x/tiered").unknown_prices == ("overrides.video_seconds",)
+    assert catalog.get("x/plain-tiers").unknown_prices == ()
+
+
+def test_a_searching_model_with_the_server_tool_is_refused():
+    err = refused(LISTED, model="acme/deep", tools=[{"type": "openrouter:web_search"}])
+    assert (err.status, err.field) == (400, "tools")

@@ -134,7 +134,7 @@ def plan_call(body: dict, catalog: Catalog, settings: Settings) -> CallPlan:
         if plugin.get("search_prompt"):
             extra_bytes += messages.json_bytes(plugin["search_prompt"])
 
-    searching_models = searching.check(found.prices, body, settings)
+    searching_models = searching.check(found.prices, body, settings, tools.loop_steps)
     top = bounds.dearest(found.prices, size.one_hour_cache)
     completion = bounds.completion_bound(requested_completion(body, settings.max_tokens_cap),
                                          settings.max_tokens_cap, top.max_completion_tokens)

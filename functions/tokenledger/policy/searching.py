@@ -25,8 +25,10 @@ def _field(model_id: str, body: dict) -> str:
     return "model" if body.get("model") == model_id else "models"
 
 
-def check(prices: tuple[ModelPrice, ...], body: dict, settings: Settings) -> tuple[ModelPrice, ...]:
-    """Refuse what cannot be bounded; the searching models admitted (each once)."""
+def check(prices: tuple[ModelPrice, ...], body: dict, settings: Settings, loop_steps: int = 0) -> tuple[ModelPrice, ...]:
+    """Refuse what cannot be bounded; the searching models admitted (each once). A searching
+    model with the web search server tool is refused: each step of the tool's loop would be a
+    whole research run of its own."""
     searching = {}
     for p in prices:
         field = _field(p.model_id, body)
@@ -43,6 +45,9 @@ def check(prices: tuple[ModelPrice, ...], body: dict, settings: Settings) -> tup
                               f"The model '{p.model_id}' searches the web by itself: OpenRouter documents no bound on "
                               "how many searches it makes (each billed) or how much it reads per call, so this app "
                               "admits it only when an operator lists it in TOKENLEDGER_SEARCH_MODELS.", field)
+        if loop_steps:
+            raise PolicyError(400, "invalid_request", f"tools: the model '{p.model_id}' searches the web by itself; "
+                              "the web search server tool would run it once per step.", "tools")
         if p.context_length is None:
             raise PolicyError(400, "unsupported_model", f"The model '{p.model_id}' searches the web by itself and its "
                               "context length is not known, so what it reads cannot be bounded.", field)

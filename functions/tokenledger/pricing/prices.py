@@ -177,7 +177,8 @@ def parse_model(entry: dict) -> ModelPrice | None:
         conditional=_conditional(tiers),
         web_search=_price(pricing, "web_search") or ZERO,
         tiers=tiers,
-        unknown_prices=_unknown_prices(pricing, variable) + tuple(entry.get("x_unknown_prices") or ()),
+        unknown_prices=_unknown_prices(pricing, variable) + _unknown_override_prices(pricing.get("overrides"))
+        + tuple(entry.get("x_unknown_prices") or ()),
         searches=entry.get("x_searches") is True or _says_it_searches(entry),
     )
 
@@ -216,6 +217,18 @@ def _unknown_prices(pricing: dict, variable: bool) -> tuple[str, ...]:
                 unknown.append(str(name)[:40])
         elif raw is not None and (value is None or (value < ZERO and not (variable and name in ("prompt", "completion")))):
             unknown.append(name)
+    return tuple(sorted(unknown))
+
+
+def _unknown_override_prices(overrides) -> tuple[str, ...]:
+    """Prices an override sets under a name this app does not know. Prices are decimal strings;
+    conditions (`min_prompt_tokens`: a number, `utc_start`: a time) are not."""
+    unknown = set()
+    for entry in overrides if isinstance(overrides, list) else ():
+        for name, raw in entry.items() if isinstance(entry, dict) else ():
+            if name not in PRICE_FIELDS and name not in NEVER_INCURRED and isinstance(raw, str) \
+                    and to_decimal(raw) not in (None, ZERO):
+                unknown.add(f"overrides.{str(name)[:40]}")
     return tuple(sorted(unknown))
 
 
