@@ -107,6 +107,28 @@ def worst_case(top: bounds.Dearest, prompt: int, completion: int, size, tools, w
     return bounds.worst_case_nanos(top, loop_prompt, calls * completion, size.images, web_cost)
 
 
+def bound_call(body: dict, found, size, tools, extra_bytes: int, settings: Settings):
+    """(dearest prices, completion bound, prompt bound, worst case in nanos, web cost) of a call."""
+    searching_models = searching.check(found.prices, body, settings, tools.loop_steps)
+    top = bounds.dearest(found.prices, size.one_hour_cache)
+    completion = bounds.completion_bound(requested_completion(body, settings.max_tokens_cap),
+                                         settings.max_tokens_cap, top.max_completion_tokens)
+    structured = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+    prompt = bounds.prompt_bound(
+        size.text_bytes + extra_bytes, size.messages,
+        messages.json_bytes(tools.tools) if tools.tools else 0,
+        images.image_tokens(tuple(p.model_id for p in found.prices), size.images, size.low_detail_images,
+                            settings.image_prompt_tokens),
+        structured, tools.result_tokens, tools.web_searches, size.files, top.context_length,
+    )
+    web_cost = tools.web_cost(settings) + (tools.web_searches * top.web_search if tools.web_searches else 0)
+    worst = worst_case(top, prompt, completion, size, tools, web_cost)
+    for model in searching_models:
+        worst = max(worst, searching.worst_case_nanos(model, completion, size.one_hour_cache, settings)
+                    + bounds.worst_case_nanos(top, 0, 0, size.images, web_cost))
+    return top, completion, prompt, worst, web_cost
+
+
 def upstream_model(model_id: str) -> str:
     base, variant = candidates.split_variant(model_id)
     return base if variant == candidates.WEB_VARIANT else model_id  # :online -> base + web plugin
@@ -134,24 +156,8 @@ def plan_call(body: dict, catalog: Catalog, settings: Settings) -> CallPlan:
         if plugin.get("search_prompt"):
             extra_bytes += messages.json_bytes(plugin["search_prompt"])
 
-    searching_models = searching.check(found.prices, body, settings, tools.loop_steps)
-    top = bounds.dearest(found.prices, size.one_hour_cache)
-    completion = bounds.completion_bound(requested_completion(body, settings.max_tokens_cap),
-                                         settings.max_tokens_cap, top.max_completion_tokens)
+    top, completion, prompt, worst, web_cost = bound_call(body, found, size, tools, extra_bytes, settings)
     thinking = reasoning(body.get("reasoning"), completion)
-    structured = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
-    prompt = bounds.prompt_bound(
-        size.text_bytes + extra_bytes, size.messages,
-        messages.json_bytes(tools.tools) if tools.tools else 0,
-        images.image_tokens(tuple(p.model_id for p in found.prices), size.images, size.low_detail_images,
-                            settings.image_prompt_tokens),
-        structured, tools.result_tokens, tools.web_searches, size.files, top.context_length,
-    )
-    web_cost = tools.web_cost(settings) + (tools.web_searches * top.web_search if tools.web_searches else 0)
-    worst = worst_case(top, prompt, completion, size, tools, web_cost)
-    for model in searching_models:
-        worst = max(worst, searching.worst_case_nanos(model, completion, size.one_hour_cache, settings)
-                    + bounds.worst_case_nanos(top, 0, 0, size.images, web_cost))
     steps_cap = max_tool_calls(body)
     if tools.loop_steps:
         upstream["max_tool_calls"] = min(tools.loop_steps, steps_cap)
