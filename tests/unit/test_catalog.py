@@ -55,3 +55,38 @@ def test_stale_stored_catalog_beats_the_snapshot_when_fetch_fails(monkeypatch):
     monkeypatch.setattr(catalog, "read_stored", lambda db: stale)
     provider = CatalogProvider(Settings(), lambda: object(), unreachable)
     assert provider.get() is stale
+
+
+def test_a_catalog_stored_in_an_older_format_is_never_fresh():
+    """Issue 16: a copy stored before the store kept unknown price fields and searching models must
+    be refetched first (it is only a fallback), however recent its fetched_at."""
+    from datetime import datetime, timezone
+
+    class Snap:
+        exists = True
+
+        def __init__(self, data):
+            self._data = data
+
+        def to_dict(self):
+            return self._data
+
+    class Doc:
+        def __init__(self, data):
+            self.data = data
+
+        def get(self, **_):
+            return Snap(self.data)
+
+    now = datetime.now(timezone.utc)
+    models = '{"data": [{"id": "a/b", "pricing": {"prompt": "0.000001", "completion": "0.000001"}}]}'
+    for data, fresh in (({"models_json": models, "fetched_at": now}, None),
+                        ({"models_json": models, "fetched_at": now, "format": catalog.STORE_FORMAT}, now)):
+        doc = Doc(data)
+        original = catalog.store.pricing_doc
+        catalog.store.pricing_doc = lambda db, doc=doc: doc
+        try:
+            stored = catalog.read_stored(None)
+        finally:
+            catalog.store.pricing_doc = original
+        assert stored.fetched_at == fresh and "a/b" in stored

@@ -17,6 +17,7 @@ from tokenledger.config import Settings
 from tokenledger.pricing.prices import Catalog, PriceChange, catalog_to_models_json, parse_catalog, price_changes
 
 SNAPSHOT_PATH = Path(__file__).parent / "data" / "models_snapshot.json"
+STORE_FORMAT = 2  # 2: web_search, x_unknown_prices, x_searches and each override tier are kept
 MEMORY_TTL_S = 300  # a warm instance re-reads the stored catalog at most every 5 minutes
 
 
@@ -38,7 +39,10 @@ def read_stored(db) -> Catalog | None:
         return None
     data = snap.to_dict() or {}
     models = json.loads(data.get("models_json") or "{}")
-    return parse_catalog(models, "stored", data.get("fetched_at"))
+    # A copy stored in an older format lacks what the policy now reads (price fields it cannot
+    # bound, models that search by themselves): never fresh, refetched first, used only as a fallback.
+    fresh = data.get("fetched_at") if data.get("format") == STORE_FORMAT else None
+    return parse_catalog(models, "stored", fresh)
 
 
 def save(db, catalog: Catalog, source: str) -> None:
@@ -46,6 +50,7 @@ def save(db, catalog: Catalog, source: str) -> None:
     store.pricing_doc(db).set(
         {
             "source": source,
+            "format": STORE_FORMAT,
             "fetched_at": catalog.fetched_at,
             "model_count": len(catalog.models),
             "models_json": json.dumps(catalog_to_models_json(catalog), separators=(",", ":")),
