@@ -20,7 +20,9 @@ Test control (no auth):
   GET  /_control/generations[?user=]    generation records
 Behaviour keys: status message retry_after error_type metadata | omit_cost cost_null
 cost served_model provider usage byok latency_ms drop_connection | stream_error_after
-stream_no_usage stream_stall_after (stream_* only act on streamed calls).
+stream_no_usage stream_stall_after (stream_* only act on streamed calls) | unavailable
+web_searches (searches the server tool's loop or a model that searches by itself makes)
+web_results_found (results each server-tool search finds) image_size ([w, h] of every image).
 """
 
 from __future__ import annotations
