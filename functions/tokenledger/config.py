@@ -165,9 +165,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(Exa's `search_context_size` low); reserved as that many prompt tokens per result, and "
             "`search_context_size` above it is refused"),
     Setting("TOKENLEDGER_SEARCH_MODELS", "search_models", "list", "",
-            "models that search the web by themselves (deep research, search previews) the operator accepts, "
-            "exact ids; OpenRouter documents no bound on their searches, so others are refused (403 "
-            "`search_model_not_listed`); needs `TOKENLEDGER_ALLOW_WEB_SEARCH`"),
+            "models that search the web by themselves with no documented bound (deep research) the operator "
+            "accepts, exact ids; others are refused (403 `search_model_not_listed`); needs "
+            "`TOKENLEDGER_ALLOW_WEB_SEARCH` (OpenAI's search previews, one search per request, need no listing)"),
     Setting("TOKENLEDGER_MAX_SEARCHES_PER_CALL", "max_searches_per_call", "int", "10",
             "searches a listed searching model is reserved for per call (its `web_search` price each, and one "
             "internal step reading a whole context per search); more are billed past the reservation"),

@@ -47,7 +47,7 @@ HISTORY = [
     {"role": "tool", "tool_call_id": "c1", "content": '{"temp": 14, "sky": "cloudy"}'},
     {"role": "tool", "tool_call_id": "c2", "content": '{"temp": 19, "sky": "clear"}'},
 ]
-SEARCH_MODELS = ("openai/o4-mini-deep-research", "perplexity/sonar-deep-research", "openai/gpt-4o-mini-search-preview")
+SEARCH_MODELS = ("openai/o4-mini-deep-research", "perplexity/sonar-deep-research")  # search previews need no listing
 SETTINGS = Settings(allow_web_search=True, search_models=SEARCH_MODELS)
 WIDE = [2048, 768]  # the image gpt-4o-mini bills most for: 8 tiles after its scaling
 

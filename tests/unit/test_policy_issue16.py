@@ -238,3 +238,17 @@ def test_an_override_priced_under_an_unknown_name_refuses_the_model():
 def test_a_searching_model_with_the_server_tool_is_refused():
     err = refused(LISTED, model="acme/deep", tools=[{"type": "openrouter:web_search"}])
     assert (err.status, err.field) == (400, "tools")
+
+
+def test_a_search_preview_model_is_reserved_for_its_one_documented_search():
+    """OpenAI's search models search once per request: no operator listing, but web search must
+    be allowed; reserved 1 x web_search + 2 steps x (context x prompt + completion bound x output)."""
+    catalog = parse_catalog({"data": [{"id": "openai/gpt-4o-mini-search-preview", "context_length": 128_000,
+                                       "pricing": {"prompt": "0.00000015", "completion": "0.0000006",
+                                                   "web_search": "0.0275"}}]}, "openrouter")
+    body = {"model": "openai/gpt-4o-mini-search-preview", "messages": HI, "max_tokens": 100}
+    with pytest.raises(PolicyError) as info:
+        plan_call(body, catalog, DEFAULTS)
+    assert info.value.code == "web_search_disabled"
+    p = plan_call(body, catalog, WEB)
+    assert p.worst_case_nanos == 27_500_000 + 2 * (128_000 * 150 + 100 * 600) == 66_020_000
