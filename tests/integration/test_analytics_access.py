@@ -185,10 +185,10 @@ def test_estimate_of_a_free_model_is_zero_and_a_router_is_priced_at_its_dearest_
         "model": "openrouter/auto", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}).json()
     # no lower end; the upper end is the worst case over every model the router may pick (no
     # allowlist: the whole catalog): '{"role":"user","content":"hi"}' is 30 bytes + 8 = 38 prompt
-    # tokens x $0.00000375 (claude-sonnet-4's cache write) + 10 x $0.000015 (its completion)
-    # + $0.005 (perplexity/sonar's per-request price)
+    # tokens x $0.0000075 (claude-sonnet-4.5's cache write in its long-context tier: 1.25 x $6/M)
+    # + 10 x $0.0000225 (that tier's completion) + $0.005 (perplexity/sonar's per-request price)
     assert router["variable_price"] is True and router["min_cost"] is None and router["note"]
-    assert router["max_cost_nanos"] == 38 * 3_750 + 10 * 15_000 + 5_000_000 == 5_292_500
+    assert router["max_cost_nanos"] == 38 * 7_500 + 10 * 22_500 + 5_000_000 == 5_510_000
 
 
 @pytest.mark.parametrize(
