@@ -20,12 +20,12 @@ import math
 import re
 
 DEFAULT_SIZE = (1024, 1024)
-TILE_MODELS = (  # (pattern on the model name, base tokens, tokens per tile)
+TILE_MODELS = (  # (pattern on the model name, base tokens, tokens per tile); after the patch models
     (r"gpt-4o-mini", 2833, 5667),
-    (r"gpt-5(?!-mini|-nano)", 70, 140),
-    (r"gpt-4o|gpt-4\.1(?!-mini|-nano)|gpt-4\.5|^o1|^o3", 85, 170),
+    (r"gpt-5", 70, 140),
+    (r"gpt-4o|gpt-4\.1|gpt-4\.5|^o1|^o3", 85, 170),
 )
-PATCH_MODELS = ((r"gpt-4\.1-mini|gpt-5-mini", 1.62), (r"gpt-4\.1-nano|gpt-5-nano", 2.46), (r"^o4-mini", 1.72))
+PATCH_MODELS = ((r"(gpt-4\.1|gpt-5).*nano", 2.46), (r"(gpt-4\.1|gpt-5).*mini", 1.62), (r"^o4-mini", 1.72))
 PATCH_CAP = 1536
 
 

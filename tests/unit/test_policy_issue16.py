@@ -252,3 +252,15 @@ def test_a_search_preview_model_is_reserved_for_its_one_documented_search():
     assert info.value.code == "web_search_disabled"
     p = plan_call(body, catalog, WEB)
     assert p.worst_case_nanos == 27_500_000 + 2 * (128_000 * 150 + 100 * 600) == 66_020_000
+
+
+@pytest.mark.parametrize("model, tokens", [
+    ("openai/gpt-5.1-codex-mini", (2489, 2489)), ("openai/gpt-5-nano", (3779, 3779)),
+    ("openai/gpt-4.1-mini", (2489, 2489)), ("openai/gpt-4.1", (1445, 85)), ("openai/gpt-5", (1190, 70)),
+    ("openai/gpt-4o-mini-search-preview", (48_169, 2833)), ("openai/o4-mini-deep-research", (2642, 2642)),
+    ("openai/some-new-model", None), ("google/gemini-2.5-flash", None), ("qwen/qwen3-coder", None),
+])
+def test_each_family_is_recognised_from_the_model_name(model, tokens):
+    from tokenledger.policy.images import family_tokens
+
+    assert family_tokens(model) == tokens

@@ -22,12 +22,14 @@ import re
 TILES = 8  # the most 512-px tiles OpenAI's scaling leaves
 TILE_MODELS = (  # (pattern on the model name, base tokens, tokens per tile)
     (re.compile(r"gpt-4o-mini"), 2833, 5667),
-    (re.compile(r"gpt-5(?!-mini|-nano)"), 70, 140),
-    (re.compile(r"gpt-4o|gpt-4\.1(?!-mini|-nano)|gpt-4\.5|^o1|^o3"), 85, 170),
+    (re.compile(r"gpt-5"), 70, 140),
+    (re.compile(r"gpt-4o|gpt-4\.1|gpt-4\.5|^o1|^o3"), 85, 170),
 )
-PATCH_MODELS = (  # (pattern, tokens at 1,536 patches x multiplier, rounded up)
-    (re.compile(r"gpt-4\.1-mini|gpt-5-mini"), 2489),
-    (re.compile(r"gpt-4\.1-nano|gpt-5-nano"), 3779),
+# Patch models: any gpt-4.1 / gpt-5 "mini" or "nano" (gpt-5.1-codex-mini too), and o4-mini:
+# (pattern, tokens at 1,536 patches x multiplier, rounded up). Checked before the tile models.
+PATCH_MODELS = (
+    (re.compile(r"(gpt-4\.1|gpt-5).*nano"), 3779),
+    (re.compile(r"(gpt-4\.1|gpt-5).*mini"), 2489),
     (re.compile(r"^o4-mini"), 2642),
 )
 ANTHROPIC_MAX = 1600
