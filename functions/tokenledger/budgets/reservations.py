@@ -88,7 +88,8 @@ def read_month_with(db, uid: str, month: str, extra: list, field_paths: list, **
     beside `extra`; only when it is marked `sharded` (written in the same batch as a month's first
     shard) is the month read again whole, base and shards in one query (periods.read_docs): one
     snapshot, so a fold moving shards into the base (metering/fold.py) is seen before or after,
-    never half. The base read twice is one more read, for hot users only."""
+    never half. (The query returns the base again: one read more than the shards, for hot
+    users only — as the shard query always cost, which returned the base too.)"""
     base_ref = store.user_month_doc(db, uid, month)
     options = {**QUICK, **options}
     snaps = {s.reference.path: s for s in db.get_all([base_ref, *extra],
