@@ -184,3 +184,35 @@ def test_readers_never_see_a_month_other_than_a_prefix_of_its_calls_while_folds_
     assert len(seen) > 10 and set(seen) <= prefixes
     fold.fold_shards(db, datetime.now(timezone.utc), cool_s=0, months=[MONTH])
     assert list(docs(db, uid)) == [MONTH] and base_cost(db, uid) == sum(costs)
+
+
+def test_the_scheduled_fold_shards_function_folds_a_user_cool_for_longer_than_the_cool_down(db, monkeypatch):
+    """The deployed function (functions/main.py) run by the Functions emulator as Cloud Scheduler
+    would, with its configured cool-down: at the time of the call nothing is folded; scheduled
+    past the cool-down, this month's shards are in the base (the user's month and day)."""
+    from scripts.trigger_schedule import trigger
+
+    hot_tables.install(monkeypatch, step=0.06)
+    uid = f"fold-sched-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc)
+    month, day = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")
+    for i in range(10):
+        response = {"id": f"gen-fold-{uuid.uuid4().hex}", "model": "openai/gpt-4o-mini", "provider": "OpenAI",
+                    "choices": [{"finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.00002}}
+        ledger.record_usage(db, build_record(response, CallFacts(uid, "openai/gpt-4o-mini", "/v1/chat/completions",
+                                                                 now, latency_ms=3),
+                                             Pricing(None, fallback_price("x", Decimal("0.00001"), Decimal("0.00003")))),
+                            SETTINGS)
+    months = db.collection("user_usage").document(uid).collection("months")
+    assert len(list(months.stream())) > 1
+    status, body = trigger("fold_shards", timeout=120)
+    assert status == 200, body
+    assert len(list(months.stream())) > 1  # written within the cool-down: left alone
+    later = (now + timedelta(seconds=Settings().fold_cool_s + 60)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status, body = trigger("fold_shards", schedule_time=later, timeout=120)
+    assert status == 200, body
+    assert [s.id for s in months.stream()] == [month]
+    assert months.document(month).get().to_dict()["cost_nanos"] == 10 * 20_000
+    days = db.collection("user_usage").document(uid).collection("days")
+    assert [s.id for s in days.stream()] == [day] and days.document(day).get().to_dict()["calls"] == 10
