@@ -1,5 +1,7 @@
 """Offline demo: real users in the Auth emulator send free and paid chats through the HTTPS
-API; the per-user ledger is read back from Firestore and printed as a table. Then budgets: a
+API; the per-user ledger is read back from Firestore (each month through tokenledger.periods,
+the base document and its shards summed), printed as a table and compared with what the calls
+were charged; the fold then moves the shards back into the base documents. Then budgets: a
 user crosses 80% and 100% of a monthly budget (the alerts printed as they are written), and a
 user with a hard cap is refused with 402 before anything reaches OpenRouter.
 
