@@ -216,3 +216,15 @@ def test_the_scheduled_fold_shards_function_folds_a_user_cool_for_longer_than_th
     assert months.document(month).get().to_dict()["cost_nanos"] == 10 * 20_000
     days = db.collection("user_usage").document(uid).collection("days")
     assert [s.id for s in days.stream()] == [day] and days.document(day).get().to_dict()["calls"] == 10
+
+
+def test_the_operator_tool_folds_by_hand(db, monkeypatch):
+    import subprocess
+    import sys
+
+    uid, cost = hot_user(db, monkeypatch)
+    out = subprocess.run([sys.executable, "-m", "tokenledger.tools.fold_shards", "--month", MONTH, "--cool-s", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "periods folded" in out.stdout
+    assert list(docs(db, uid)) == [MONTH] and base_cost(db, uid) == cost
