@@ -236,7 +236,7 @@ def daily_cost_by_model(db, month: str, uid: str | None = None) -> dict[str, dic
         first, last = figures.month_bounds(month)
         user_days = _read_range(db.collection(store.USER_USAGE).document(uid).collection(store.DAYS),
                                 first.isoformat(), last.isoformat(), Reads())
-        docs = [(day, doc) for day, doc in user_days.items()]
+        docs = list(user_days.items())
     else:  # every user's day documents, shards included: all added up
         query = db.collection_group(store.DAYS).where(filter=FieldFilter("month", "==", month)).order_by("day")
         docs = [((snap.to_dict() or {}).get("day") or store.period_of(snap.id), snap.to_dict() or {})

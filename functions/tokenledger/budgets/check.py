@@ -7,7 +7,9 @@ this month's documents (`months`, `month == now`; base documents and hot users' 
 summed per user). The base document carries a copy of the user's budget (`budget_copy`,
 budgets/copies.py), so in steady state a run costs one read per document of this month (one per
 user; a hot user's shards one each) + one read for the expired reservations' query (+ one for
-an empty last page). A user with no document this month has spent nothing: no read at all. A
+an empty last page). A user whose documents come on two pages is read again whole, in one
+query (one read per document): two pages are two moments, and a fold of their shards
+(metering/fold.py) landing between them would hide what it moved. A user with no document this month has spent nothing: no read at all. A
 base document without a copy (the first run of a month; a user who became active since) costs
 one more read, of the budget document, and the copy is then written (in a transaction that
 reads the budget document, so a concurrent PUT is never overwritten by an older budget).
