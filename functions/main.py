@@ -59,3 +59,11 @@ def check_budgets(event: scheduler_fn.ScheduledEvent) -> None:
 
     if not jobs.emulator_probe(event):
         jobs.check_budgets(event.schedule_time)
+
+
+@scheduler_fn.on_schedule(schedule=config.FOLD_SCHEDULE, timezone="Etc/UTC", region=config.REGION, timeout_sec=300)
+def fold_shards(event: scheduler_fn.ScheduledEvent) -> None:
+    from tokenledger import jobs
+
+    if not jobs.emulator_probe(event):
+        jobs.fold_shards(event.schedule_time)

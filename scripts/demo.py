@@ -1,5 +1,7 @@
 """Offline demo: real users in the Auth emulator send free and paid chats through the HTTPS
-API; the per-user ledger is read back from Firestore and printed as a table. Then budgets: a
+API; the per-user ledger is read back from Firestore (each month through tokenledger.periods,
+the base document and its shards summed), printed as a table and compared with what the calls
+were charged; the fold then moves the shards back into the base documents. Then budgets: a
 user crosses 80% and 100% of a monthly budget (the alerts printed as they are written), and a
 user with a hard cap is refused with 402 before anything reaches OpenRouter.
 
@@ -9,12 +11,14 @@ from __future__ import annotations
 
 import os
 import sys
+from decimal import Decimal
 
 from google.cloud import firestore
 
 from scripts.devkit import env as stack_env
 from scripts.devkit.api_client import ApiClient
 from scripts.devkit.auth_emulator import AuthEmulator
+from tokenledger import money, periods, store
 from tokenledger.tools.table import print_table, usd
 
 # Who does what: a mix of free and paid models, features, and a router call.
@@ -39,6 +43,33 @@ SCRIPT = {
 }
 
 
+COLUMNS = ["user", "calls", "free calls", "paid calls", "free tokens", "paid tokens", "cost"]
+COUNTERS = ("calls", "free_calls", "paid_calls", "free_tokens", "paid_tokens", "cost_nanos")
+
+
+def tally(sent: dict, body: dict) -> None:
+    """Adds one answered call to a user's tally of what was sent, from the chat response alone:
+    a call is free when it cost nothing (as the ledger counts it)."""
+    usage = body["usage"]
+    nanos = money.to_nanos(Decimal(repr(float(usage.get("cost") or 0))))
+    kind = "paid" if nanos else "free"
+    for name, amount in (("calls", 1), (f"{kind}_calls", 1), (f"{kind}_tokens", int(usage["total_tokens"])),
+                         ("cost_nanos", nanos)):
+        sent[name] = sent.get(name, 0) + amount
+
+
+def read_usage(db, uids: dict[str, str]) -> dict[tuple[str, str], dict]:
+    """The demo's reading code: {(name, month): counters} for every month each user has, each
+    month read whole through periods.read (the base document and its shards, summed)."""
+    out = {}
+    for name, uid in uids.items():
+        months = db.collection(store.USER_USAGE).document(uid).collection(store.MONTHS)
+        for month in sorted({store.period_of(snap.id) for snap in months.select(["month"]).stream()}):
+            doc = periods.read(db, uid, periods.MONTHS, month)
+            out[(name, month)] = {counter: int(doc.get(counter) or 0) for counter in COUNTERS}
+    return out
+
+
 def main() -> int:
     stack = stack_env.from_environ()
     auth = AuthEmulator(stack.auth_host, stack.project)
@@ -48,6 +79,7 @@ def main() -> int:
     users = {name: auth.create_user(name) for name in SCRIPT}
     total = sum(len(calls) for calls in SCRIPT.values())
     done = 0
+    sent: dict[str, dict] = {name: {} for name in SCRIPT}
     print(f"Sending {total} chats for {len(users)} users through {stack.api_url}")
     for name, calls in SCRIPT.items():
         for model, text, feature in calls:
@@ -57,34 +89,44 @@ def main() -> int:
                 print(f"  [{done}/{total}] {name}: {model} -> HTTP {response.status_code} {response.text}")
                 return 1
             body = response.json()
+            tally(sent[name], body)
             print(
                 f"  [{done}/{total}] {name:<6} {model:<42} served by {body['model']:<40} "
-                f"{body['usage']['total_tokens']:>5} tokens  ${body['usage'].get('cost', 0):.6f}"
+                f"{body['usage']['total_tokens']:>5} tokens  ${body['usage'].get('cost', 0):.9f}"
             )
 
-    rows = []
-    month = None
-    for name, user in users.items():
-        months = list(db.collection("user_usage").document(user.uid).collection("months").stream())
-        doc = months[0].to_dict()
-        month = doc["month"]
-        rows.append(
-            [
-                name,
-                doc["calls"],
-                doc["free_calls"],
-                doc["paid_calls"],
-                doc["free_tokens"],
-                doc["paid_tokens"],
-                usd(doc["cost_nanos"]),
-            ]
-        )
-    print_table(
-        ["user", "calls", "free calls", "paid calls", "free tokens", "paid tokens", "cost"],
-        rows,
-        title=f"Usage for {month}, read back from Firestore (user_usage rollups)",
-    )
+    usage = read_usage(db, {name: user.uid for name, user in users.items()})
+    months = sorted({month for _, month in usage})
+    rows = [[name if len(months) == 1 else f"{name} ({month})", *(counters[c] for c in COUNTERS[:-1]),
+             usd(counters["cost_nanos"], 9)] for (name, month), counters in usage.items()]
+    print_table(COLUMNS, rows,
+                title=f"Usage for {', '.join(months)}, read back from Firestore (user_usage rollups, base + shards)")
+    read = {name: {c: sum(v[c] for (n, _), v in usage.items() if n == name) for c in COUNTERS} for name in SCRIPT}
+    wrong = [name for name in SCRIPT if read[name] != {c: sent[name].get(c, 0) for c in COUNTERS}]
+    if wrong:
+        print(f"  MISMATCH: the table differs from the calls sent for {', '.join(wrong)}")
+        return 1
+    print("  every row equals what its user's calls were charged (calls, free/paid tokens, cost to the nano-dollar)")
+    show_fold(db, {name: user.uid for name, user in users.items()}, months)
     return budgets_demo(auth, api, db)
+
+
+def show_fold(db, uids: dict[str, str], months: list[str]) -> None:
+    """What the scheduled fold_shards does once a hot user cools down, run now (cool-down 0): the
+    base month document alone then holds the whole month (README, "Reading your own data")."""
+    from datetime import datetime, timezone
+
+    from tokenledger.metering import fold
+
+    hot = {name for name, uid in uids.items() for month in months
+           if len(periods.read_docs(db, uid, periods.MONTHS, month, ["month"])) > 1}
+    report = fold.fold_shards(db, datetime.now(timezone.utc), cool_s=0, months=months)
+    bases = {name: sum(int((store.user_month_doc(db, uid, m).get().to_dict() or {}).get("calls") or 0) for m in months)
+             for name, uid in uids.items()}
+    print(f"\nHot users (month spread over shards): {', '.join(sorted(hot)) or 'none'}. The fold "
+          f"(scheduled `fold_shards`, cool-down 0 here) moved {report.shards_folded} shards into "
+          f"{report.periods_folded} base documents in {report.writes} writes; a plain read of each base "
+          f"month document now shows calls: " + ", ".join(f"{name} {n}" for name, n in bases.items()))
 
 
 def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:

@@ -179,6 +179,11 @@ SETTINGS: tuple[Setting, ...] = (
             "a model missing from the catalog triggers a `/models` refresh at most this often per instance"),
     Setting("TOKENLEDGER_BUDGET_CHECK_SCHEDULE", "budget_check_schedule", "str", "every 60 minutes",
             "schedule of `check_budgets`", source="deploy"),
+    Setting("TOKENLEDGER_FOLD_SCHEDULE", "fold_schedule", "str", "every 5 minutes",
+            "schedule of `fold_shards`, which moves a cooled-down hot user's shards back into their base month "
+            "and day documents (README, \"Reading your own data\")", source="deploy"),
+    Setting("TOKENLEDGER_FOLD_COOL_S", "fold_cool_s", "int", "120",
+            "a period's shards are folded into its base document once none of them was written for this long"),
     Setting("TOKENLEDGER_CORS_ORIGINS", "cors_origins", "list", "*",
             "browser origins allowed to call the API from another origin, comma-separated "
             "(`https://app.example.com,http://localhost:5173`). The default `*` allows any origin, which is "
@@ -225,6 +230,7 @@ def _deploy_value(setting: Setting) -> Any:
     return KINDS[setting.kind](os.environ.get(setting.env, setting.default))
 
 
+FOLD_SCHEDULE = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_FOLD_SCHEDULE"))
 BUDGET_CHECK_SCHEDULE = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_BUDGET_CHECK_SCHEDULE"))
 API_CONCURRENCY = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_API_CONCURRENCY"))
 API_MIN_INSTANCES = _deploy_value(next(s for s in SETTINGS if s.env == "TOKENLEDGER_API_MIN_INSTANCES"))

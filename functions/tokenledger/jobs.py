@@ -54,3 +54,16 @@ def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshR
     result = catalog.refresh(store.client(), client.list_models, now())
     logs.refresh_pricing_done(models=len(result.catalog.models), changes=len(result.changes))
     return result
+
+
+def fold_shards(schedule_time: datetime | None = None, settings: config.Settings | None = None):
+    """Fold cooled-down hot users' shards into their base documents (metering/fold.py)."""
+    from tokenledger.metering import fold
+
+    settings = settings or config.settings()
+    moment = schedule_time or now()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    report = fold.fold_shards(store.client(), moment, settings.fold_cool_s)
+    logs.shards_folded(**fold.log_fields(report))
+    return report

@@ -22,6 +22,7 @@ UNHANDLED_ERROR = "unhandled_error"
 BUDGET_UNAVAILABLE = "budget_unavailable"
 RESERVATION_RELEASE_FAILED = "reservation_release_failed"
 BUDGET_CHECK_DONE = "budget_check_done"
+SHARDS_FOLDED = "shards_folded"
 # --- pricing -----------------------------------------------------------------------------
 PRICE_CHANGED = "price_changed"
 CATALOG_READ_FAILED = "catalog_read_failed"
@@ -77,6 +78,10 @@ def reservation_release_failed(reservation_id: str, error: str) -> None:
 
 def budget_check_done(**report) -> None:
     _flog.info(BUDGET_CHECK_DONE, **report)
+
+
+def shards_folded(**report) -> None:
+    _flog.info(SHARDS_FOLDED, **report)
 
 
 def price_changed(model: str, field: str, old, new) -> None:

@@ -12,6 +12,7 @@ first time the peer comparison installs LiteLLM into .cache/):
   analytics   summaries at 10 vs 10,000 calls, top users at 10 vs 5,000 users
   budgets     the scheduled check over 10,000 budgets, latency by budget kind
   policy      the request policy's worst case vs what is charged, per request shape (no stack)
+  fold        a hot user's shards folded back into the base: reads and writes per burst (issue 22)
 Env knobs for quicker runs: BENCH_LATENCY_N (200), BENCH_HEAVY_S (60), BENCH_THROUGHPUT_CALLS (640).
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from scripts.bench import (  # noqa: E402
     budgets,
     coldstart,
     firestore_ops,
+    fold,
     heavy,
     hotpath,
     latency,
@@ -53,6 +55,7 @@ SECTIONS = {
     "policy": policy.run,
     "hotpath": hotpath.run,
     "web": web.run,
+    "fold": fold.run,
 }
 IN_PROCESS = {"policy"}  # sections that need no stack
 

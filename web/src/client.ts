@@ -6,7 +6,8 @@
  *   `TokenledgerError` with a typed `code` (and `retryAfterS` from `Retry-After`).
  * - Types for the answers: `UsageCost` (a chat answer's `usage`), `BudgetStatus`, models, ...
  *
- * No dependencies; pass whatever returns the current user's ID token
+ * The month and day readers at the end come from rollups.ts (Firebase JS SDK); the rest has no
+ * dependencies. Pass whatever returns the current user's ID token
  * (`() => auth.currentUser!.getIdToken()` with the Firebase JS SDK: it refreshes the token
  * when it is near expiry).
  */
@@ -205,3 +206,13 @@ export function createTokenledger({ baseUrl, getIdToken }: ClientOptions): Token
       call<UsageSummary>(`/v1/usage?from=${from}&to=${to}&granularity=${granularity}`),
   };
 }
+
+/**
+ * Reading a user's own month or day straight from Firestore (the rules allow
+ * `user_usage/{own uid}/**`): a period is its base document plus any shards `{period}~{k}`,
+ * summed. These helpers (web/src/rollups.ts, the one module that reads rollups, with the Firebase
+ * JS SDK as its only dependency) do it; copy them with this file. See README, "Reading your own data".
+ */
+export {
+  addRollup, periodQuery, readDay, readMonth, readPeriod, sumPeriod, toRollup, watchMonth, type MonthView, type Rollup,
+} from "./rollups";

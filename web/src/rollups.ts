@@ -6,7 +6,8 @@
  * Rules: a user reads `user_usage/{own uid}/**`; an admin (custom claim) reads everything.
  */
 import {
-  collection, doc, getDoc, onSnapshot, query, where, type Firestore, type Unsubscribe,
+  collection, doc, documentId, getDoc, getDocs, onSnapshot, query, where, type Firestore, type Query,
+  type QuerySnapshot, type Unsubscribe,
 } from "firebase/firestore";
 
 export interface Breakdown { calls: number; tokens: number; cost_nanos: number }
@@ -71,6 +72,40 @@ export function addRollup(into: Rollup, from: Rollup): Rollup {
 }
 
 /**
+ * The documents of one user's month (`kind` "months", `period` "YYYY-MM") or day ("days",
+ * "YYYY-MM-DD"): the base document `{period}` and the shards `{period}~{k}` of a user who called
+ * faster than about once a second, by id. A period is the SUM of these documents: read the base
+ * alone (`getDoc`) and a hot user's month shows only part of it until the server folds the
+ * shards back (README, "Reading your own data").
+ */
+export function periodQuery(db: Firestore, uid: string, kind: "months" | "days", period: string): Query {
+  return query(collection(db, "user_usage", uid, kind), where(documentId(), ">=", period),
+    where(documentId(), "<=", `${period}~~`));
+}
+
+/** One period from a snapshot of `periodQuery`: its documents summed. */
+export function sumPeriod(snap: QuerySnapshot, period: string): Rollup {
+  const total = toRollup(undefined);
+  snap.forEach((d) => { if (d.id.split("~")[0] === period) addRollup(total, toRollup(d.data())); });
+  return total;
+}
+
+/** THE read of a user's month or day, once: every counter summed over the base and its shards. */
+export async function readPeriod(db: Firestore, uid: string, kind: "months" | "days", period: string): Promise<Rollup> {
+  return sumPeriod(await getDocs(periodQuery(db, uid, kind, period)), period);
+}
+
+/** `readPeriod` of a month ("YYYY-MM"). */
+export function readMonth(db: Firestore, uid: string, month: string): Promise<Rollup> {
+  return readPeriod(db, uid, "months", month);
+}
+
+/** `readPeriod` of a day ("YYYY-MM-DD"). */
+export function readDay(db: Firestore, uid: string, day: string): Promise<Rollup> {
+  return readPeriod(db, uid, "days", day);
+}
+
+/**
  * Calls `onChange` with the month's rollups now and after every recorded call, until the
  * returned function is called. Two listeners: the month's documents and its day documents.
  * A period is the sum of its documents: the base `{period}` and, for a user calling faster than
@@ -84,10 +119,8 @@ export function watchMonth(db: Firestore, uid: string, month: string, onChange: 
   let haveDays = false;
   const emit = () => { if (haveMonth && haveDays) onChange({ ...view, days: { ...view.days } }); };
   const user = doc(db, "user_usage", uid);
-  const stopMonth = onSnapshot(query(collection(user, "months"), where("month", "==", month)), (snap) => {
-    const total = toRollup(undefined);
-    snap.forEach((d) => { addRollup(total, toRollup(d.data())); });
-    view.total = total;
+  const stopMonth = onSnapshot(periodQuery(db, uid, "months", month), (snap) => {
+    view.total = sumPeriod(snap, month);
     haveMonth = true;
     emit();
   }, onError);

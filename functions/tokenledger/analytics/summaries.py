@@ -15,7 +15,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.field_path import FieldPath
 
-from tokenledger import store
+from tokenledger import periods, store
 from tokenledger.analytics import figures
 
 EXPORT_PAGE_SIZE = 500
@@ -44,12 +44,12 @@ def _id_range(collection, low: str, high: str):
 
 
 def _read_range(collection, low: str, high: str, reads: Reads) -> dict[str, dict]:
-    """Rollup documents of periods low..high, shards included (`{period}~{k}` sorts after its
-    period and before the next one)."""
+    """Rollup periods low..high, each summed over its base and shards (`{period}~{k}` sorts after
+    its period and before the next one; one query: one snapshot)."""
     last = f"{high}{store.SHARD_SEP}{store.SHARD_SEP}"
-    docs = {snap.id: snap.to_dict() or {} for snap in _id_range(collection, low, last).stream()}
-    reads.add(len(docs))
-    return docs
+    snaps = list(_id_range(collection, low, last).stream())
+    reads.add(len(snaps))
+    return periods.summed_by_period(snaps)  # {period: base + shards}
 
 
 def _day_segments(span: figures.DateRange, skip_months: set[str]) -> list[tuple[date, date]]:
@@ -111,12 +111,11 @@ def month_rollups_query(db, month: str):
     )
 
 
-def user_month_docs(db, uid: str, month: str, reads: Reads) -> list[dict]:
-    """A user's month rollup: the base document and any shards (only the documents that exist)."""
-    query = db.collection(store.USER_USAGE).document(uid).collection(store.MONTHS)
-    docs = [snap.to_dict() or {} for snap in query.where(filter=FieldFilter("month", "==", month)).stream()]
+def user_month(db, uid: str, month: str, reads: Reads) -> dict:
+    """A user's month rollup, base and shards summed (periods.read_docs)."""
+    docs = periods.read_docs(db, uid, periods.MONTHS, month)
     reads.add(len(docs))
-    return docs
+    return periods.summed(docs)
 
 
 def top_users(db, month: str, limit: int) -> dict:
@@ -138,10 +137,7 @@ def top_users(db, month: str, limit: int) -> dict:
             if not uid or uid in entries or len(entries) >= limit:
                 continue
             if doc.get("sharded") or doc.get("shard"):
-                merged: dict = {"user_id": uid}
-                for part in user_month_docs(db, uid, month, reads):
-                    figures.add_counters(merged, part, figures.USER_ENTRY_FIELDS)
-                doc = merged
+                doc = {**user_month(db, uid, month, reads), "user_id": uid}
             entries[uid] = doc
         if len(page) < limit:
             break
@@ -236,15 +232,18 @@ def month_breakdowns(db, month: str) -> dict:
 def daily_cost_by_model(db, month: str, uid: str | None = None) -> dict[str, dict[str, int]]:
     """{day: {model: cost_nanos}} from day rollups (one document per user-day with usage;
     composite index: days collection group, month ASC, day ASC)."""
-    if uid is not None:
-        query = db.collection(store.USER_USAGE).document(uid).collection(store.DAYS)
-        query = query.where(filter=FieldFilter("month", "==", month))
-    else:
+    if uid is not None:  # the user's days, each summed over base and shards (periods.py)
+        first, last = figures.month_bounds(month)
+        user_days = _read_range(db.collection(store.USER_USAGE).document(uid).collection(store.DAYS),
+                                first.isoformat(), last.isoformat(), Reads())
+        docs = list(user_days.items())
+    else:  # every user's day documents, shards included: all added up
         query = db.collection_group(store.DAYS).where(filter=FieldFilter("month", "==", month)).order_by("day")
+        docs = [((snap.to_dict() or {}).get("day") or store.period_of(snap.id), snap.to_dict() or {})
+                for snap in query.stream()]
     days: dict[str, dict[str, int]] = {}
-    for snap in query.stream():
-        doc = snap.to_dict() or {}
-        models = days.setdefault(doc.get("day") or snap.id, {})
+    for day, doc in docs:
+        models = days.setdefault(day, {})
         for model, values in (doc.get("by_model") or {}).items():
             models[model] = models.get(model, 0) + int(values.get("cost_nanos") or 0)
     return days

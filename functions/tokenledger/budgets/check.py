@@ -7,7 +7,9 @@ this month's documents (`months`, `month == now`; base documents and hot users' 
 summed per user). The base document carries a copy of the user's budget (`budget_copy`,
 budgets/copies.py), so in steady state a run costs one read per document of this month (one per
 user; a hot user's shards one each) + one read for the expired reservations' query (+ one for
-an empty last page). A user with no document this month has spent nothing: no read at all. A
+an empty last page). A user whose documents come on two pages is read again whole, in one
+query (one read per document): two pages are two moments, and a fold of their shards
+(metering/fold.py) landing between them would hide what it moved. A user with no document this month has spent nothing: no read at all. A
 base document without a copy (the first run of a month; a user who became active since) costs
 one more read, of the budget document, and the copy is then written (in a transaction that
 reads the budget document, so a concurrent PUT is never overwritten by an older budget).
@@ -31,7 +33,7 @@ from datetime import datetime
 
 from google.cloud import firestore
 
-from tokenledger import logs, store
+from tokenledger import logs, periods, store
 from tokenledger.budgets import alerts, copies, reservations, rules
 from tokenledger.config import Settings
 
@@ -128,19 +130,30 @@ def _scan_months(db, settings: Settings, now: datetime, report: CheckReport, pro
             budget = copies.budget_of(copy[uid], settings)
             _check_user(db, settings, now, report, uid, budget, [s.to_dict() or {} for s in snaps])
 
+    straddling: set[str] = set()  # users whose documents came on more than one page
     for page in _pages(query, report, settings.budget_check_page_size):
+        straddling |= {snap.reference.parent.parent.id for snap in page[:1]} & set(pending)
         for snap in page:
             pending.setdefault(snap.reference.parent.parent.id, []).append(snap)
         last_uid = page[-1].reference.parent.parent.id
         done = {uid: snaps for uid, snaps in pending.items() if uid != last_uid}
         pending = {last_uid: pending[last_uid]}  # its shards may be on the next page
-        check(done)
+        check(_whole(db, done, straddling, report))
         if progress:
             progress(report.budgets + report.default_budgets)
     if pending:
-        check(pending)
+        check(_whole(db, pending, straddling, report))
         if progress:
             progress(report.budgets + report.default_budgets)
+
+
+def _whole(db, users: dict[str, list], straddling: set[str], report: CheckReport) -> dict[str, list]:
+    """Users whose documents two pages brought (read at two moments: a fold between them could
+    hide what it moved) read again whole, in one snapshot (periods.period_query)."""
+    for uid in straddling & set(users):
+        users[uid] = periods.snapshots(db, uid, periods.MONTHS, report.month, SCAN_FIELDS)
+        report.reads += max(len(users[uid]), 1)
+    return users
 
 
 def _scan_budget_documents(db, settings: Settings, now: datetime, report: CheckReport, progress) -> None:
@@ -159,16 +172,16 @@ def _scan_budget_documents(db, settings: Settings, now: datetime, report: CheckR
 
 def read_months(db, uids: list[str], month: str) -> tuple[dict[str, list[dict]], int]:
     """{uid: [the month's documents]} for these users, and the reads it cost: every base
-    document in one get_all, then the shards of the users whose base document says `sharded`."""
+    document in one get_all, then the month of each user whose base document says `sharded`
+    read whole (periods.read_docs: one query, one read per document it returns)."""
     bases = {snap.reference.parent.parent.id: snap
              for snap in db.get_all([store.user_month_doc(db, uid, month) for uid in uids], field_paths=MONTH_FIELDS)}
     found = {uid: [snap.to_dict() or {}] for uid, snap in bases.items() if snap.exists}
-    hot = [uid for uid, docs in found.items() if docs[0].get("sharded")]
-    shard_refs = [ref for uid in hot for ref in store.user_month_refs(db, uid, month)[1:]]
-    for snap in db.get_all(shard_refs, field_paths=MONTH_FIELDS) if shard_refs else []:
-        if snap.exists:
-            found[snap.reference.parent.parent.id].append(snap.to_dict() or {})
-    return found, len(uids) + len(shard_refs)
+    reads = len(uids)
+    for uid in [uid for uid, docs in found.items() if docs[0].get("sharded")]:
+        found[uid] = periods.read_docs(db, uid, periods.MONTHS, month, MONTH_FIELDS)
+        reads += max(len(found[uid]), 1)
+    return found, reads
 
 
 def log_report(report: CheckReport) -> None:

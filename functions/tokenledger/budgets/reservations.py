@@ -30,7 +30,7 @@ from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 from google.cloud import firestore
 
-from tokenledger import money, store
+from tokenledger import money, periods, store
 from tokenledger.metering import hot_users
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
@@ -68,28 +68,14 @@ MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "in_flight"]
 FEATURE_FIELD = "by_feature"
 
 
-def month_refs(db, uid: str, month: str) -> list:
-    """Every document whose fields add up to the user's month. Readers fetch these (in one
-    get_all, beside any other document they need) and sum them with totals_of, so the month may
-    be spread over more documents (shards) without its readers changing: the base document and
-    every shard a hot user's calls may be counted in (store.USER_SHARDS, base first)."""
-    return store.user_month_refs(db, uid, month)
-
-
 def totals_of(docs) -> MonthTotals:
-    """The month's totals from the dicts (or None for a missing document) of month_refs."""
-    cost = reserved = in_flight = 0
-    alerts_sent: dict = {}
-    features: set | None = None
-    for doc in docs:
-        doc = doc or {}
-        cost += int(doc.get("cost_nanos") or 0)
-        reserved += int(doc.get("reserved_nanos") or 0)
-        in_flight += int(doc.get("in_flight") or 0)
-        alerts_sent.update(doc.get("alerts_sent") or {})
-        if FEATURE_FIELD in doc:
-            features = (features or set()) | set(doc[FEATURE_FIELD] or {})
-    return MonthTotals(cost, reserved, alerts_sent, in_flight, None if features is None else frozenset(features))
+    """The month's totals from the dicts (or None for a missing document) of the month's
+    documents, summed by periods.summed (the one sum of a period's documents)."""
+    whole = periods.summed(docs)
+    features = whole.get(FEATURE_FIELD) if FEATURE_FIELD in whole else None
+    return MonthTotals(int(whole.get("cost_nanos") or 0), int(whole.get("reserved_nanos") or 0),
+                       dict(whole.get("alerts_sent") or {}), int(whole.get("in_flight") or 0),
+                       None if features is None else frozenset(features or {}))
 
 
 def month_totals(doc: dict | None) -> MonthTotals:
@@ -100,9 +86,10 @@ def read_month_with(db, uid: str, month: str, extra: list, field_paths: list, **
     """The month's documents (dicts or None, for totals_of) and the snapshots of `extra`
     documents (by path), in one round trip for nearly every user: the base document is read
     beside `extra`; only when it is marked `sharded` (written in the same batch as a month's first
-    shard) are the shards that exist read, in one query. Reading the shards after the base can
-    only count a call settling in between twice (its reservation and its cost), never miss one:
-    a gate's decision stays on the safe side."""
+    shard) is the month read again whole, base and shards in one query (periods.read_docs): one
+    snapshot, so a fold moving shards into the base (metering/fold.py) is seen before or after,
+    never half. (The query returns the base again: one read more than the shards, for hot
+    users only — as the shard query always cost, which returned the base too.)"""
     base_ref = store.user_month_doc(db, uid, month)
     options = {**QUICK, **options}
     snaps = {s.reference.path: s for s in db.get_all([base_ref, *extra],
@@ -110,16 +97,8 @@ def read_month_with(db, uid: str, month: str, extra: list, field_paths: list, **
     base = snaps.pop(base_ref.path, None)
     docs = [base.to_dict() if base is not None and base.exists else None]
     if docs[0] and docs[0].get("sharded"):
-        docs += shard_docs(db, uid, month, field_paths, skip=0, **options)
+        docs = periods.read_docs(db, uid, periods.MONTHS, month, list(field_paths), **options)
     return docs, snaps
-
-
-def shard_docs(db, uid: str, month: str, field_paths: list, skip: int, **options) -> list[dict]:
-    """The month's documents that exist but the one numbered `skip` (its values are known), as
-    dicts: one query, one read per document."""
-    skipped = store.shard_id(month, skip)
-    return [snap.to_dict() or {} for snap in store.user_month_docs(db, uid, month).select(field_paths).stream(**options)
-            if snap.id != skipped]
 
 
 def read_month(db, uid: str, month: str, **options) -> MonthTotals:
@@ -134,6 +113,12 @@ def _reserved_amounts(amount_nanos: int, calls: int) -> dict:
 
 def _reserved_delta(amount_nanos: int, calls: int) -> dict:
     return {key: firestore.Increment(value) for key, value in _reserved_amounts(amount_nanos, calls).items()}
+
+
+def _placed(uid: str, month: str, shard: int) -> dict:
+    """The plain fields every write to a month document carries: a shard the fold
+    (metering/fold.py) deleted and a late release writes again is still found by its month."""
+    return {"user_id": uid, "month": month, **({"shard": shard} if shard else {})}
 
 
 def settle_writes(amount_nanos: int, held: bool) -> dict:
@@ -182,7 +167,8 @@ def add_release(batch, db, reservation: Reservation, precondition) -> None:
     the month document it was added to."""
     batch.delete(store.reservation_doc(db, reservation.reservation_id), option=precondition)
     batch.set(store.user_month_shard_doc(db, reservation.user_id, reservation.month, reservation.shard),
-              _reserved_delta(-reservation.amount_nanos, -1), merge=True)
+              {**_reserved_delta(-reservation.amount_nanos, -1),
+               **_placed(reservation.user_id, reservation.month, reservation.shard)}, merge=True)
 
 
 def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int,
@@ -218,7 +204,7 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
             read_back = {**_reserved_amounts(amount_nanos - old.amount_nanos, 0), "cost_nanos": 0}
         else:
             batch.set(store.user_month_shard_doc(db, uid, old.month, old.shard),
-                      _reserved_delta(-old.amount_nanos, -1), merge=True)
+                      {**_reserved_delta(-old.amount_nanos, -1), **_placed(uid, old.month, old.shard)}, merge=True)
         if returned.minute_ref is not None and returned.unused_requests:
             unused, path = returned.unused_requests, returned.minute_ref.path
             if any(c.ref.path == path for c in counters):
@@ -268,12 +254,14 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
 
 
 def with_shards(db, uid: str, month: str, known: MonthTotals, shard: int = 0, **options) -> MonthTotals:
-    """A hot user's month: the totals of the document the reservation read back (`shard`) plus
-    every other document's that exists (one query)."""
-    rest = totals_of(shard_docs(db, uid, month, ["cost_nanos", "reserved_nanos", "in_flight"], skip=shard,
-                                **{**QUICK, **options}))
-    return MonthTotals(known.cost_nanos + rest.cost_nanos, known.reserved_nanos + rest.reserved_nanos,
-                       known.alerts_sent, known.in_flight + rest.in_flight, known.features)
+    """A hot user's month after the reservation's commit: every document of the month, the one
+    the reservation read back (`shard`) included, in one query (periods.read_docs). Read after
+    that commit, the snapshot holds this reservation and every one committed before it (the
+    ceiling's argument); read as one, a fold between the commit and the query cannot make the
+    month read less (the base read back before it, the folded shard gone after it) or more."""
+    whole = totals_of(periods.read_docs(db, uid, periods.MONTHS, month, ["cost_nanos", "reserved_nanos", "in_flight"],
+                                        **{**QUICK, **options}))
+    return MonthTotals(whole.cost_nanos, whole.reserved_nanos, known.alerts_sent, whole.in_flight, known.features)
 
 
 def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: int = 0,
@@ -300,7 +288,8 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
     batch.update(ref, change, option=precondition)  # always: it carries the once-only precondition
     if nanos:
         batch.set(store.user_month_shard_doc(db, reservation.user_id, reservation.month, reservation.shard),
-                  _reserved_delta(-nanos, 0), merge=True)
+                  {**_reserved_delta(-nanos, 0), **_placed(reservation.user_id, reservation.month, reservation.shard)},
+                  merge=True)
     if requests and minute_ref is not None:
         batch.set(minute_ref, {"requests": firestore.Increment(-requests)}, merge=True)
     try:
@@ -374,6 +363,6 @@ def leased_nanos(db, uid: str, month: str, **options) -> int:
 # ---- free-model daily quota ---------------------------------------------------------------------
 
 def free_requests_today(db, uid: str, day: str) -> int:
-    snap = store.user_day_doc(db, uid, day).get(field_paths=["free_requests"], **QUICK)
-    return int((snap.to_dict() or {}).get("free_requests") or 0) if snap.exists else 0
+    """The free calls counted today (the day read whole, periods.read)."""
+    return int(periods.read(db, uid, periods.DAYS, day, ["free_requests"], **QUICK).get("free_requests") or 0)
 

@@ -133,13 +133,15 @@ def apply_settlement(db, snapshot, old: UsageRecord, new: UsageRecord, settings:
     batch.update(snapshot.reference, _row_update(new),
                  option=db.write_option(last_update_time=snapshot.update_time))
     user = rollups.difference(rollups.user_delta(new), rollups.user_delta(old))
-    month = {**increments(user), "updated_at": firestore.SERVER_TIMESTAMP}
+    # The plain fields too: a document the fold (metering/fold.py) emptied is found by its month.
+    plain = {"user_id": old.user_id, "month": old.month}
+    month = {**increments(user), **plain, "updated_at": firestore.SERVER_TIMESTAMP}
     if old.reserved_nanos:
         month["reserved_nanos"] = firestore.Increment(-old.reserved_nanos)
         month["reserved"] = firestore.Increment(-money.usd_float(old.reserved_nanos))  # the USD twin (budgets)
     batch.set(store.user_month_doc(db, old.user_id, old.month), month, merge=True)
     if user:
-        day = {**increments(user), "updated_at": firestore.SERVER_TIMESTAMP}
+        day = {**increments(user), **plain, "day": old.day, "updated_at": firestore.SERVER_TIMESTAMP}
         batch.set(store.user_day_doc(db, old.user_id, old.day), day, merge=True)
     totals = rollups.difference(rollups.totals_delta(new), rollups.totals_delta(old))
     if totals:
