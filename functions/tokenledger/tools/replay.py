@@ -1,4 +1,5 @@
-"""Re-record usage that the API could not commit (logged as `usage_not_recorded`).
+"""Re-record usage that the API could not commit (logged as `usage_not_recorded`) or that the
+outbox gave up on (logged as `ledger_dead_letter`, see metering/heal.py).
 
 Reads structured log output — the function's own JSON lines, the emulator's console, or a
 `gcloud logging read --format=json` export — from files or stdin, and records each entry's
@@ -21,7 +22,7 @@ from tokenledger.metering import ledger
 from tokenledger.metering.usage import UsageRecord
 from tokenledger.tools import common
 
-EVENT = logs.USAGE_NOT_RECORDED
+EVENTS = (logs.USAGE_NOT_RECORDED, logs.LEDGER_DEAD_LETTER)
 
 
 def _entries(value):
@@ -53,7 +54,7 @@ def entries_from_text(text: str):
 
 def unrecorded(entries):
     for entry in entries:
-        if entry.get("message") == EVENT and isinstance(entry.get("record"), dict):
+        if entry.get("message") in EVENTS and isinstance(entry.get("record"), dict):
             yield entry["record"]
 
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     records = list(unrecorded(entries_from_text(text)))
     if not records:
-        print("no usage_not_recorded entries found")
+        print("no usage_not_recorded or ledger_dead_letter entries found")
         return 0
     db, settings = common.firestore_client(args.project), common.settings()
     counts = {"recorded": 0, "already_recorded": 0, "invalid": 0, "failed": 0}
