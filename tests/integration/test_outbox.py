@@ -4,6 +4,7 @@ releasing what the call held as the inline commit would; a record Firestore refu
 dead letter and raises the `ledger_dead_letter` admin alert; the health view counts them."""
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -145,7 +146,8 @@ def test_a_record_firestore_refuses_is_dead_lettered_with_an_admin_alert(db):
     assert (alert["alert_type"], alert["generation_id"], alert["user_id"]) == ("ledger_dead_letter",
                                                                                bad.generation_id, uid)
     # Everything needed to replay it: the record exactly as queued.
-    assert alert["record"] == outbox.decode(data).record.to_log()
+    assert json.loads(alert["record_json"]) == outbox.decode(data).record.to_log()
+    assert alert["cost_nanos"] == COST
     assert "InvalidArgument" in alert["reason"]
     assert rows_for(db, uid) == [] and month_doc(db, uid, MONTH) is None
     assert outbox_state(db, bad.generation_id)["state"] == heal.DEAD_LETTER

@@ -15,6 +15,7 @@ Beside each healed row, `ledger_outbox/{generation_id}` says what happened to th
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from google.api_core import exceptions as gexc
@@ -123,10 +124,12 @@ def raise_alert(db, data: bytes, attributes: dict, now: datetime) -> None:
         "user_id": queued.record.user_id if queued else attributes.get("user_id"),
         "reason": attributes.get("reason"),
         "queued_at": queued.queued_at if queued else None,
-        "record": queued.record.to_log() if queued else None,
+        "cost_nanos": queued.record.cost_nanos if queued else None,
+        # As text: the record may hold what Firestore refused as a document (why it is here).
+        "record_json": json.dumps(queued.record.to_log(), sort_keys=True) if queued else None,
         "raw": None if queued else data[:10_000].decode("utf-8", "replace"),
-        "message": (f"Usage {generation_id} could not be recorded from the outbox; replay it: "
-                    "python -m tokenledger.tools.replay (reads this alert's `record`)."),
+        "message": (f"Usage {generation_id} could not be recorded from the outbox; replay it with "
+                    "python -m tokenledger.tools.replay --dead-letters (reads this alert's `record_json`)."),
         "created_at": now,
         "updated_at": firestore.SERVER_TIMESTAMP,
     }
