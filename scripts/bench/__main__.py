@@ -12,6 +12,7 @@ first time the peer comparison installs LiteLLM into .cache/):
   analytics   summaries at 10 vs 10,000 calls, top users at 10 vs 5,000 users
   budgets     the scheduled check over 10,000 budgets, latency by budget kind
   policy      the request policy's worst case vs what is charged, per request shape (no stack)
+  outage      Firestore frozen 6 s and 30 s under 400 calls: billed calls in the ledger, outbox off vs on
 Env knobs for quicker runs: BENCH_LATENCY_N (200), BENCH_HEAVY_S (60), BENCH_THROUGHPUT_CALLS (640).
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scripts.bench import (  # noqa: E402
     hotpath,
     latency,
     metering,
+    outage,
     policy,
     streaming,
     throughput,
@@ -53,6 +55,7 @@ SECTIONS = {
     "policy": policy.run,
     "hotpath": hotpath.run,
     "web": web.run,
+    "outage": outage.run,
 }
 IN_PROCESS = {"policy"}  # sections that need no stack
 

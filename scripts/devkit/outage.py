@@ -31,6 +31,7 @@ class Answer:
     status: int
     recorded: str | None = None  # X-Usage-Recorded, or the stream's `usage_recorded`
     generation_id: str | None = None
+    error: str | None = None  # the client's own failure (no HTTP answer)
     budget: bool = False  # the answer has its `budget` field (the usage chunk's, for a stream; null: not known now)
 
 
@@ -95,8 +96,8 @@ class Outage:
             call = stream_call if index % 2 else plain_call
             try:
                 answer = call(http, self.api_url, user, index)
-            except requests.RequestException:
-                answer = Answer(user.uid, bool(index % 2), 0)
+            except requests.RequestException as exc:
+                answer = Answer(user.uid, bool(index % 2), 0, error=type(exc).__name__)
             with lock:
                 done["calls"] += 1
                 lock.notify_all()
@@ -160,11 +161,40 @@ def settled(figures: dict) -> bool:
                 or figures["reservations_left"])
 
 
+def settle_within(run: Outage, standin, db, uids: list[str], month: str, window_s: float) -> tuple[dict, float | None]:
+    """Poll the ledger until it holds every billed call (settled) or `window_s` after the last thaw
+    passed: (the last figures, seconds after the thaw it settled, or None)."""
+    while True:
+        figures = ledger_figures(db, uids, billed(standin, uids), month)
+        after_thaw = time.monotonic() - run.thawed_at
+        if settled(figures):
+            return figures, round(after_thaw, 1)
+        if after_thaw > window_s:
+            return figures, None
+        time.sleep(2)
+
+
+def soak(api_url: str, api, admin, auth, standin, db, firestore_port: int, users: int = 20,
+         window_s: float = 120, **outage_args) -> tuple[Outage, dict, float | None]:
+    """The whole soak: users with enforced budgets, the outage, the wait. `api` (an admin-capable
+    client of the stack's api: put_budget) sets the budgets; the calls go to `api_url`."""
+    from tests.integration.budget_helpers import put_budget
+
+    people = [auth.create_user(f"soak{i}") for i in range(users)]
+    for person in people:  # enforced budgets: every call holds a reservation or a lease's share
+        put_budget(api, admin, person.uid, monthly_budget=50, enforce=True)
+    month = time.strftime("%Y-%m", time.gmtime())
+    run = Outage(api_url, people, firestore_port, **outage_args)
+    run.run()
+    figures, healed_s = settle_within(run, standin, db, [p.uid for p in people], month, window_s)
+    return run, figures, healed_s
+
+
 def answer_counts(answers: list[Answer]) -> dict:
     counts = Counter()
     for a in answers:
         kind = "stream" if a.stream else "plain"
-        counts[f"{kind} {a.status}"] += 1
+        counts[f"{kind} {a.status}" + (f" {a.error}" if a.error else "")] += 1
         if a.status == 200:
             counts[f"{kind} recorded={a.recorded}"] += 1
             counts[f"{kind} with budget"] += a.budget
