@@ -274,7 +274,8 @@ def markdown_table() -> str:
 
 
 # Set by the emulators' clients; in production they would point the functions at a fake backend.
-EMULATOR_HOSTS = ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
+# PUBSUB_EMULATOR_HOST too: a record "queued" into a fake Pub/Sub would be lost (metering/outbox.py).
+EMULATOR_HOSTS = ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST")
 
 
 def is_production(env=None) -> bool:

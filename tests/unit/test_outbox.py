@@ -85,3 +85,16 @@ def test_fields_are_added_to_a_chunk_keeping_the_upstream_text():
     assert streaming.with_fields("data: {}", {"a": 1}) == 'data: {"a":1}'
     with pytest.raises(ValueError):
         streaming.with_fields("data: [1]", {"a": 1})
+
+
+def test_pending_rows_are_bucketed_by_age_without_gaps():
+    from datetime import timedelta
+
+    from tokenledger.metering import health
+
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+    assert health.pending_buckets(now) == [
+        ("under_1h", now - timedelta(hours=1), None),
+        ("1h_to_1d", now - timedelta(days=1), now - timedelta(hours=1)),
+        ("over_1d", None, now - timedelta(days=1)),
+    ]
