@@ -75,14 +75,14 @@ def check_budgets(event: scheduler_fn.ScheduledEvent) -> None:
     topic="usage-outbox", region=config.REGION, retry=True, timeout_sec=300, memory=options.MemoryOption.MB_256,
 )
 def heal_usage(event: pubsub_fn.CloudEvent[pubsub_fn.MessagePublishedData]) -> None:
-    from tokenledger import jobs
+    from tokenledger.metering import heal
 
-    jobs.heal_usage(event.data.message)
+    heal.on_outbox_message(event.data.message)
 
 
 # Records the outbox gave up on: the `ledger_dead_letter` admin alert, with the record to replay.
 @pubsub_fn.on_message_published(topic="usage-outbox-dead-letter", region=config.REGION, retry=True, timeout_sec=60)
 def ledger_dead_letter(event: pubsub_fn.CloudEvent[pubsub_fn.MessagePublishedData]) -> None:
-    from tokenledger import jobs
+    from tokenledger.metering import heal
 
-    jobs.ledger_dead_letter(event.data.message)
+    heal.on_dead_letter_message(event.data.message)

@@ -55,29 +55,3 @@ def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshR
     logs.refresh_pricing_done(models=len(result.catalog.models), changes=len(result.changes))
     return result
 
-
-def _message_data(message) -> bytes | None:
-    import base64
-
-    return base64.b64decode(message.data) if getattr(message, "data", None) else None
-
-
-def heal_usage(message) -> str | None:
-    """One delivery of a `usage-outbox` message (metering/heal.py); raises to be redelivered."""
-    from tokenledger.metering import heal, outbox
-
-    data = _message_data(message)
-    if data is None:  # the emulator's probe of a new worker carries no message
-        return None
-    settings = config.settings()
-    publisher = outbox.Publisher(config.project_id(), settings.outbox_publish_timeout_s)
-    return heal.heal(store.client(), settings, publisher, data, now())
-
-
-def ledger_dead_letter(message) -> None:
-    """One `usage-outbox-dead-letter` message: the admin alert (metering/heal.py)."""
-    from tokenledger.metering import heal
-
-    data = _message_data(message)
-    if data is not None:
-        heal.raise_alert(store.client(), data, dict(getattr(message, "attributes", None) or {}), now())

@@ -15,13 +15,14 @@ Beside each healed row, `ledger_outbox/{generation_id}` says what happened to th
 """
 from __future__ import annotations
 
+import base64
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from tokenledger import logs
+from tokenledger import config, logs, store
 from tokenledger.config import Settings
 from tokenledger.metering import ledger, outbox
 
@@ -141,3 +142,26 @@ def raise_alert(db, data: bytes, attributes: dict, now: datetime) -> None:
             "queued_at": queued.queued_at, "dead_lettered_at": firestore.SERVER_TIMESTAMP,
             "queued_since": firestore.DELETE_FIELD}, merge=True)
     batch.commit()
+
+
+# ---- the Pub/Sub functions' entry points (main.py): a delivery's bytes to the workers above ----
+
+def _data(message) -> bytes | None:
+    return base64.b64decode(message.data) if getattr(message, "data", None) else None
+
+
+def on_outbox_message(message) -> str | None:
+    """One delivery of a `usage-outbox` message; raises (NotHealedYet) to be redelivered."""
+    data = _data(message)
+    if data is None:  # the emulator's probe of a new worker carries no message
+        return None
+    settings = config.settings()
+    publisher = outbox.Publisher(config.project_id(), settings.outbox_publish_timeout_s)
+    return heal(store.client(), settings, publisher, data, datetime.now(timezone.utc))
+
+
+def on_dead_letter_message(message) -> None:
+    """One `usage-outbox-dead-letter` message: the admin alert."""
+    data = _data(message)
+    if data is not None:
+        raise_alert(store.client(), data, dict(getattr(message, "attributes", None) or {}), datetime.now(timezone.utc))
