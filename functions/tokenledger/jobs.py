@@ -54,4 +54,3 @@ def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshR
     result = catalog.refresh(store.client(), client.list_models, now())
     logs.refresh_pricing_done(models=len(result.catalog.models), changes=len(result.changes))
     return result
-
