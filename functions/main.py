@@ -4,10 +4,18 @@ Every function is deployed from this one file, so each instance imports it whole
 jobs' code is imported inside their bodies, only by the instances that run them (cold start of
 `api`, see README's benchmarks).
 """
-from firebase_functions import https_fn, options, scheduler_fn
+import os
+
+from firebase_functions import https_fn, options, pubsub_fn, scheduler_fn
 
 from tokenledger import config
-from tokenledger.api import app as api_app
+
+# An instance serves one function (FUNCTION_TARGET, set by Cloud Run and the Functions emulator;
+# unset when the CLI loads this file to list the functions): only `api`'s import the API, so the
+# Pub/Sub and scheduled functions start in a fraction of the time — heal_usage instances start
+# many at once right after an outage.
+if os.environ.get("FUNCTION_TARGET", "api") == "api":
+    from tokenledger.api import app as api_app
 
 config.init()
 config.serve_threads()
@@ -67,3 +75,22 @@ def fold_shards(event: scheduler_fn.ScheduledEvent) -> None:
 
     if not jobs.emulator_probe(event):
         jobs.fold_shards(event.schedule_time)
+
+
+# The usage outbox (metering/outbox.py): a call the ledger could not commit inline is committed
+# here, once, whatever the redeliveries; raising makes Pub/Sub redeliver it with back-off.
+@pubsub_fn.on_message_published(
+    topic="usage-outbox", region=config.REGION, retry=True, timeout_sec=300, memory=options.MemoryOption.MB_256,
+)
+def heal_usage(event: pubsub_fn.CloudEvent[pubsub_fn.MessagePublishedData]) -> None:
+    from tokenledger.metering import heal
+
+    heal.on_outbox_message(event.data.message)
+
+
+# Records the outbox gave up on: the `ledger_dead_letter` admin alert, with the record to replay.
+@pubsub_fn.on_message_published(topic="usage-outbox-dead-letter", region=config.REGION, retry=True, timeout_sec=60)
+def ledger_dead_letter(event: pubsub_fn.CloudEvent[pubsub_fn.MessagePublishedData]) -> None:
+    from tokenledger.metering import heal
+
+    heal.on_dead_letter_message(event.data.message)

@@ -227,6 +227,10 @@ def run(args: argparse.Namespace) -> int:
     deadline = t0 + float(os.environ.get("STACK_TIMEOUT", "240"))
     ports = preflight()
     fb_env = dict(os.environ)
+    # A function worker has 30 s to load by default; on a busy 2-core machine a burst of cold
+    # starts (heal_usage after an outage) can take longer, and a worker that fails to load loses
+    # its Pub/Sub delivery in the emulator (it never redelivers).
+    fb_env.setdefault("FUNCTIONS_DISCOVERY_TIMEOUT", "120")
     say(setup_java(fb_env))
     say(setup_emulator_binaries(fb_env))
 

@@ -93,6 +93,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOKENLEDGER_RECORD_DEADLINE_S", "record_deadline_s", "int", "20",
             "how long transient Firestore errors are retried before the call is answered with "
             "`X-Usage-Recorded: false`"),
+    Setting("TOKENLEDGER_OUTBOX_ENABLED", "outbox_enabled", "bool", "true",
+            "a call the ledger could not commit is published to the `usage-outbox` Pub/Sub topic and committed "
+            "by `heal_usage` (`X-Usage-Recorded: queued`); off: only the ERROR log and the replay tool have it"),
+    Setting("TOKENLEDGER_OUTBOX_PUBLISH_TIMEOUT_S", "outbox_publish_timeout_s", "int", "5",
+            "how long the API tries to publish to the outbox before it falls back to the log (`false`)"),
+    Setting("TOKENLEDGER_OUTBOX_COMMIT_DEADLINE_S", "outbox_commit_deadline_s", "int", "120",
+            "how long one delivery of an outbox record retries its commit before Pub/Sub redelivers it"),
+    Setting("TOKENLEDGER_OUTBOX_DEAD_LETTER_AFTER_S", "outbox_dead_letter_after_s", "int", "86400",
+            "an outbox record still not committed this long after it was queued goes to the "
+            "`usage-outbox-dead-letter` topic and raises the `ledger_dead_letter` admin alert"),
     Setting("TOKENLEDGER_TOTAL_SHARDS", "total_shards", "int", "32",
             "shards of the global month counters: each takes about one write a second, so 32 carry ~30 calls/s "
             "of the whole app; raise it for more (readers list the shards, so any change is safe)"),
@@ -282,7 +292,8 @@ def markdown_table() -> str:
 
 
 # Set by the emulators' clients; in production they would point the functions at a fake backend.
-EMULATOR_HOSTS = ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST")
+# PUBSUB_EMULATOR_HOST too: a record "queued" into a fake Pub/Sub would be lost (metering/outbox.py).
+EMULATOR_HOSTS = ("FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST")
 
 
 def is_production(env=None) -> bool:

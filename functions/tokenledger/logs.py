@@ -34,6 +34,11 @@ REFRESH_PRICING_DONE = "refresh_pricing_done"
 USAGE_SETTLED_AT_ESTIMATE = "usage_settled_at_estimate"
 LEDGER_DRIFT = "ledger_drift"
 RECONCILE_USAGE_DONE = "reconcile_usage_done"
+# The usage outbox (metering/outbox.py, metering/heal.py).
+USAGE_QUEUED = "usage_queued"  # WARNING; the inline commit failed, the record is in the outbox
+USAGE_HEALED = "usage_healed"  # INFO; the outbox's record is in the ledger
+USAGE_HEAL_RETRY = "usage_heal_retry"  # WARNING; not committed yet: Pub/Sub redelivers it
+LEDGER_DEAD_LETTER = "ledger_dead_letter"  # ERROR; `record` is what replay_usage needs
 
 
 def usage_not_recorded(reason: str, record: dict | None, **context) -> None:
@@ -118,3 +123,19 @@ def ledger_drift(month: str, drift: str, tolerance: str) -> None:
 
 def reconcile_usage_done(**counts) -> None:
     _flog.info(RECONCILE_USAGE_DONE, **counts)
+
+
+def usage_queued(generation_id: str, user_id: str, message_id: str, reason: str) -> None:
+    _flog.warn(USAGE_QUEUED, generation_id=generation_id, user_id=user_id, message_id=message_id, reason=reason)
+
+
+def usage_healed(generation_id: str, user_id: str, status: str, queued_s: float) -> None:
+    _flog.info(USAGE_HEALED, generation_id=generation_id, user_id=user_id, status=status, queued_s=queued_s)
+
+
+def usage_heal_retry(generation_id: str, error: str, queued_s: float) -> None:
+    _flog.warn(USAGE_HEAL_RETRY, generation_id=generation_id, error=error, queued_s=queued_s)
+
+
+def ledger_dead_letter(reason: str, record: dict | None, **context) -> None:
+    _flog.error(LEDGER_DEAD_LETTER, reason=reason, record=record, **context)

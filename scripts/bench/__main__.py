@@ -13,6 +13,7 @@ first time the peer comparison installs LiteLLM into .cache/):
   budgets     the scheduled check over 10,000 budgets, latency by budget kind
   policy      the request policy's worst case vs what is charged, per request shape (no stack)
   fold        a hot user's shards folded back into the base: reads and writes per burst (issue 22)
+  outage      Firestore frozen 6 s and 30 s under 400 calls: billed calls in the ledger, outbox off vs on
 Env knobs for quicker runs: BENCH_LATENCY_N (200), BENCH_HEAVY_S (60), BENCH_THROUGHPUT_CALLS (640).
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from scripts.bench import (  # noqa: E402
     hotpath,
     latency,
     metering,
+    outage,
     policy,
     streaming,
     throughput,
@@ -56,6 +58,7 @@ SECTIONS = {
     "hotpath": hotpath.run,
     "web": web.run,
     "fold": fold.run,
+    "outage": outage.run,
 }
 IN_PROCESS = {"policy"}  # sections that need no stack
 

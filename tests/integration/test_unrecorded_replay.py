@@ -1,5 +1,7 @@
-"""When Firestore is down the user still gets the paid-for answer, the record goes to the
-ERROR log, and `python -m tokenledger.tools.replay` puts it in the ledger exactly once."""
+"""When Firestore is down the user still gets the paid-for answer and the record goes to the usage
+outbox, which commits it without anyone (`X-Usage-Recorded: queued`); when publishing fails too,
+the record goes to the ERROR log and `python -m tokenledger.tools.replay` puts it in the ledger
+exactly once (`false`)."""
 from __future__ import annotations
 
 import json
@@ -25,10 +27,47 @@ def api_without_firestore(stack, tmp_path):
     log_path = tmp_path / "function.log"
     dead_firestore = f"127.0.0.1:{free_port()}"  # nothing listens there
     # Fail-open: the operator's choice to answer through an outage (the default refuses with 503,
-    # see test_hardening), so the call reaches the ledger's own outage path.
-    with served_api(log_path, FIRESTORE_EMULATOR_HOST=dead_firestore, TOKENLEDGER_RECORD_DEADLINE_S="2",
+    # see test_hardening), so the call reaches the ledger's own outage path. Pub/Sub is down too.
+    with served_api(log_path, FIRESTORE_EMULATOR_HOST=dead_firestore, PUBSUB_EMULATOR_HOST=f"127.0.0.1:{free_port()}",
+                    TOKENLEDGER_RECORD_DEADLINE_S="2", TOKENLEDGER_OUTBOX_PUBLISH_TIMEOUT_S="2",
                     TOKENLEDGER_BUDGET_FAIL_OPEN="true") as base:
         yield base, log_path
+
+
+@pytest.fixture()
+def api_with_firestore_down(stack, tmp_path):
+    """As above, with the stack's Pub/Sub emulator reachable: the outbox takes the record."""
+    log_path = tmp_path / "function.log"
+    with served_api(log_path, FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{free_port()}", TOKENLEDGER_RECORD_DEADLINE_S="2",
+                    TOKENLEDGER_BUDGET_FAIL_OPEN="true") as base:
+        yield base, log_path
+
+
+def test_unrecorded_calls_are_queued_and_healed_without_anyone(api_with_firestore_down, user, db):
+    base, log_path = api_with_firestore_down
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}], "feature": "heal"}
+    plain = requests.post(f"{base}/v1/chat/completions", headers=user.headers, json=body, timeout=60)
+    assert plain.status_code == 200, plain.text
+    assert plain.headers["X-Usage-Recorded"] == "queued"
+    with requests.post(f"{base}/v1/chat/completions", headers=user.headers, json={**body, "stream": True},
+                       timeout=60, stream=True) as streamed:
+        chunks = [json.loads(line[5:]) for line in streamed.iter_lines(decode_unicode=True)
+                  if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+    [usage_chunk] = [c for c in chunks if c.get("usage")]
+    assert (usage_chunk["usage_recorded"], usage_chunk["budget"]) == ("queued", None)  # fail-open: not known
+    charged = {plain.json()["id"]: plain.json()["usage"]["cost"], usage_chunk["id"]: usage_chunk["usage"]["cost"]}
+
+    from .outbox_helpers import healed, wait_for
+
+    for gen_id in charged:
+        wait_for(lambda: healed(db, gen_id))
+    rows = {row["_id"]: row for row in rows_for(db, user.uid)}
+    assert {g: rows[g]["cost_nanos"] for g in rows} == {g: money.to_nanos(money.to_decimal(c)) for g, c in charged.items()}
+    assert all(row["healed"] and row["feature"] == "heal" for row in rows.values())
+    month = month_doc(db, user.uid, next(iter(rows.values()))["month"])
+    assert (month["calls"], month["cost_nanos"]) == (2, sum(row["cost_nanos"] for row in rows.values()))
+    log_text = log_path.read_text()
+    assert log_text.count(logs.USAGE_QUEUED) == 2 and logs.USAGE_NOT_RECORDED not in log_text
 
 
 def test_unrecorded_call_is_answered_logged_and_replayed_once(api_without_firestore, user, db, stack):

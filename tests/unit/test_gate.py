@@ -35,7 +35,7 @@ def test_production_and_emulator_decision_table(env, production, emulator):
     assert config.is_emulator(env) is emulator
 
 
-@pytest.mark.parametrize("variable", ["FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST"])
+@pytest.mark.parametrize("variable", ["FIRESTORE_EMULATOR_HOST", "FIREBASE_AUTH_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST"])
 def test_production_refuses_to_start_with_an_emulator_host(variable):
     with pytest.raises(config.UnsafeEnvironment, match=variable):
         config.check_environment({**CLOUD_RUN, variable: "127.0.0.1:8080"})

@@ -44,6 +44,18 @@ ERROR = data({"id": GEN, "choices": [{"index": 0, "delta": {}, "finish_reason": 
 DONE = "data: [DONE]"
 
 
+def signed(line: str, recorded: str) -> str:
+    """The usage chunk as the client gets it: the upstream's text, then what happened to the call
+    (no budget gate in these tests: `budget` is null)."""
+    return line[:-1] + ',"usage_recorded":"%s","budget":null}' % recorded
+
+
+def signal(recorded: str) -> str:
+    """The last chunk of a stream that brought no usage chunk."""
+    return ('data: {"object":"chat.completion.chunk","choices":[],"id":"%s","model":"%s",'
+            '"usage_recorded":"%s","budget":null}' % (GEN, MINI.model_id, recorded))
+
+
 class Upstream:
     def __init__(self, lines: list[str], broken_after: int | None = None):
         self._lines = lines
@@ -65,6 +77,7 @@ class Upstream:
 class Svc:
     settings = Settings(fallback_prompt_price=Decimal("0.00001"), fallback_completion_price=Decimal("0.00003"))
     db = None
+    outbox = None
 
     @staticmethod
     def now():
@@ -112,7 +125,7 @@ def test_chunks_in_order_and_the_call_recorded_before_its_usage_chunk(seen):
     [record] = records(out)
     assert [e if isinstance(e, str) else "RECORDED" for e in out] == [
         ": OPENROUTER PROCESSING\n\n", content("Hel") + "\n\n", content("lo") + "\n\n",
-        "RECORDED", USAGE + "\n\n", "data: [DONE]\n\n",
+        "RECORDED", signed(USAGE, "true") + "\n\n", "data: [DONE]\n\n",
     ]
     assert (record.generation_id, record.status, record.cost_source, record.cost_nanos) == (GEN, "ok", "openrouter", 4_200)
     assert (record.prompt_tokens, record.completion_tokens, record.provider) == (12, 4, "OpenAI")
@@ -123,7 +136,7 @@ def test_an_error_chunk_waits_for_the_record_and_a_following_usage_chunk(seen):
     out = run(relay(Upstream([content("Hi"), ERROR, USAGE, DONE])), seen)
     [record] = records(out)
     assert [e if isinstance(e, str) else "RECORDED" for e in out] == [
-        content("Hi") + "\n\n", "RECORDED", ERROR + "\n\n", USAGE + "\n\n", "data: [DONE]\n\n",
+        content("Hi") + "\n\n", "RECORDED", ERROR + "\n\n", signed(USAGE, "true") + "\n\n", "data: [DONE]\n\n",
     ]
     assert (record.status, record.cost_source, record.cost_nanos) == ("error", "openrouter", 4_200)
 
@@ -132,7 +145,7 @@ def test_an_error_chunk_without_usage_is_recorded_pending_then_forwarded(seen):
     out = run(relay(Upstream([content("Hi"), ERROR, DONE])), seen)
     [record] = records(out)
     assert [e if isinstance(e, str) else "RECORDED" for e in out] == [
-        content("Hi") + "\n\n", "RECORDED", ERROR + "\n\n", "data: [DONE]\n\n",
+        content("Hi") + "\n\n", "RECORDED", signal("true") + "\n\n", ERROR + "\n\n", "data: [DONE]\n\n",
     ]
     assert (record.status, record.cost_source) == ("error", "pending")
     assert "pending_settlement" in record.flags and "cost_missing" not in record.flags
@@ -148,9 +161,10 @@ def test_an_upstream_that_breaks_gets_an_incomplete_error_chunk(seen):
     [record] = records(out)
     chunks = [e for e in out if isinstance(e, str)]
     assert chunks[:2] == [content("Hi") + "\n\n", content(" there") + "\n\n"] and chunks[-1] == "data: [DONE]\n\n"
-    error = json.loads(chunks[2].removeprefix("data: "))
+    assert chunks[2] == signal("true") + "\n\n"
+    error = json.loads(chunks[3].removeprefix("data: "))
     assert error["error"]["code"] == "upstream_incomplete" and error["id"] == GEN
-    assert len(chunks) == 4
+    assert len(chunks) == 5
     assert (record.status, record.cost_source) == ("incomplete", "pending")
     assert upstream.closed
 
@@ -172,5 +186,44 @@ def test_a_record_that_cannot_be_committed_does_not_stop_the_stream(monkeypatch,
     monkeypatch.setattr(ledger, "record_usage", failing)
     r = relay(Upstream([content("Hi"), USAGE, DONE]))
     out = run(r, seen)
-    assert [e for e in out if isinstance(e, str)] == [content("Hi") + "\n\n", USAGE + "\n\n", "data: [DONE]\n\n"]
+    assert [e for e in out if isinstance(e, str)] == [content("Hi") + "\n\n", signed(USAGE, "false") + "\n\n",
+                                                      "data: [DONE]\n\n"]
     assert r.recorded is False and len(records(out)) == 1  # tried once, not again at the end
+
+
+class Outbox:
+    """The outbox as the API sees it: what was queued, and Pub/Sub's message id (None: down)."""
+
+    def __init__(self, message_id):
+        self.message_id = message_id
+        self.queued = []
+
+    def queue(self, record, reason, now):
+        self.queued.append(record)
+        return self.message_id
+
+
+@pytest.mark.parametrize("message_id, said", [("m-1", "queued"), (None, "false")])
+def test_a_record_the_ledger_could_not_commit_says_queued_or_false_in_the_usage_chunk(monkeypatch, seen,
+                                                                                       message_id, said):
+    def failing(db, record, settings, replay=False):
+        raise ledger.RecordingFailed(record, RuntimeError("firestore down"))
+
+    monkeypatch.setattr(ledger, "record_usage", failing)
+    r = relay(Upstream([content("Hi"), USAGE, DONE]))
+    outbox = Outbox(message_id)
+    r.svc.outbox = outbox
+    out = run(r, seen)
+    assert out == [content("Hi") + "\n\n", signed(USAGE, said) + "\n\n", "data: [DONE]\n\n"]
+    [queued] = outbox.queued
+    assert (queued.generation_id, queued.cost_nanos, queued.status) == (GEN, 4_200, "ok")
+
+
+def test_a_stream_without_usage_whose_record_is_queued_ends_with_the_signal_chunk(monkeypatch, seen):
+    monkeypatch.setattr(ledger, "record_usage",
+                        lambda db, record, settings, replay=False: (_ for _ in ()).throw(
+                            ledger.RecordingFailed(record, RuntimeError("firestore down"))))
+    r = relay(Upstream([content("Hi"), DONE]))
+    r.svc.outbox = Outbox("m-2")
+    out = run(r, seen)
+    assert out == [content("Hi") + "\n\n", signal("queued") + "\n\n", "data: [DONE]\n\n"]

@@ -14,6 +14,7 @@ from tokenledger.api.chat_steps import (
     overhead_ms,
     prepare_call,
     record_lost_answer,
+    recorded_header,
     settle_call,
     upstream_to_api_error,
 )
@@ -49,7 +50,7 @@ def chat_completions():
     )
     # Beside `usage`: OpenAI clients ignore fields they do not know.
     response = jsonify({**result.body, "budget": budget_status(svc, call, record, recorded)})
-    response.headers["X-Usage-Recorded"] = "true" if recorded else "false"
+    response.headers["X-Usage-Recorded"] = recorded_header(call, recorded)
     if result.generation_id:
         response.headers["X-Generation-Id"] = result.generation_id
     response.headers[OVERHEAD_HEADER] = overhead_ms(call)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 
 from tokenledger import logs, money
 from tokenledger.api import validation
@@ -43,6 +43,7 @@ class PreparedCall:
     month_cost_nanos: int | None = None  # the user's month cost just after the ledger's commit, if it told
     month_reserved_nanos: int | None = None  # and its reserved, likewise
     lease_nanos: int | None = None  # what the call's lease holds after it settled (admitted from a lease)
+    queued: bool = False  # not committed inline, but in the outbox: recorded without anyone (X-Usage-Recorded)
 
     @property
     def upstream_body(self) -> dict:
@@ -228,7 +229,7 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     try:
         outcome = ledger.record_usage(svc.db, record, svc.settings)
     except ledger.RecordingFailed as exc:
-        logs.usage_not_recorded(reason=repr(exc.cause)[:500], record=record.to_log())
+        call.queued = queue_record(svc, exc.record, repr(exc.cause)[:500])
         return False
     call.month_cost_nanos = outcome.month_cost_nanos
     call.month_reserved_nanos = outcome.month_reserved_nanos
@@ -238,6 +239,25 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
         admission.settled(svc.gate, call.admission, outcome, record)
         call.lease_nanos = 0 if outcome.reservation_gone else lease.nanos
     return True
+
+
+def queue_record(svc: Services, record: usage.UsageRecord, reason: str) -> bool:
+    """The ledger could not commit: hand the record to the outbox (metering/outbox.py), which
+    commits it without anyone; True when Pub/Sub has it. Otherwise (outbox off or unreachable)
+    the ERROR log line holds it for `python -m tokenledger.tools.replay`."""
+    now = datetime.now(timezone.utc)  # when it was queued: the wall clock, not the call's (test) clock
+    message_id = svc.outbox.queue(record, reason, now) if svc.outbox is not None else None
+    if message_id is None:
+        logs.usage_not_recorded(reason=reason, record=record.to_log())
+        return False
+    logs.usage_queued(generation_id=record.generation_id, user_id=record.user_id, message_id=message_id,
+                      reason=reason)
+    return True
+
+
+def recorded_header(call: PreparedCall, recorded: bool) -> str:
+    """X-Usage-Recorded (and a stream's `usage_recorded`): true, queued or false (README)."""
+    return "true" if recorded else "queued" if call.queued else "false"
 
 
 def settle_call(svc: Services, call: PreparedCall, make_record,

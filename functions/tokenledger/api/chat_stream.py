@@ -4,7 +4,10 @@ The same three steps as a plain call (chat_steps.prepare_call -> upstream -> bui
 meter_call), stretched over a stream:
   * chunks are forwarded as they arrive (comment lines included, they keep proxies alive);
   * when the usage chunk (empty `choices`) arrives, the call is recorded once, BEFORE that
-    chunk and `[DONE]` are passed on, so a client that saw its cost knows it was recorded;
+    chunk and `[DONE]` are passed on, so a client that saw its cost knows it was recorded; the
+    chunk then carries `usage_recorded` (true | queued | false, as X-Usage-Recorded) and the
+    `budget` object beside `usage` (extra fields the OpenAI SDKs pass through); a stream that
+    brought no usage chunk ends with one chunk of empty `choices` carrying them, before `[DONE]`;
   * an error chunk after streaming started is forwarded as it came (an SSE error event),
     once the call is recorded (clients such as the openai SDK stop reading at it);
   * when the client goes away (the WSGI server closes the generator: GeneratorExit) or the
@@ -27,9 +30,11 @@ from tokenledger.api.chat_steps import (
     OVERHEAD_HEADER,
     PreparedCall,
     abandon_call,
+    budget_status,
     build_call_record,
     overhead_ms,
     record_lost_answer,
+    recorded_header,
     settle_call,
     upstream_to_api_error,
 )
@@ -86,6 +91,7 @@ class StreamRelay:
                         break
                     if event.usage is not None and self.recorded is None:
                         self._meter(status=STATUS_ERROR if self.state.error else None)
+                        line = streaming.with_fields(line, self._signal())  # what happened, in the usage chunk
                     elif event.error is not None and self.recorded is None:
                         held_error = line  # a usage chunk may still follow it
                         continue
@@ -99,6 +105,7 @@ class StreamRelay:
             client_gone = False
             if self.recorded is None:
                 self._meter_pending(STATUS_ERROR if self.state.error else STATUS_INCOMPLETE)
+                yield streaming.signal_chunk(self.state, self._signal())  # no usage chunk to carry it
             if held_error is not None:
                 yield held_error + "\n\n"
             if broken and not self.state.error:
@@ -115,6 +122,11 @@ class StreamRelay:
                     self._meter_pending(STATUS_ABORTED if client_gone else STATUS_INCOMPLETE)
             finally:
                 self.upstream.close()
+
+    def _signal(self) -> dict:
+        """What a plain call says in X-Usage-Recorded and `budget`, for the stream's last chunk."""
+        return {"usage_recorded": recorded_header(self.call, bool(self.recorded)),
+                "budget": budget_status(self.svc, self.call, self.record, bool(self.recorded))}
 
     def _latency_ms(self) -> int:
         return int((time.perf_counter() - self.upstream.started) * 1000)

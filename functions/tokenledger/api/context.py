@@ -10,6 +10,7 @@ from flask import has_request_context, request
 from tokenledger import config, store
 from tokenledger.api.errors import ApiError
 from tokenledger.budgets.admission import Gate
+from tokenledger.metering.outbox import Publisher
 from tokenledger.openrouter import OpenRouterClient
 from tokenledger.pricing.catalog import CatalogProvider
 
@@ -20,6 +21,7 @@ class Services:
     openrouter: OpenRouterClient
     catalog: CatalogProvider
     gate: Gate  # per-instance budget cache, rate counters, feature names
+    outbox: Publisher | None = None  # where a call the ledger could not commit goes (None: off)
 
     @property
     def db(self):
@@ -58,4 +60,5 @@ def services() -> Services:
         openrouter=client,
         catalog=CatalogProvider(settings, store.client, client.list_models),
         gate=Gate(settings),
+        outbox=Publisher(config.project_id(), settings.outbox_publish_timeout_s) if settings.outbox_enabled else None,
     )

@@ -82,12 +82,14 @@ def increments(delta: dict) -> dict:
 
 
 def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool = False, shard: int = 0,
-                    mark_sharded: bool = False) -> list:
+                    mark_sharded: bool = False, healed: bool = False) -> list:
     """Add one call's writes (row create + rollup increments) to a batch; commit is the caller's.
 
     `shard` is the user's rollup shard the call is counted in (0: the base documents); a
     reservation it settles is taken off that shard too: readers sum every shard (store.py).
     `mark_sharded` also marks the base month document `sharded` (see hot_users.py).
+    `healed`: committed later from the outbox (heal.py): settled as the call's own commit would
+    have been (its reservation released), but the row keeps the time the call happened.
     The month document's write is the batch's first: the commit's first WriteResult holds its
     counters after the call (store.counter_values with the paths returned here)."""
     user_delta = rollups.user_delta(record)
@@ -120,11 +122,13 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
         batch, store.user_month_shard_doc(db, record.user_id, record.month, shard), month_plain, month_delta)
 
     row = record.row()
-    # A replayed call keeps the time it happened; a live one takes the server's clock.
-    row["timestamp"] = record.occurred_at if replay else firestore.SERVER_TIMESTAMP
+    # A replayed or healed call keeps the time it happened; a live one takes the server's clock.
+    row["timestamp"] = record.occurred_at if replay or healed else firestore.SERVER_TIMESTAMP
     row["recorded_at"] = firestore.SERVER_TIMESTAMP
     if replay:
         row["replayed"] = True
+    if healed:
+        row["healed"] = True
     row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
     row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
     store.add_create(batch, store.usage_doc(db, record.generation_id), row)
@@ -148,23 +152,29 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     return month_paths
 
 
-def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = False) -> RecordOutcome:
+def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = False, healed: bool = False,
+                 deadline_s: float | None = None, extra_writes=None) -> RecordOutcome:
     """Commit the row and rollups for one call, retrying transient errors with back-off.
 
-    Raises RecordingFailed when it cannot commit within settings.record_deadline_s.
+    Raises RecordingFailed when it cannot commit within `deadline_s` (settings.record_deadline_s).
+    `healed`: see add_call_writes. `extra_writes(batch)` adds writes that land only with the row.
     """
     if not record.generation_id:
         raise ValueError("a usage record needs a generation id")
     attempts = 0
     gone = False
-    shard, mark_sharded = (0, False) if replay else hot_users.PLACEMENT.place(record.user_id, record.month)
+    deadline = settings.record_deadline_s if deadline_s is None else deadline_s
+    late = replay or healed  # on the base documents: a shard is an instance's choice for live calls
+    shard, mark_sharded = (0, False) if late else hot_users.PLACEMENT.place(record.user_id, record.month)
 
     def commit_once() -> dict:
         nonlocal attempts
         attempts += 1
         batch = db.batch()  # a fresh batch each attempt: a committed batch is spent
-        paths = add_call_writes(batch, db, record, settings, replay, shard, mark_sharded)
-        results = batch.commit(retry=None, timeout=settings.record_deadline_s)  # the Retry below is the only retry loop
+        paths = add_call_writes(batch, db, record, settings, replay, shard, mark_sharded, healed)
+        if extra_writes is not None:
+            extra_writes(batch)
+        results = batch.commit(retry=None, timeout=deadline)  # the Retry below is the only retry loop
         return store.counter_values(results[0], paths)
 
     retrying = gretry.Retry(
@@ -172,7 +182,7 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
         initial=0.1,
         maximum=2.0,
         multiplier=2.0,
-        timeout=settings.record_deadline_s,
+        timeout=deadline,
     )
     try:
         try:

@@ -62,6 +62,7 @@ class StreamState:
     generation_id: str | None = None
     model: str | None = None
     provider: str | None = None
+    created: int | None = None
     content_chars: int = 0
     chunks: int = 0
     finish_reason: str | None = None
@@ -82,6 +83,8 @@ class StreamState:
             self.generation_id = self.generation_id or chunk["id"]
         if isinstance(chunk.get("model"), str) and chunk["model"]:
             self.model = chunk["model"]
+        if isinstance(chunk.get("created"), int) and not isinstance(chunk["created"], bool):
+            self.created = chunk["created"]
         if isinstance(chunk.get("provider"), str) and chunk["provider"]:
             self.provider = chunk["provider"]
         for choice in chunk.get("choices") or []:  # empty on the usage chunk
@@ -125,6 +128,30 @@ class StreamState:
 
 def sse_data(obj: dict) -> str:
     return "data: " + json.dumps(obj, separators=(",", ":")) + "\n\n"
+
+
+def with_fields(line: str, fields: dict) -> str:
+    """A data line of a JSON object with `fields` added at its end, the upstream's own text kept
+    byte for byte (its numbers, `usage.cost` among them, are not re-printed)."""
+    head = line.rstrip()
+    if not head.endswith("}"):
+        raise ValueError("not a data line holding a JSON object")
+    body = head[:-1].rstrip()
+    added = json.dumps(fields, separators=(",", ":"))[1:-1]
+    return body + ("" if body.endswith("{") else ",") + added + "}"
+
+
+def signal_chunk(state: StreamState, fields: dict) -> str:
+    """A last chunk with empty `choices` (like OpenRouter's usage chunk) carrying `fields`: what
+    happened to the call when no usage chunk came to carry it."""
+    chunk: dict = {"object": "chat.completion.chunk", "choices": []}
+    if state.generation_id:
+        chunk["id"] = state.generation_id
+    if state.created is not None:
+        chunk["created"] = state.created
+    if state.model:
+        chunk["model"] = state.model
+    return sse_data({**chunk, **fields})
 
 
 def sse_error(code: str, message: str, generation_id: str | None = None) -> str:

@@ -4,6 +4,7 @@ import type { Page } from "../context";
 import { count, currentMonth, el, usdFromFloat, usdFromNanos } from "../format";
 import { sentence } from "../messages";
 import { readDrift } from "../rollups";
+import { ledgerHealthSection } from "../ledgerHealth";
 
 interface TopUsers { month: string; users: Array<{ rank: number; user_id: string; calls: number; total_tokens: number; cost_nanos: number }> }
 interface Totals { month: string; totals: Record<string, number>; active_users: number }
@@ -47,6 +48,9 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
     el("section", { "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h", text: "Alerts" }), alerts),
     el("section", { "aria-labelledby": "drift-h" }, el("h2", { id: "drift-h", text: "Ledger drift" }), drift),
   );
+  const healing = ledgerHealthSection(api);
+  root.append(healing.section);
+  void healing.load();
 
   let seq = 0;
   async function load() {
