@@ -13,7 +13,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
-from tokenledger.budgets import admission, reservations, rules
+from tokenledger.budgets import admission, gate_call, reservations, rules
 from tokenledger.config import Settings
 
 NOW = datetime(2030, 3, 14, 12, 0, tzinfo=timezone.utc)
@@ -47,13 +47,14 @@ def admit() -> admission.Admission:
     settings = Settings(rate_limit_per_minute=0, max_in_flight=0, lease_calls=0)  # one reservation per call
     gate = admission.Gate(settings)
     gate.budgets.put("u1", BUDGET, NOW.timestamp())  # known budget: no budget read
+    gate.wallets.put("u1", admission.WalletSeen(False), NOW.timestamp())  # known to have no wallet: no re-read
     db = firestore.Client(project="demo-unit", credentials=AnonymousCredentials())  # references only
     return admission.admit(db, settings, gate, "u1", False, WORST, NOW)
 
 
 def test_a_call_blocked_only_by_others_reservations_is_admitted_once_they_settle(monkeypatch):
     month = ScriptedMonth(monkeypatch, [(300, 400), (300, 0)])  # 300+400+400 > 1000; then 700
-    monkeypatch.setattr(admission.time, "sleep", lambda s: None)
+    monkeypatch.setattr(gate_call.time, "sleep", lambda s: None)
     granted = admit()
     assert (month.reserved, month.released) == (2, 1)
     assert granted.reservation.reservation_id == "r2" and granted.reserved_nanos == WORST
@@ -70,7 +71,7 @@ def test_a_call_that_cannot_fit_alone_is_refused_at_once(monkeypatch):
 
 def test_patience_runs_out_when_others_never_settle(monkeypatch):
     month = ScriptedMonth(monkeypatch, [(300, 400)])
-    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.2)
+    monkeypatch.setattr(gate_call, "ADMISSION_PATIENCE_S", 0.2)
     with pytest.raises(admission.BudgetExceeded) as refused:
         admit()
     assert month.reserved >= 2 and month.released == month.reserved  # retried, nothing left held

@@ -31,6 +31,9 @@ from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from tokenledger import money, store
+from tokenledger.budgets.month import (  # noqa: F401 - the month's readers, re-exported
+    FEATURE_FIELD, MONTH_FIELDS, MonthTotals, WalletTotals, month_refs, month_totals, read_month, read_month_with,
+    shard_docs, totals_of)
 from tokenledger.metering import hot_users
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
@@ -48,84 +51,14 @@ class Reservation:
     reservation_id: str
     user_id: str
     month: str
-    amount_nanos: int
+    amount_nanos: int  # held on the month's allowance (the month document's reserved_nanos)
     shard: int = 0  # the month document it was added to (store.shard_id)
+    credits_nanos: int = 0  # held on the user's wallet (user_credits/{uid}.held_nanos; ceiling.py)
+    # Taken from that wallet hold by calls a lease settled: charged to the balance when it closes.
+    credits_spent_nanos: int = 0
     # Its document's update time as its own commit wrote it (reserve_and_read): the precondition
     # that makes shrink once-only.
     update_time: object | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class MonthTotals:
-    cost_nanos: int
-    reserved_nanos: int
-    alerts_sent: dict | None  # None: not read (the gate's commit reads counters, not maps)
-    in_flight: int = 0
-    features: frozenset | None = None  # keys of by_feature, when read (FEATURE_FIELD)
-
-
-MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "in_flight"]
-FEATURE_FIELD = "by_feature"
-
-
-def month_refs(db, uid: str, month: str) -> list:
-    """Every document whose fields add up to the user's month. Readers fetch these (in one
-    get_all, beside any other document they need) and sum them with totals_of, so the month may
-    be spread over more documents (shards) without its readers changing: the base document and
-    every shard a hot user's calls may be counted in (store.USER_SHARDS, base first)."""
-    return store.user_month_refs(db, uid, month)
-
-
-def totals_of(docs) -> MonthTotals:
-    """The month's totals from the dicts (or None for a missing document) of month_refs."""
-    cost = reserved = in_flight = 0
-    alerts_sent: dict = {}
-    features: set | None = None
-    for doc in docs:
-        doc = doc or {}
-        cost += int(doc.get("cost_nanos") or 0)
-        reserved += int(doc.get("reserved_nanos") or 0)
-        in_flight += int(doc.get("in_flight") or 0)
-        alerts_sent.update(doc.get("alerts_sent") or {})
-        if FEATURE_FIELD in doc:
-            features = (features or set()) | set(doc[FEATURE_FIELD] or {})
-    return MonthTotals(cost, reserved, alerts_sent, in_flight, None if features is None else frozenset(features))
-
-
-def month_totals(doc: dict | None) -> MonthTotals:
-    return totals_of([doc])
-
-
-def read_month_with(db, uid: str, month: str, extra: list, field_paths: list, **options) -> tuple[list, dict]:
-    """The month's documents (dicts or None, for totals_of) and the snapshots of `extra`
-    documents (by path), in one round trip for nearly every user: the base document is read
-    beside `extra`; only when it is marked `sharded` (written in the same batch as a month's first
-    shard) are the shards that exist read, in one query. Reading the shards after the base can
-    only count a call settling in between twice (its reservation and its cost), never miss one:
-    a gate's decision stays on the safe side."""
-    base_ref = store.user_month_doc(db, uid, month)
-    options = {**QUICK, **options}
-    snaps = {s.reference.path: s for s in db.get_all([base_ref, *extra],
-                                                      field_paths=list(field_paths) + ["sharded"], **options)}
-    base = snaps.pop(base_ref.path, None)
-    docs = [base.to_dict() if base is not None and base.exists else None]
-    if docs[0] and docs[0].get("sharded"):
-        docs += shard_docs(db, uid, month, field_paths, skip=0, **options)
-    return docs, snaps
-
-
-def shard_docs(db, uid: str, month: str, field_paths: list, skip: int, **options) -> list[dict]:
-    """The month's documents that exist but the one numbered `skip` (its values are known), as
-    dicts: one query, one read per document."""
-    skipped = store.shard_id(month, skip)
-    return [snap.to_dict() or {} for snap in store.user_month_docs(db, uid, month).select(field_paths).stream(**options)
-            if snap.id != skipped]
-
-
-def read_month(db, uid: str, month: str, **options) -> MonthTotals:
-    """The month's totals: one read for nearly every user, the whole month for a hot one."""
-    docs, _ = read_month_with(db, uid, month, [], MONTH_FIELDS, **options)
-    return totals_of(docs)
 
 
 def _reserved_amounts(amount_nanos: int, calls: int) -> dict:
@@ -179,19 +112,37 @@ class ReturnedGone(Exception):
 
 def add_release(batch, db, reservation: Reservation, precondition) -> None:
     """Delete the reservation document (under `precondition`) and take its amount and slot off
-    the month document it was added to."""
+    the month document it was added to, and its wallet hold off the wallet (charging the balance
+    with what calls it served spent of it)."""
     batch.delete(store.reservation_doc(db, reservation.reservation_id), option=precondition)
     batch.set(store.user_month_shard_doc(db, reservation.user_id, reservation.month, reservation.shard),
               _reserved_delta(-reservation.amount_nanos, -1), merge=True)
+    add_wallet_change(batch, db, reservation.user_id, -reservation.credits_nanos, reservation.credits_spent_nanos)
+
+
+def wallet_change(held_nanos: int, spent_nanos: int) -> dict:
+    """What a hold's change does to the wallet: `held_nanos` more held, `spent_nanos` off the balance."""
+    return {"held_nanos": held_nanos, "balance_nanos": -spent_nanos}
+
+
+def add_wallet_change(batch, db, uid: str, held_nanos: int, spent_nanos: int) -> None:
+    """The wallet's side of a hold opened, closed or settled (nothing when neither changes)."""
+    if held_nanos or spent_nanos:
+        store.add_merge_increments(batch, store.wallet_doc(db, uid), {"user_id": uid},
+                                   wallet_change(held_nanos, spent_nanos))
 
 
 def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int,
-                     counters: tuple = (), lease_admit_s: int = 0,
-                     returned: Returned | None = None) -> tuple[Reservation, MonthTotals, bool, list[int]]:
+                     counters: tuple = (), lease_admit_s: int = 0, returned: Returned | None = None,
+                     credits_nanos: int | None = None) -> tuple[Reservation, MonthTotals, bool, list[int]]:
     """Blind increment of the month's `reserved` and `in_flight`, the reservation document and
     the caller's `counters`, in one commit, which also reads them back: Firestore returns each
     increment's result, so the month document's totals (its cost read by an increment of 0) come
     with the commit, no read.
+
+    `credits_nanos` (not None: the user has a wallet and asks it for that much, ceiling.py): the
+    wallet's `held_nanos` rises by it in the same commit, which reads the wallet's balance and
+    held back too (MonthTotals.wallet). `amount_nanos` is then the allowance's share of the ask.
 
     The month document written is the base, or for a user writing faster than a document takes,
     a shard (metering/hot_users.py, the table the ledger's writes share): a hot user's
@@ -204,27 +155,12 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     increments read back (they include its release); the commit fails with ReturnedGone when that
     lease is gone: give back what it may have taken, retry without it."""
     shard, mark_sharded = hot_users.PLACEMENT.place(uid, month)
-    reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard)
+    reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard, credits_nanos=credits_nanos or 0)
     batch = db.batch()
-    read_back = {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0}
+    read_back = {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0, "credits_nanos": 0}
+    wallet = wallet_change(credits_nanos, 0) if credits_nanos is not None else None
     if returned is not None:
-        # One write per document (a commit does not write a document twice): what the returned
-        # lease takes off its month is folded into the new lease's month write (readers sum the
-        # month's documents: any of them may carry a release), its unused requests into the
-        # minute's count when that is this minute's.
-        old = returned.reservation
-        batch.delete(store.reservation_doc(db, old.reservation_id), option=db.write_option(exists=True))
-        if old.month == month:
-            read_back = {**_reserved_amounts(amount_nanos - old.amount_nanos, 0), "cost_nanos": 0}
-        else:
-            batch.set(store.user_month_shard_doc(db, uid, old.month, old.shard),
-                      _reserved_delta(-old.amount_nanos, -1), merge=True)
-        if returned.minute_ref is not None and returned.unused_requests:
-            unused, path = returned.unused_requests, returned.minute_ref.path
-            if any(c.ref.path == path for c in counters):
-                counters = tuple(replace(c, amount=c.amount - unused) if c.ref.path == path else c for c in counters)
-            else:
-                batch.set(returned.minute_ref, {"requests": firestore.Increment(-unused)}, merge=True)
+        read_back, wallet, counters = _add_returned(batch, db, returned, month, read_back, wallet, counters)
     preceding = len(batch._write_pbs)  # the returned lease's writes come first
     if not shard:
         read_back[store.SHARD_MARK] = 0
@@ -233,23 +169,13 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
         {"user_id": uid, "month": month, **({"shard": shard} if shard else {})}, read_back, server_times=())
     counter_paths = [store.add_merge_increments(batch, c.ref, c.plain, {c.field: c.amount}, server_times=())
                      for c in counters]
+    wallet_paths = (store.add_merge_increments(batch, store.wallet_doc(db, uid), {"user_id": uid}, wallet,
+                                               server_times=()) if wallet is not None else None)
     if mark_sharded:
         store.add_sharded_mark(batch, db, uid, month)
     created = len(batch._write_pbs)  # the reservation document's write: its update time, for shrink
-    store.add_create(
-        batch,
-        store.reservation_doc(db, reservation.reservation_id),
-        {
-            "user_id": uid,
-            "month": month,
-            "shard": shard,
-            "amount_nanos": amount_nanos,
-            "amount": money.usd_float(amount_nanos),
-            "created_at": now,
-            "expires_at": now + timedelta(seconds=ttl_s + lease_admit_s),
-            **({"lease": True} if lease_admit_s else {}),
-        },
-    )
+    store.add_create(batch, store.reservation_doc(db, reservation.reservation_id),
+                     _reservation_fields(reservation, now, ttl_s, lease_admit_s))
     try:
         results = batch.commit(**GATE_COMMIT)
     except (gexc.NotFound, gexc.FailedPrecondition) as exc:
@@ -261,23 +187,70 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     reservation = replace(reservation, update_time=results[created].update_time)
     results = results[preceding:]
     own = store.counter_values(results[0], paths)
-    totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]))
     values = [int(store.counter_values(result, counter)[(c.field,)])
               for result, counter, c in zip(results[1:], counter_paths, counters)]
+    wallet_read = None
+    if wallet_paths is not None:
+        read = store.counter_values(results[1 + len(counters)], wallet_paths)
+        wallet_read = WalletTotals(int(read[("balance_nanos",)]), int(read[("held_nanos",)]))
+    totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]),
+                         credits_nanos=int(own[("credits_nanos",)]), wallet=wallet_read)
     return reservation, totals, bool(shard or own[(store.SHARD_MARK,)]), values
+
+
+def _reservation_fields(reservation: Reservation, now: datetime, ttl_s: int, lease_admit_s: int) -> dict:
+    return {
+        "user_id": reservation.user_id,
+        "month": reservation.month,
+        "shard": reservation.shard,
+        "amount_nanos": reservation.amount_nanos,
+        "amount": money.usd_float(reservation.amount_nanos),
+        **({"credits_nanos": reservation.credits_nanos, "credits_spent_nanos": 0} if reservation.credits_nanos else {}),
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=ttl_s + lease_admit_s),
+        **({"lease": True} if lease_admit_s else {}),
+    }
+
+
+def _add_returned(batch, db, returned: Returned, month: str, read_back: dict, wallet: dict | None,
+                  counters: tuple) -> tuple[dict, dict | None, tuple]:
+    """One write per document (a commit does not write a document twice): what the returned lease
+    takes off its month is folded into the new lease's month write (readers sum the month's
+    documents: any of them may carry a release), its wallet hold into the wallet's write, its
+    unused requests into the minute's count when that is this minute's."""
+    old = returned.reservation
+    batch.delete(store.reservation_doc(db, old.reservation_id), option=db.write_option(exists=True))
+    if old.month == month:
+        read_back = {**read_back, **_reserved_amounts(read_back["reserved_nanos"] - old.amount_nanos, 0)}
+    else:
+        batch.set(store.user_month_shard_doc(db, old.user_id, old.month, old.shard),
+                  _reserved_delta(-old.amount_nanos, -1), merge=True)
+    if old.credits_nanos or old.credits_spent_nanos:
+        if wallet is None:
+            add_wallet_change(batch, db, old.user_id, -old.credits_nanos, old.credits_spent_nanos)
+        else:
+            wallet = wallet_change(wallet["held_nanos"] - old.credits_nanos, old.credits_spent_nanos)
+    if returned.minute_ref is not None and returned.unused_requests:
+        unused, path = returned.unused_requests, returned.minute_ref.path
+        if any(c.ref.path == path for c in counters):
+            counters = tuple(replace(c, amount=c.amount - unused) if c.ref.path == path else c for c in counters)
+        else:
+            batch.set(returned.minute_ref, {"requests": firestore.Increment(-unused)}, merge=True)
+    return read_back, wallet, counters
 
 
 def with_shards(db, uid: str, month: str, known: MonthTotals, shard: int = 0, **options) -> MonthTotals:
     """A hot user's month: the totals of the document the reservation read back (`shard`) plus
     every other document's that exists (one query)."""
-    rest = totals_of(shard_docs(db, uid, month, ["cost_nanos", "reserved_nanos", "in_flight"], skip=shard,
-                                **{**QUICK, **options}))
+    rest = totals_of(shard_docs(db, uid, month, ["cost_nanos", "reserved_nanos", "in_flight", "credits_nanos"],
+                                skip=shard, **{**QUICK, **options}))
     return MonthTotals(known.cost_nanos + rest.cost_nanos, known.reserved_nanos + rest.reserved_nanos,
-                       known.alerts_sent, known.in_flight + rest.in_flight, known.features)
+                       known.alerts_sent, known.in_flight + rest.in_flight, known.features,
+                       known.credits_nanos + rest.credits_nanos, known.wallet)
 
 
 def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: int = 0,
-           call_expires_at: datetime | None = None) -> None:
+           call_expires_at: datetime | None = None, credits_nanos: int = 0) -> None:
     """Give back part of a lease just taken (leases.py): its document's amount, the month's
     reserved and the minute's count fall by what it does not keep. `call_expires_at`: it becomes
     one call's reservation, which expires then.
@@ -295,6 +268,8 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
               "shrunk": True}
     if call_expires_at is not None:
         change.update({"lease": False, "expires_at": call_expires_at})
+    if credits_nanos:  # the wallet's share given back likewise (ceiling.py)
+        change["credits_nanos"] = firestore.Increment(-credits_nanos)
     precondition = (db.write_option(last_update_time=reservation.update_time) if reservation.update_time is not None
                     else db.write_option(exists=True))
     batch.update(ref, change, option=precondition)  # always: it carries the once-only precondition
@@ -303,6 +278,7 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
                   _reserved_delta(-nanos, 0), merge=True)
     if requests and minute_ref is not None:
         batch.set(minute_ref, {"requests": firestore.Increment(-requests)}, merge=True)
+    add_wallet_change(batch, db, reservation.user_id, -credits_nanos, 0)
     try:
         batch.commit(**GATE_COMMIT)
     except gexc.FailedPrecondition:
@@ -314,16 +290,14 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
 def release(db, reservation: Reservation, also=None) -> bool:
     """Give the reservation back (refused or failed call). False when it was already released.
     `also(batch)` undoes the caller's own writes in the same commit."""
-    return _release(db, reservation.reservation_id, reservation.user_id, reservation.month,
-                    reservation.amount_nanos, db.write_option(exists=True), also, reservation.shard)
+    return _release(db, reservation, db.write_option(exists=True), also)
 
 
-def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition, also=None,
-             shard: int = 0) -> bool:
+def _release(db, reservation: Reservation, precondition, also=None) -> bool:
     """Taken off the document it was added to (readers sum them all: any would do, that one
     keeps a hot user's base document out of it)."""
     batch = db.batch()
-    add_release(batch, db, Reservation(reservation_id, uid, month, amount_nanos, shard), precondition)
+    add_release(batch, db, reservation, precondition)
     if also is not None:
         also(batch)
     try:
@@ -351,15 +325,21 @@ def release_expired(db, now: datetime, page_size: int = 500, progress=None,
         page = list((query.start_after(last) if last is not None else query).stream())
         reads += max(len(page), 1)
         for snap in page:
-            data = snap.to_dict()
-            if _release(db, snap.id, data["user_id"], data["month"], int(data["amount_nanos"]),
-                        db.write_option(last_update_time=snap.update_time), shard=int(data.get("shard") or 0)):
+            if _release(db, stored_reservation(snap), db.write_option(last_update_time=snap.update_time)):
                 released += 1
         if progress:
             progress(len(page))
         if len(page) < page_size:
             return released, reads
         last = page[-1]
+
+
+def stored_reservation(snap) -> Reservation:
+    """A reservation document as a Reservation (what releasing it gives back)."""
+    data = snap.to_dict() or {}
+    return Reservation(snap.id, data["user_id"], data["month"], int(data["amount_nanos"]), int(data.get("shard") or 0),
+                       credits_nanos=int(data.get("credits_nanos") or 0),
+                       credits_spent_nanos=int(data.get("credits_spent_nanos") or 0))
 
 
 def leased_nanos(db, uid: str, month: str, **options) -> int:
