@@ -4,7 +4,7 @@ Every function is deployed from this one file, so each instance imports it whole
 jobs' code is imported inside their bodies, only by the instances that run them (cold start of
 `api`, see README's benchmarks).
 """
-from firebase_functions import https_fn, options, scheduler_fn
+from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 
 from tokenledger import config
 from tokenledger.api import app as api_app
@@ -59,3 +59,13 @@ def check_budgets(event: scheduler_fn.ScheduledEvent) -> None:
 
     if not jobs.emulator_probe(event):
         jobs.check_budgets(event.schedule_time)
+
+
+# Prepaid credits bought through the Stripe extension: it writes each PaymentIntent here; a
+# succeeded one grants its credits once (tokenledger/credits/payments.py, docs/credits.md).
+@firestore_fn.on_document_written(document="customers/{uid}/payments/{payment_id}", region=config.REGION)
+def grant_paid_credits(event: firestore_fn.Event) -> None:
+    from tokenledger import jobs
+
+    jobs.grant_paid_credits(event.params["uid"], event.params["payment_id"],
+                            event.data.after.to_dict() if event.data and event.data.after else None)

@@ -54,3 +54,11 @@ def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshR
     result = catalog.refresh(store.client(), client.list_models, now())
     logs.refresh_pricing_done(models=len(result.catalog.models), changes=len(result.changes))
     return result
+
+
+def grant_paid_credits(uid: str, payment_id: str, doc: dict | None, settings: config.Settings | None = None):
+    """A Stripe payment document was written: grant its credits once (credits/payments.py).
+    Retried deliveries and rewrites of the document are harmless: the grant is keyed by the id."""
+    from tokenledger.credits import payments
+
+    return payments.on_payment_written(store.client(), uid, payment_id, doc, settings or config.settings())

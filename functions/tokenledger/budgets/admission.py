@@ -34,7 +34,7 @@ from datetime import datetime
 
 from tokenledger import store
 from tokenledger.budgets import features, reservations, rules
-from tokenledger.budgets.admitted import (BUDGET_READ, FIRESTORE_ERRORS, Admission, BudgetExceeded,
+from tokenledger.budgets.admitted import (BUDGET_READ, FIRESTORE_ERRORS, QUICK_RETRY, Admission, BudgetExceeded,
                                           BudgetUnavailable, FreeQuotaExceeded, Gate, WalletSeen, read_wallet,
                                           unchecked, wallet_seen)
 from tokenledger.budgets.gate_call import GateCall
@@ -43,7 +43,7 @@ from tokenledger.budgets.settling import abandon, finish, holding, settled
 from tokenledger.budgets.status import after_call
 from tokenledger.config import Settings
 
-__all__ = ["Admission", "BudgetExceeded", "BudgetUnavailable", "FreeQuotaExceeded", "Gate", "RateLimited",
+__all__ = ["QUICK_RETRY", "Admission", "BudgetExceeded", "BudgetUnavailable", "FreeQuotaExceeded", "Gate", "RateLimited",
            "WalletSeen", "abandon", "after_call", "finish", "holding", "read_wallet", "settled"]
 
 BUDGET_DOC_FIELDS = ["monthly_budget", "monthly_budget_nanos", *rules.BUDGET_FIELDS[1:]]
