@@ -94,7 +94,8 @@ def grant_credits(uid: str):
     try:
         if body.low_balance_alert is not None:
             wallet.set_low_balance(svc.db, uid, money.to_nanos(money.to_decimal(body.low_balance_alert)))
-        granted = wallet.grant(svc.db, uid, nanos, kind, entry_id, fields)
+        granted = wallet.grant(svc.db, uid, nanos, kind, entry_id, fields,
+                               rearm_nanos=money.to_nanos(svc.settings.low_credits_usd))
     except (gexc.GoogleAPIError, gexc.RetryError):
         raise ApiError(503, "credits_unavailable", "The wallet cannot be written right now; retry with the same "
                                                    "idempotency_key.", {"Retry-After": "5"})

@@ -47,7 +47,7 @@ __all__ = ["QUICK_RETRY", "Admission", "BudgetExceeded", "BudgetUnavailable", "F
            "WalletSeen", "abandon", "after_call", "finish", "holding", "read_wallet", "settled"]
 
 BUDGET_DOC_FIELDS = ["monthly_budget", "monthly_budget_nanos", *rules.BUDGET_FIELDS[1:]]
-WALLET_FIELDS = ["balance_nanos", "held_nanos"]
+WALLET_FIELDS = ["balance_nanos", "held_nanos", "low_balance_nanos"]
 
 
 def read_budget(db, uid: str, settings: Settings) -> rules.Budget:

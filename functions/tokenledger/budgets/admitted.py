@@ -18,7 +18,7 @@ from tokenledger.config import Settings
 QUICK_RETRY = reservations.GATE_RETRY
 BUDGET_READ = {"timeout": 8.0, "retry": QUICK_RETRY}
 FIRESTORE_ERRORS = (gexc.GoogleAPIError, gexc.RetryError)
-WALLET_FIELDS = ["balance_nanos", "held_nanos"]
+WALLET_FIELDS = ["balance_nanos", "held_nanos", "low_balance_nanos"]
 
 
 @dataclass
@@ -27,6 +27,8 @@ class WalletSeen:
     was left in it (balance - held) when a commit last read it (None: not read yet)."""
     exists: bool
     room_nanos: int | None = None
+    low_nanos: int | None = None  # the user's own low-balance alert threshold (None: the deployment's)
+    alerted_epoch: int | None = None  # the crossing this instance wrote (or found) the alert of
 
 
 class Gate:
@@ -91,7 +93,9 @@ def wallet_seen(snap) -> WalletSeen:
     if snap is None or not snap.exists:
         return WalletSeen(False)
     doc = snap.to_dict() or {}
-    return WalletSeen(True, int(doc.get("balance_nanos") or 0) - int(doc.get("held_nanos") or 0))
+    low = doc.get("low_balance_nanos")
+    return WalletSeen(True, int(doc.get("balance_nanos") or 0) - int(doc.get("held_nanos") or 0),
+                      None if low is None else int(low))
 
 
 def read_wallet(db, gate: Gate, uid: str, now: datetime) -> WalletSeen | None:

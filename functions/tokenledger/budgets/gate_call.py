@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 from google.cloud import firestore
 
-from tokenledger import logs, store
-from tokenledger.budgets import ceiling, lease_gate, leases, limits, reservations, rules
+from tokenledger import logs, money, store
+from tokenledger.budgets import alerts, ceiling, lease_gate, leases, limits, reservations, rules
 from tokenledger.budgets.admitted import (FIRESTORE_ERRORS, QUICK_RETRY, Admission, BudgetExceeded,
                                           FreeQuotaExceeded, Gate, WalletSeen, read_wallet, unchecked)
 from tokenledger.config import Settings
@@ -90,6 +90,7 @@ class GateCall:
             kept = ceiling.keep(rooms, self.amount, leasing)
             self._saw(totals, asks, kept)
             if kept is not None:
+                self._low_balance(totals, asks, kept)
                 return self._admitted(reservation, totals, asks, kept, leasing, counted)
             _give_back(self.db, reservation, self._undo)
             retry = self._retry_asks(rooms, asks, totals, deadline, pause)
@@ -205,6 +206,24 @@ class GateCall:
                              totals.reserved_nanos - asks[0] + kept[0])
         if totals.wallet is not None and self.wallet is not None:
             self.wallet.room_nanos = totals.wallet.balance_nanos - (totals.wallet.held_nanos - asks[1] + kept[1])
+
+    def _low_balance(self, totals: reservations.MonthTotals, asks: list[int], kept: list[int]) -> None:
+        """The low-balance alert, once per crossing, when the wallet this commit read back is below
+        the user's threshold (else TOKENLEDGER_LOW_CREDITS_USD) with this call's hold in it."""
+        wallet, seen = totals.wallet, self.wallet
+        if wallet is None or seen is None or seen.alerted_epoch == wallet.low_alert_epoch:
+            return
+        threshold = seen.low_nanos if seen.low_nanos is not None else money.to_nanos(self.settings.low_credits_usd)
+        available = wallet.balance_nanos - (wallet.held_nanos - asks[ceiling.CREDITS] + kept[ceiling.CREDITS])
+        if available >= threshold:
+            return
+        try:
+            if alerts.write_low_credits(self.db, self.uid, wallet.low_alert_epoch, available, threshold,
+                                        self.budget.email, self.now, self.settings.mail_enabled):
+                logs.credits_low_balance(user_id=self.uid, balance_nanos=available, threshold_nanos=threshold)
+        except FIRESTORE_ERRORS:
+            return  # the call goes on; the next one tries again
+        seen.alerted_epoch = wallet.low_alert_epoch
 
     def _retry_asks(self, rooms: list[ceiling.Room], asks: list[int], totals: reservations.MonthTotals,
                     deadline: float, pause: float) -> list[int] | None:

@@ -29,6 +29,7 @@ class MonthTotals:
 class WalletTotals:
     balance_nanos: int
     held_nanos: int
+    low_alert_epoch: int = 0  # the low-balance alert's crossing (budgets/alerts.py)
 
 
 MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "in_flight", "credits_nanos"]

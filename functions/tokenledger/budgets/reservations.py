@@ -158,7 +158,7 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard, credits_nanos=credits_nanos or 0)
     batch = db.batch()
     read_back = {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0, "credits_nanos": 0}
-    wallet = wallet_change(credits_nanos, 0) if credits_nanos is not None else None
+    wallet = {**wallet_change(credits_nanos, 0), "low_alert_epoch": 0} if credits_nanos is not None else None
     if returned is not None:
         read_back, wallet, counters = _add_returned(batch, db, returned, month, read_back, wallet, counters)
     preceding = len(batch._write_pbs)  # the returned lease's writes come first
@@ -192,7 +192,8 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     wallet_read = None
     if wallet_paths is not None:
         read = store.counter_values(results[1 + len(counters)], wallet_paths)
-        wallet_read = WalletTotals(int(read[("balance_nanos",)]), int(read[("held_nanos",)]))
+        wallet_read = WalletTotals(int(read[("balance_nanos",)]), int(read[("held_nanos",)]),
+                                   int(read[("low_alert_epoch",)]))
     totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]),
                          credits_nanos=int(own[("credits_nanos",)]), wallet=wallet_read)
     return reservation, totals, bool(shard or own[(store.SHARD_MARK,)]), values
@@ -229,7 +230,7 @@ def _add_returned(batch, db, returned: Returned, month: str, read_back: dict, wa
         if wallet is None:
             add_wallet_change(batch, db, old.user_id, -old.credits_nanos, old.credits_spent_nanos)
         else:
-            wallet = wallet_change(wallet["held_nanos"] - old.credits_nanos, old.credits_spent_nanos)
+            wallet = {**wallet, **wallet_change(wallet["held_nanos"] - old.credits_nanos, old.credits_spent_nanos)}
     if returned.minute_ref is not None and returned.unused_requests:
         unused, path = returned.unused_requests, returned.minute_ref.path
         if any(c.ref.path == path for c in counters):

@@ -79,7 +79,8 @@ def on_payment_written(db, uid: str, payment_id: str, doc: dict | None, settings
                                      currency="usd")
     granted = wallet.grant(db, uid, decision.nanos, wallet.PAYMENT, wallet.entry_id_for(wallet.PAYMENT, payment_id),
                            {"payment_id": payment_id, "source": "stripe",
-                            "amount_received": doc.get("amount_received"), "currency": "usd"})
+                            "amount_received": doc.get("amount_received"), "currency": "usd"},
+                           rearm_nanos=money.to_nanos(settings.low_credits_usd))
     if granted.created:
         logs.credits_granted(user_id=uid, amount_nanos=decision.nanos, source="stripe", entry_id=granted.entry["id"])
     return granted

@@ -46,8 +46,10 @@ def entry_id_for(kind: str, key: str) -> str:
     return f"{kind}-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
-def grant(db, uid: str, amount_nanos: int, kind: str, entry_id: str, fields: dict) -> Granted:
-    """Add `amount_nanos` (negative: an adjustment) to the wallet once per `entry_id`."""
+def grant(db, uid: str, amount_nanos: int, kind: str, entry_id: str, fields: dict,
+          rearm_nanos: int | None = None) -> Granted:
+    """Add `amount_nanos` (negative: an adjustment) to the wallet once per `entry_id`.
+    `rearm_nanos`: the deployment's low-balance threshold (re-arms the alert, _rearm)."""
     entry = {"type": kind, "amount_nanos": amount_nanos, "amount": money.usd_float(amount_nanos), "user_id": uid,
              **fields, "created_at": firestore.SERVER_TIMESTAMP}
     batch = db.batch()
@@ -62,8 +64,22 @@ def grant(db, uid: str, amount_nanos: int, kind: str, entry_id: str, fields: dic
         return Granted(False, public_entry(entry_id, snap.to_dict() or {}), None, None)
     values = store.counter_values(results[1], paths)
     stored = {**entry, "created_at": results[0].update_time}
-    return Granted(True, public_entry(entry_id, stored), int(values[("balance_nanos",)]),
-                   int(values[("held_nanos",)]))
+    granted = Granted(True, public_entry(entry_id, stored), int(values[("balance_nanos",)]),
+                      int(values[("held_nanos",)]))
+    if rearm_nanos is not None:
+        _rearm(db, uid, granted, int(values[("grants",)]), rearm_nanos)
+    return granted
+
+
+def _rearm(db, uid: str, granted: Granted, grants: int, default_nanos: int) -> None:
+    """A grant that lifts the wallet back over its low-balance threshold starts a new crossing:
+    the next fall below it is alerted again (budgets/alerts.py: one alert per crossing). One read
+    and one write, on grants only."""
+    doc = store.wallet_doc(db, uid).get(field_paths=["low_balance_nanos"]).to_dict() or {}
+    threshold = doc.get("low_balance_nanos")
+    threshold = default_nanos if threshold is None else int(threshold)
+    if granted.balance_nanos - granted.held_nanos >= threshold:
+        store.wallet_doc(db, uid).set({"low_alert_epoch": grants}, merge=True)
 
 
 def public_entry(entry_id: str, doc: dict) -> dict:
