@@ -133,3 +133,40 @@ def test_replaying_an_unrecorded_call_debits_the_wallet_once(db, tmp_path):
         assert done.returncode == 0, done.stderr
         assert ("already_recorded" in done.stdout) == (attempt == 1), done.stdout
     assert wallet_of(db, uid) == (DOLLAR - cost, 0)
+
+
+def test_a_low_balance_alert_is_written_once_per_crossing(db):
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    settings = Settings(rate_limit_per_minute=0, max_in_flight=0, lease_calls=0)
+    uid = user()
+    gate = funded(db, uid, 10 * W)
+    wallet.set_low_balance(db, uid, 5 * W)
+    gate.wallets.put(uid, admission.WalletSeen(True, 10 * W, low_nanos=5 * W), NOW.timestamp())
+
+    def low_alerts() -> list[dict]:
+        query = db.collection("budget_alerts").where(filter=FieldFilter("user_id", "==", uid))
+        return [s.to_dict() for s in query.stream() if s.to_dict()["alert_type"] == "credits_low"]
+
+    def spend(calls: int) -> None:
+        for _ in range(calls):
+            granted = admission.admit(db, settings, gate, uid, False, W, NOW)
+            lease_helpers.settle(db, gate, granted, W, NOW, settings)
+
+    spend(5)  # 5 W left after the fifth call's hold: not below 5 W
+    assert low_alerts() == []
+    spend(1)  # its hold takes what is left to 4 W: below
+    assert [a["balance_nanos"] for a in low_alerts()] == [4 * W]
+    spend(2)
+    assert len(low_alerts()) == 1  # still the same crossing
+    # a top-up back over the threshold starts a new crossing; a small one does not
+    wallet.grant(db, uid, W, wallet.GRANT, wallet.entry_id_for("admin", f"{uid}-small"), {"reason": "small"},
+                 rearm_nanos=DOLLAR)
+    spend(1)
+    assert len(low_alerts()) == 1
+    wallet.grant(db, uid, 10 * W, wallet.GRANT, wallet.entry_id_for("admin", f"{uid}-big"), {"reason": "big"},
+                 rearm_nanos=DOLLAR)
+    spend(7)  # 12 W -> 5 W after the seventh call's hold: not below 5 W
+    assert len(low_alerts()) == 1
+    spend(1)
+    assert sorted(a["balance_nanos"] for a in low_alerts()) == [4 * W, 4 * W]

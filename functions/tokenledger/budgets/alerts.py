@@ -153,6 +153,7 @@ def public(doc_id: str, doc: dict) -> dict:
         "id": doc_id,
         **{k: doc.get(k) for k in ("user_id", "month", "threshold", "alert_type", "current_cost",
                                    "monthly_budget", "percentage_used", "source")},
+        **({"balance": doc.get("balance")} if doc.get("alert_type") == LOW_CREDITS else {}),
         "created_at": created.isoformat() if hasattr(created, "isoformat") else created,
     }
 
