@@ -135,6 +135,8 @@ export interface Wallet {
   /** What calls in progress (and instances' leases) hold of the balance. */
   held: number;
   held_nanos: number;
+  /** Kept by API instances for your next calls: back to the balance when they close. */
+  leased_nanos: number;
   available_nanos: number;
   month: string;
   spent_this_month_nanos: number;

@@ -97,20 +97,23 @@ def public_entry(entry_id: str, doc: dict) -> dict:
 @dataclass(frozen=True)
 class WalletView:
     exists: bool
-    balance_nanos: int
-    held_nanos: int
+    balance_nanos: int  # what open leases spent already taken off
+    held_nanos: int  # held by calls in progress
+    leased_nanos: int  # kept by instances for the user's next calls (back to the balance when they close)
     spent_this_month_nanos: int
     low_balance_nanos: int | None
 
     def json(self, month: str) -> dict:
+        available = self.balance_nanos - self.held_nanos - self.leased_nanos
         return {
             "has_wallet": self.exists,
             "balance": money.usd_float(self.balance_nanos),
             "balance_nanos": self.balance_nanos,
             "held": money.usd_float(self.held_nanos),
             "held_nanos": self.held_nanos,
-            "available": money.usd_float(self.balance_nanos - self.held_nanos),
-            "available_nanos": self.balance_nanos - self.held_nanos,
+            "leased_nanos": self.leased_nanos,
+            "available": money.usd_float(available),
+            "available_nanos": available,
             "month": month,
             "spent_this_month": money.usd_float(self.spent_this_month_nanos),
             "spent_this_month_nanos": self.spent_this_month_nanos,
@@ -120,16 +123,21 @@ class WalletView:
 
 def read(db, uid: str, month: str, month_credits_nanos: int) -> WalletView:
     """The wallet as its owner sees it: what open leases spent of their holds (charged to the
-    balance when they close) already counted as spent, not held. One read, and one query of the
-    user's open reservations."""
+    balance when they close) already counted as spent; what they keep unspent shown apart from
+    what calls in progress hold (as GET /v1/budget shows `reserved`). One read, and one query of
+    the user's open reservations."""
     snap = store.wallet_doc(db, uid).get()
     doc = snap.to_dict() or {} if snap.exists else {}
     query = db.collection(store.RESERVATIONS).where(filter=firestore.FieldFilter("user_id", "==", uid))
-    pending = sum(int((s.to_dict() or {}).get("credits_spent_nanos") or 0)
-                  for s in query.select(["credits_spent_nanos"]).stream())
+    spent = leased = 0
+    for hold in (s.to_dict() or {} for s in query.select(["credits_nanos", "credits_spent_nanos", "lease"]).stream()):
+        hold_spent = int(hold.get("credits_spent_nanos") or 0)
+        spent += hold_spent
+        if hold.get("lease"):
+            leased += int(hold.get("credits_nanos") or 0) - hold_spent
     low = doc.get("low_balance_nanos")
-    return WalletView(snap.exists, int(doc.get("balance_nanos") or 0) - pending,
-                      int(doc.get("held_nanos") or 0) - pending, month_credits_nanos,
+    held = int(doc.get("held_nanos") or 0) - spent - leased
+    return WalletView(snap.exists, int(doc.get("balance_nanos") or 0) - spent, held, leased, month_credits_nanos,
                       None if low is None else int(low))
 
 

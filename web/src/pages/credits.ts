@@ -62,7 +62,7 @@ export function adminCreditsSection(api: Tokenledger): HTMLElement {
   const wallet = el("div", { id: "admin-wallet" });
   const show = el("button", { type: "button", id: "credits-show", text: "Show wallet" });
   const form = el("form", { id: "credits-form" },
-    el("div", { class: "field" }, el("label", { for: "credits-uid", text: "User id" }), uid),
+    el("div", { class: "field" }, el("label", { for: "credits-uid", text: "Account (uid) to credit" }), uid),
     el("div", { class: "field" }, el("label", { for: "credits-amount", text: "Amount (USD; negative to adjust)" }), amount),
     el("div", { class: "field" }, el("label", { for: "credits-reason", text: "Reason" }), reason),
     el("button", { type: "submit", id: "credits-grant", text: "Grant credits" }), show, result);
@@ -73,6 +73,7 @@ export function adminCreditsSection(api: Tokenledger): HTMLElement {
   async function showWallet() {
     const user = uid.value.trim();
     if (!user) return;
+    delete wallet.dataset.ready;
     try {
       const w = await api.call<Wallet>(`/v1/admin/credits/${encodeURIComponent(user)}?limit=20`);
       renderWallet(wallet, w, null, "admin-credits");
@@ -89,8 +90,8 @@ export function adminCreditsSection(api: Tokenledger): HTMLElement {
       const done = await api.call<{ created: boolean; balance_nanos: number }>(`/v1/admin/credits/${encodeURIComponent(user)}`, {
         method: "POST", body: { amount: Number(amount.value), reason: reason.value, idempotency_key: key },
       });
+      await showWallet();  // the wallet shown first, then the sentence: both tell the same balance
       result.textContent = `${done.created ? "Granted" : "Already granted"}: ${user} now has ${usdFromNanos(done.balance_nanos)}.`;
-      await showWallet();
     } catch (err) {
       result.textContent = sentence(err);
     }
