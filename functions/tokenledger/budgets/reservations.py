@@ -185,7 +185,14 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     if mark_sharded:
         hot_users.PLACEMENT.marked(uid, month)
     reservation = replace(reservation, update_time=results[created].update_time)
-    results = results[preceding:]
+    totals, sharded, values = _read_back(results[preceding:], paths, counter_paths, counters, wallet_paths)
+    return reservation, totals, bool(shard or sharded), values
+
+
+def _read_back(results, paths: list, counter_paths: list, counters: tuple,
+               wallet_paths: list | None) -> tuple[MonthTotals, bool, list[int]]:
+    """The gate commit's write results (from its month document's on) as the month's totals (the
+    wallet's too when it was written), whether the base marks shards, each counter's value."""
     own = store.counter_values(results[0], paths)
     values = [int(store.counter_values(result, counter)[(c.field,)])
               for result, counter, c in zip(results[1:], counter_paths, counters)]
@@ -196,7 +203,7 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
                                    int(read[("low_alert_epoch",)]))
     totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]),
                          credits_nanos=int(own[("credits_nanos",)]), wallet=wallet_read)
-    return reservation, totals, bool(shard or own[(store.SHARD_MARK,)]), values
+    return totals, bool(own.get((store.SHARD_MARK,))), values
 
 
 def _reservation_fields(reservation: Reservation, now: datetime, ttl_s: int, lease_admit_s: int) -> dict:

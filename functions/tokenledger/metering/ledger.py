@@ -136,6 +136,21 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
     row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
     store.add_create(batch, store.usage_doc(db, record.generation_id), row)
+    _add_hold_writes(batch, db, record, replay, lease, from_lease)
+    if shard and mark_sharded:
+        store.add_sharded_mark(batch, db, record.user_id, record.month)
+    store.add_merge_increments(batch, store.user_day_shard_doc(db, record.user_id, record.day, shard),
+                               day_plain, user_delta)
+    store.add_merge_increments(
+        batch, store.totals_shard_doc(db, record.month, store.shard_index(record.generation_id, settings.total_shards)),
+        {"month": record.month}, rollups.totals_delta(record), server_times=(),
+    )
+    return month_paths
+
+
+def _add_hold_writes(batch, db, record: UsageRecord, replay: bool, lease: bool, from_lease: int) -> None:
+    """What the call held, settled in the same batch: its lease's document (the call's share off
+    it) or its own reservation's (deleted), and the wallet's side (budgets/ceiling.py)."""
     if lease:
         # Only if it is still there, as below: a lease the check released after it expired. What
         # the call's credits paid stays on it until it closes (the wallet is charged then).
@@ -149,18 +164,9 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
         # the call ran) fails the batch (NotFound), and record_usage records without it.
         batch.delete(store.reservation_doc(db, record.reservation_id), option=db.write_option(exists=True))
     held, charged = record.wallet_effect(replay)
-    if held or charged:  # the wallet's side (budgets/ceiling.py), once with the row
+    if held or charged:  # once with the row: a retried or replayed record changes nothing twice
         store.add_merge_increments(batch, store.wallet_doc(db, record.user_id), {"user_id": record.user_id},
                                    {"held_nanos": held, "balance_nanos": -charged})
-    if shard and mark_sharded:
-        store.add_sharded_mark(batch, db, record.user_id, record.month)
-    store.add_merge_increments(batch, store.user_day_shard_doc(db, record.user_id, record.day, shard),
-                               day_plain, user_delta)
-    store.add_merge_increments(
-        batch, store.totals_shard_doc(db, record.month, store.shard_index(record.generation_id, settings.total_shards)),
-        {"month": record.month}, rollups.totals_delta(record), server_times=(),
-    )
-    return month_paths
 
 
 def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = False) -> RecordOutcome:
