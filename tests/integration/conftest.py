@@ -101,9 +101,9 @@ def ops():
 def calm_gate(monkeypatch):
     """The budget gate of tests that drive it directly: every write on the base documents (no
     hot-user spreading) and a refusal final at once (no patience loop)."""
-    from tokenledger.budgets import gate_call
+    from tokenledger.budgets import admission
 
     from .hot_tables import install
 
     install(monkeypatch, step=2.0)
-    monkeypatch.setattr(gate_call, "ADMISSION_PATIENCE_S", 0.0)
+    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.0)

@@ -170,3 +170,29 @@ def test_a_low_balance_alert_is_written_once_per_crossing(db):
     assert len(low_alerts()) == 1
     spend(1)
     assert sorted(a["balance_nanos"] for a in low_alerts()) == [4 * W, 4 * W]
+
+
+def test_a_pending_rows_credits_are_split_again_when_reconcile_settles_it(db):
+    from decimal import Decimal
+
+    from tokenledger.metering.usage import record_from_row
+    from tokenledger.reconcile import settle as reconcile
+
+    settings = Settings(rate_limit_per_minute=0, max_in_flight=0, lease_calls=0)
+    uid = user()
+    gate = funded(db, uid, DOLLAR, budget=rules.Budget(monthly_budget_nanos=3 * W // 10, alert_thresholds=(),
+                                                       enforce=True, source="user"))
+    call = admission.admit(db, settings, gate, uid, False, W, NOW)
+    assert (call.reserved_nanos, call.credits_reserved_nanos) == (3 * W // 10, 7 * W // 10)
+    # the answer was lost: a pending row at the worst case, each account charged its hold
+    record = lease_helpers.held(gate, call, lease_helpers.pending_record(uid, W, NOW))
+    lease_helpers.commit(db, gate, call, record, settings)
+    assert wallet_of(db, uid) == (DOLLAR - 7 * W // 10, 0)
+    # OpenRouter's /generation says it cost half the worst case: the allowance pays 0.3 W, credits 0.2 W
+    snap = store.usage_doc(db, record.generation_id).get()
+    outcome = reconcile.settle_row(db, snap, record_from_row(snap.to_dict()),
+                                   {"total_cost": float(Decimal(W // 2) / DOLLAR)}, settings, NOW)
+    assert outcome.outcome == reconcile.SETTLED
+    row = store.usage_doc(db, record.generation_id).get().to_dict()
+    assert (row["cost_nanos"], row["allowance_nanos"], row["credits_nanos"]) == (W // 2, 3 * W // 10, 2 * W // 10)
+    assert wallet_of(db, uid) == (DOLLAR - 2 * W // 10, 0)

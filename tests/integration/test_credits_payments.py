@@ -100,5 +100,8 @@ def test_a_client_cannot_write_a_payment_or_its_wallet(db, auth, stack):
     assert wallet_doc(db, user.uid) == {}
     # owners read their own wallet, nobody else's
     db.collection("user_credits").document(user.uid).set({"balance_nanos": 5, "held_nanos": 0})
+    db.collection("user_credits").document(user.uid).collection("entries").document("e1").set({"amount_nanos": 5})
     assert rest.get(f"user_credits/{user.uid}", user) == 200
+    assert rest.get(f"user_credits/{user.uid}/entries/e1", user) == 200
     assert rest.get(f"user_credits/{user.uid}", other) == 403
+    assert rest.get(f"user_credits/{user.uid}/entries/e1", other) == 403

@@ -71,7 +71,7 @@ def test_a_call_that_cannot_fit_alone_is_refused_at_once(monkeypatch):
 
 def test_patience_runs_out_when_others_never_settle(monkeypatch):
     month = ScriptedMonth(monkeypatch, [(300, 400)])
-    monkeypatch.setattr(gate_call, "ADMISSION_PATIENCE_S", 0.2)
+    monkeypatch.setattr(admission, "ADMISSION_PATIENCE_S", 0.2)
     with pytest.raises(admission.BudgetExceeded) as refused:
         admit()
     assert month.reserved >= 2 and month.released == month.reserved  # retried, nothing left held

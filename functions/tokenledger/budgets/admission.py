@@ -46,6 +46,8 @@ from tokenledger.config import Settings
 __all__ = ["QUICK_RETRY", "Admission", "BudgetExceeded", "BudgetUnavailable", "FreeQuotaExceeded", "Gate", "RateLimited",
            "WalletSeen", "abandon", "after_call", "finish", "holding", "read_wallet", "settled"]
 
+# How long a call that would fit once other calls' reservations settle keeps trying (seconds).
+ADMISSION_PATIENCE_S = 2.0
 BUDGET_DOC_FIELDS = ["monthly_budget", "monthly_budget_nanos", *rules.BUDGET_FIELDS[1:]]
 WALLET_FIELDS = ["balance_nanos", "held_nanos", "low_balance_nanos"]
 
@@ -95,7 +97,7 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
         gate.limiter.acquire(uid, budget, now)  # per-instance rate limits; nothing in Firestore
         return Admission(budget, month, now.strftime("%Y-%m-%d"), local_slot=True, uid=uid, feature=counted_as())
     return GateCall(db, settings, gate, uid, budget, now, counted_as, alerts_sent, is_free,
-                     worst_case_nanos).admit()
+                    worst_case_nanos, ADMISSION_PATIENCE_S).admit()
 
 
 @dataclass(frozen=True)

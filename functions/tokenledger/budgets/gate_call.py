@@ -16,8 +16,6 @@ from tokenledger.budgets.admitted import (FIRESTORE_ERRORS, QUICK_RETRY, Admissi
                                           FreeQuotaExceeded, Gate, WalletSeen, read_wallet, unchecked)
 from tokenledger.config import Settings
 
-# How long a call that would fit once other calls' reservations settle keeps trying (seconds).
-ADMISSION_PATIENCE_S = 2.0
 MINUTE_DOC_TTL = timedelta(days=1)  # minute counters expire (Firestore TTL on expire_at)
 UNKNOWN_ROOM = 1 << 62  # a wallet the commit did not read: whatever the call needs, to be asked
 WALLET_RECHECK_S = 5  # a refused call re-reads a wallet this instance last read longer ago than this
@@ -37,7 +35,7 @@ class GateCall:
     allowance ran out since this instance last saw it), it asks again at once, split as read."""
 
     def __init__(self, db, settings: Settings, gate: Gate, uid: str, budget: rules.Budget, now: datetime,
-                 counted_as, alerts_sent: dict | None, is_free: bool, worst_case_nanos: int):
+                 counted_as, alerts_sent: dict | None, is_free: bool, worst_case_nanos: int, patience_s: float):
         self.db, self.settings, self.gate, self.uid, self.budget, self.now = db, settings, gate, uid, budget, now
         self.counted_as, self.alerts_sent = counted_as, alerts_sent
         self.month, self.day, self.minute = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d"), limits.minute_key(now)
@@ -56,6 +54,7 @@ class GateCall:
         self.counted_minute = False  # the minute's grant is counted once per call, not per retry
         self.swept = False  # expired reservations of this user released once, on an in-flight refusal
         self.refits = 0
+        self.patience_s = patience_s  # admission.ADMISSION_PATIENCE_S
 
     def admit(self) -> Admission:
         if self.lease_calls:
@@ -70,7 +69,7 @@ class GateCall:
         # ceiling too: what it holds is then room for this call).
         returned = (lease_gate.returnable(self.gate, self.db, self.uid, self.month, self.budget, self.now,
                                           self.lease_minute) if self.settings.lease_calls else None)
-        deadline, pause = time.monotonic() + ADMISSION_PATIENCE_S, 0.05
+        deadline, pause = time.monotonic() + self.patience_s, 0.05
         while True:
             try:
                 reservation, totals, counted = self._hold(asks, leasing, returned)
