@@ -47,7 +47,6 @@ def admit() -> admission.Admission:
     settings = Settings(rate_limit_per_minute=0, max_in_flight=0, lease_calls=0)  # one reservation per call
     gate = admission.Gate(settings)
     gate.budgets.put("u1", BUDGET, NOW.timestamp())  # known budget: no budget read
-    gate.wallets.put("u1", admission.WalletSeen(False), NOW.timestamp())  # known to have no wallet: no re-read
     db = firestore.Client(project="demo-unit", credentials=AnonymousCredentials())  # references only
     return admission.admit(db, settings, gate, "u1", False, WORST, NOW)
 

@@ -102,7 +102,10 @@ def grant_credits(uid: str):
     if not granted.created and (granted.entry.get("amount_nanos") != nanos):
         raise ApiError(409, "idempotency_key_reused",
                        "This idempotency_key was used for a grant of a different amount; nothing was granted.")
-    svc.gate.wallets.forget(uid)  # this instance uses the credits at once; others within the cache time
+    # In force at once on this instance (its next call reads the budget and wallet again, one round
+    # trip); on others at their next read, or at once when a call would be refused (gate_call.py).
+    svc.gate.budgets.forget(uid)
+    svc.gate.wallets.forget(uid)
     if granted.created:
         logs.credits_granted(user_id=uid, amount_nanos=nanos, source="admin", entry_id=entry_id)
     response = jsonify({"user_id": uid, "created": granted.created, "entry": granted.entry,

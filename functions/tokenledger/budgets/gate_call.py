@@ -49,7 +49,10 @@ class GateCall:
         self.lease_minute = self.minute if budget.requests_per_minute else None
         seen = gate.wallets.get(uid, now.timestamp())
         self.wallet: WalletSeen | None = seen if seen is not None and seen.exists and self.amount else None
-        self.wallet_checked = seen is not None and now.timestamp() - gate.wallets.seen_at(uid) < WALLET_RECHECK_S
+        # A wallet this instance read as absent a while ago is read again when the call is refused
+        # for its budget (credits bought since are used at once); one it never read (its budget
+        # and wallet are read together) is taken as absent.
+        self.wallet_checked = seen is None or now.timestamp() - gate.wallets.seen_at(uid) < WALLET_RECHECK_S
         self.asked_requests = 1
         self.counted_minute = False  # the minute's grant is counted once per call, not per retry
         self.swept = False  # expired reservations of this user released once, on an in-flight refusal
