@@ -30,8 +30,10 @@ def wait_for_balance(db, uid: str, expected: int) -> None:
 
 
 def intent(status: str, cents: int = 1_250, **extra) -> dict:
-    return {"id": "pi_x", "object": "payment_intent", "status": status, "amount": cents, "amount_received":
-            cents if status == "succeeded" else 0, "currency": "usd", "metadata": {}, **extra}
+    """A PaymentIntent as the extension writes it; `amount_received` set whatever the status, so
+    only the status stands between a processing payment and a grant."""
+    return {"id": "pi_x", "object": "payment_intent", "status": status, "amount": cents, "amount_received": cents,
+            "currency": "usd", "metadata": {}, **extra}
 
 
 def test_a_succeeded_payment_grants_once_however_often_its_document_is_written(db, auth):
