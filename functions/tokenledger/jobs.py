@@ -45,6 +45,10 @@ def check_budgets(schedule_time: datetime | None = None, settings: config.Settin
         moment = moment.replace(tzinfo=timezone.utc)
     report = check.check_budgets(store.client(), settings, moment)
     check.log_report(report)
+    if moment.day == 1:  # last month's spending by credits, into each wallet's history (credits/summary.py)
+        from tokenledger.credits import summary
+
+        summary.summarise_month(store.client(), summary.previous_month(moment))
     return report
 
 

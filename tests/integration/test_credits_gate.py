@@ -196,3 +196,21 @@ def test_a_pending_rows_credits_are_split_again_when_reconcile_settles_it(db):
     row = store.usage_doc(db, record.generation_id).get().to_dict()
     assert (row["cost_nanos"], row["allowance_nanos"], row["credits_nanos"]) == (W // 2, 3 * W // 10, 2 * W // 10)
     assert wallet_of(db, uid) == (DOLLAR - 2 * W // 10, 0)
+
+
+def test_a_past_months_spending_is_one_history_entry_per_wallet(db):
+    from tokenledger.credits import summary
+
+    uid = user()
+    gate = funded(db, uid, DOLLAR)
+    for cost in (4_000_000, 3_000_001):
+        granted = admission.admit(db, SETTINGS, gate, uid, False, W, NOW)
+        lease_helpers.settle(db, gate, granted, cost, NOW, SETTINGS)
+    for _ in range(2):  # every run of the first day: the same entry
+        seen, written = summary.summarise_month(db, "2043-05")
+        assert seen >= 1 and written >= 1
+    spending = [e for e in (s.to_dict() for s in store.wallet_doc(db, uid).collection("entries").stream())
+                if e["type"] == "spending"]
+    assert [(e["month"], e["amount_nanos"]) for e in spending] == [("2043-05", -7_000_001)]
+    assert summary.previous_month(datetime(2043, 1, 1, tzinfo=timezone.utc)) == "2042-12"
+    assert summary.month_end("2043-12") == datetime(2044, 1, 1, tzinfo=timezone.utc)
