@@ -54,13 +54,16 @@ class GrantBody(BaseModel):
 def _view(uid: str, asked: query.PageQuery) -> dict:
     svc = services()
     month = svc.now().strftime("%Y-%m")
-    totals = reservations.read_month(svc.db, uid, month)
-    view = wallet.read(svc.db, uid, month, totals.credits_nanos)
     try:
+        totals = reservations.read_month(svc.db, uid, month)
+        view = wallet.read(svc.db, uid, month, totals.credits_nanos)
         entries, token = wallet.history(svc.db, uid, asked.limit, asked.page_token)
     except LookupError:
         raise ApiError(400, "invalid_page_token", "page_token does not name an entry of this wallet; start again "
                                                   "without it.")
+    except (gexc.GoogleAPIError, gexc.RetryError):
+        raise ApiError(503, "credits_unavailable", "The wallet cannot be read right now; retry in a moment.",
+                       {"Retry-After": "5"})
     low = view.low_balance_nanos if view.low_balance_nanos is not None else money.to_nanos(svc.settings.low_credits_usd)
     return {"user_id": uid, **view.json(month), "low_balance_alert": money.usd_float(low),
             "history": entries, "next_page_token": token}
