@@ -6,7 +6,7 @@ jobs' code is imported inside their bodies, only by the instances that run them 
 """
 import os
 
-from firebase_functions import https_fn, options, pubsub_fn, scheduler_fn
+from firebase_functions import firestore_fn, https_fn, options, pubsub_fn, scheduler_fn
 
 from tokenledger import config
 
@@ -94,3 +94,13 @@ def ledger_dead_letter(event: pubsub_fn.CloudEvent[pubsub_fn.MessagePublishedDat
     from tokenledger.metering import heal
 
     heal.on_dead_letter_message(event.data.message)
+
+
+# Prepaid credits bought through the Stripe extension: it writes each PaymentIntent here; a
+# succeeded one grants its credits once (tokenledger/credits/payments.py, docs/credits.md).
+@firestore_fn.on_document_written(document="customers/{uid}/payments/{payment_id}", region=config.REGION)
+def grant_paid_credits(event: firestore_fn.Event) -> None:
+    from tokenledger import jobs
+
+    jobs.grant_paid_credits(event.params["uid"], event.params["payment_id"],
+                            event.data.after.to_dict() if event.data and event.data.after else None)

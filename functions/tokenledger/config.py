@@ -187,6 +187,12 @@ SETTINGS: tuple[Setting, ...] = (
             "JSON values a request body may hold in all (413 `too_many_elements`)"),
     Setting("TOKENLEDGER_CATALOG_MISS_REFRESH_S", "catalog_miss_refresh_s", "int", "60",
             "a model missing from the catalog triggers a `/models` refresh at most this often per instance"),
+    Setting("TOKENLEDGER_CREDITS_PER_USD", "credits_per_usd", "decimal", "1.0",
+            "USD of prepaid credit granted per USD a Stripe payment received, when its metadata carries no "
+            "`tokenledger_credits` (docs/credits.md); payments in other currencies are left for an admin"),
+    Setting("TOKENLEDGER_LOW_CREDITS_USD", "low_credits_usd", "decimal", "1.0",
+            "a low-balance alert is written once when a wallet's balance falls below this (per user: "
+            "`low_balance_alert` of POST /v1/admin/credits/{uid})"),
     Setting("TOKENLEDGER_BUDGET_CHECK_SCHEDULE", "budget_check_schedule", "str", "every 60 minutes",
             "schedule of `check_budgets`", source="deploy"),
     Setting("TOKENLEDGER_FOLD_SCHEDULE", "fold_schedule", "str", "every 5 minutes",

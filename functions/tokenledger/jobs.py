@@ -45,6 +45,10 @@ def check_budgets(schedule_time: datetime | None = None, settings: config.Settin
         moment = moment.replace(tzinfo=timezone.utc)
     report = check.check_budgets(store.client(), settings, moment)
     check.log_report(report)
+    if moment.day == 1:  # last month's spending by credits, into each wallet's history (credits/summary.py)
+        from tokenledger.credits import summary
+
+        summary.summarise_month(store.client(), summary.previous_month(moment))
     return report
 
 
@@ -67,3 +71,11 @@ def fold_shards(schedule_time: datetime | None = None, settings: config.Settings
     report = fold.fold_shards(store.client(), moment, settings.fold_cool_s)
     logs.shards_folded(**fold.log_fields(report))
     return report
+
+
+def grant_paid_credits(uid: str, payment_id: str, doc: dict | None, settings: config.Settings | None = None):
+    """A Stripe payment document was written: grant its credits once (credits/payments.py).
+    Retried deliveries and rewrites of the document are harmless: the grant is keyed by the id."""
+    from tokenledger.credits import payments
+
+    return payments.on_payment_written(store.client(), uid, payment_id, doc, settings or config.settings())

@@ -139,3 +139,21 @@ def usage_heal_retry(generation_id: str, error: str, queued_s: float) -> None:
 
 def ledger_dead_letter(reason: str, record: dict | None, **context) -> None:
     _flog.error(LEDGER_DEAD_LETTER, reason=reason, record=record, **context)
+
+
+# --- prepaid credits (credits/) ----------------------------------------------------------
+CREDITS_GRANTED = "credits_granted"
+CREDITS_PAYMENT_SKIPPED = "credits_payment_skipped"  # WARNING: a payment left for an admin (currency, amount)
+CREDITS_LOW_BALANCE = "credits_low_balance"
+
+
+def credits_granted(user_id: str, amount_nanos: int, source: str, entry_id: str) -> None:
+    _flog.info(CREDITS_GRANTED, user_id=user_id, amount_nanos=amount_nanos, source=source, entry_id=entry_id)
+
+
+def credits_payment_skipped(user_id: str, payment_id: str, reason: str, currency: str) -> None:
+    _flog.warn(CREDITS_PAYMENT_SKIPPED, user_id=user_id, payment_id=payment_id, reason=reason, currency=currency)
+
+
+def credits_low_balance(user_id: str, balance_nanos: int, threshold_nanos: int) -> None:
+    _flog.warn(CREDITS_LOW_BALANCE, user_id=user_id, balance_nanos=balance_nanos, threshold_nanos=threshold_nanos)

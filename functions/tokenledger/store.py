@@ -229,3 +229,19 @@ def add_create(batch, ref, data: dict) -> None:
         current_document=_PRECONDITION(exists=False),
     )
     batch._add_write_pbs([write])
+
+
+# ---- prepaid credits (docs/credits.md) ----------------------------------------------------------
+CREDITS = "user_credits"
+CREDIT_ENTRIES = "entries"
+CREDIT_ALERTS = "credit_alerts"
+
+
+def wallet_doc(db: firestore.Client, uid: str):
+    """user_credits/{uid}: balance_nanos, held_nanos (what calls in progress and leases hold)."""
+    return db.collection(CREDITS).document(uid)
+
+
+def wallet_entry_doc(db: firestore.Client, uid: str, entry_id: str):
+    """user_credits/{uid}/entries/{entryId}: the wallet's append-only history."""
+    return wallet_doc(db, uid).collection(CREDIT_ENTRIES).document(entry_id)

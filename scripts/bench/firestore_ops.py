@@ -43,6 +43,7 @@ def run(stack) -> None:
         "no budget document": ("none", False, False),
         "budget, not enforced": ("soft", False, False),
         "budget, enforced": ("hard", False, False),
+        "prepaid credits (budget $0 enforced, paid from the wallet)": ("credits", False, False),
         "no budget document, streamed": ("none", True, False),
         "hot user (back to back, past the burst), no budget document": ("none", False, True),
         "hot user, budget enforced": ("hard", False, True),
@@ -65,7 +66,12 @@ def run(stack) -> None:
         for name, (budget, streamed, hot) in kinds.items():
             users = [auth.create_user("bench-ops") for _ in range(1 if hot else CALLS)]
             for user in users:
-                if budget != "none":
+                if budget == "credits":  # pure prepaid: every call paid by credits (docs/credits.md)
+                    api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
+                                json={"monthly_budget": 0, "enforce": True}).raise_for_status()
+                    api.request("POST", f"/v1/admin/credits/{user.uid}", admin,
+                                json={"amount": 1000, "reason": "bench", "idempotency_key": user.uid}).raise_for_status()
+                elif budget != "none":
                     api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
                                 json={"monthly_budget": 1000, "enforce": budget == "hard"}).raise_for_status()
                 call(user, streamed)  # warms the instance's caches for this user

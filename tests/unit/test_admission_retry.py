@@ -13,7 +13,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import firestore
 
-from tokenledger.budgets import admission, reservations, rules
+from tokenledger.budgets import admission, gate_call, reservations, rules
 from tokenledger.config import Settings
 
 NOW = datetime(2030, 3, 14, 12, 0, tzinfo=timezone.utc)
@@ -53,7 +53,7 @@ def admit() -> admission.Admission:
 
 def test_a_call_blocked_only_by_others_reservations_is_admitted_once_they_settle(monkeypatch):
     month = ScriptedMonth(monkeypatch, [(300, 400), (300, 0)])  # 300+400+400 > 1000; then 700
-    monkeypatch.setattr(admission.time, "sleep", lambda s: None)
+    monkeypatch.setattr(gate_call.time, "sleep", lambda s: None)
     granted = admit()
     assert (month.reserved, month.released) == (2, 1)
     assert granted.reservation.reservation_id == "r2" and granted.reserved_nanos == WORST

@@ -7,7 +7,8 @@ from scripts.devkit import browser
 PAGES = {
     "usage": ["month", "download-csv"],
     "playground": ["model", "prompt", "max-tokens", "send"],
-    "admin": ["admin-month", "budget-uid", "budget-amount", "budget-enforce", "budget-save"],
+    "admin": ["admin-month", "budget-uid", "budget-amount", "budget-enforce", "budget-save",
+              "credits-uid", "credits-amount", "credits-reason", "credits-grant", "credits-show"],
 }
 NAV = ["nav-usage", "nav-playground", "nav-admin", "signout"]
 

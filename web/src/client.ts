@@ -23,7 +23,8 @@ export type ErrorCode =
   | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type"
   | "rate_limited" | "free_quota_exceeded"
   | "internal_error" | "upstream_error" | "upstream_unreachable" | "upstream_unavailable" | "upstream_timeout"
-  | "auth_unavailable" | "budget_unavailable";
+  | "auth_unavailable" | "budget_unavailable"
+  | "credits_exhausted" | "invalid_grant" | "idempotency_key_reused" | "credits_unavailable";
 
 /** `usage` of a chat answer or of the final stream chunk: OpenRouter's, with the cost charged. */
 export interface UsageCost {
@@ -102,7 +103,9 @@ export interface Alert {
   user_id: string;
   month: string;
   threshold: number;
-  alert_type: "budget_threshold" | "budget_exceeded";
+  alert_type: "budget_threshold" | "budget_exceeded" | "credits_low";
+  /** credits_low: the wallet's balance when it was written (USD). */
+  balance?: number;
   current_cost: number;
   monthly_budget: number;
   percentage_used: number;
@@ -111,6 +114,37 @@ export interface Alert {
 }
 
 export interface Page<T> { data: T[]; next_page_token: string | null }
+
+/** One line of a wallet's history (grants, adjustments, payments, a past month's spending). */
+export interface CreditEntry {
+  id: string;
+  type: "grant" | "adjustment" | "payment" | "spending";
+  amount: number;
+  amount_nanos: number;
+  reason?: string;
+  source?: string;
+  payment_id?: string;
+  created_at: string | null;
+}
+
+/** `GET /v1/credits` (and `/v1/admin/credits/{uid}`): the prepaid wallet and its history, newest first. */
+export interface Wallet {
+  user_id: string;
+  has_wallet: boolean;
+  balance: number;
+  balance_nanos: number;
+  /** What calls in progress (and instances' leases) hold of the balance. */
+  held: number;
+  held_nanos: number;
+  /** Kept by API instances for your next calls: back to the balance when they close. */
+  leased_nanos: number;
+  available_nanos: number;
+  month: string;
+  spent_this_month_nanos: number;
+  low_balance_alert: number;
+  history: CreditEntry[];
+  next_page_token: string | null;
+}
 
 export class TokenledgerError extends Error {
   constructor(
@@ -143,6 +177,7 @@ export interface Tokenledger {
   budget(): Promise<BudgetStatus>;
   alerts(): Promise<Page<Alert>>;
   usage(from: string, to: string, granularity?: "day" | "month"): Promise<UsageSummary>;
+  credits(pageToken?: string): Promise<Wallet>;
 }
 
 function retryAfter(headers: Headers): number | null {
@@ -204,6 +239,8 @@ export function createTokenledger({ baseUrl, getIdToken }: ClientOptions): Token
     alerts: () => call<Page<Alert>>("/v1/alerts?limit=50"),
     usage: (from, to, granularity = "day") =>
       call<UsageSummary>(`/v1/usage?from=${from}&to=${to}&granularity=${granularity}`),
+    credits: (pageToken) =>
+      call<Wallet>(`/v1/credits?limit=20${pageToken ? `&page_token=${encodeURIComponent(pageToken)}` : ""}`),
   };
 }
 

@@ -21,6 +21,8 @@ export function sentence(err: unknown, budget?: { spent: number; monthly_budget:
       return `This request could cost more than what is left of your monthly budget, so it was not sent.${where} ` +
         "Choose a free model, ask for a shorter answer, or ask an administrator to raise your budget.";
     }
+    case "credits_exhausted":
+      return `This request could cost more than your credits and this month's allowance cover, so it was not sent. ${err.message}`;
     case "free_quota_exceeded":
       return `You have used all of today's free requests. They come back at midnight UTC (${wait(err.retryAfterS)}).`;
     case "rate_limited":

@@ -42,6 +42,8 @@ class PreparedCall:
     worst_nanos: int = 0  # what the call can cost at most (admit)
     month_cost_nanos: int | None = None  # the user's month cost just after the ledger's commit, if it told
     month_reserved_nanos: int | None = None  # and its reserved, likewise
+    month_credits_nanos: int | None = None  # and what credits paid of its cost, likewise
+    credits_nanos: int = 0  # what the user's credits paid of this call (budgets/ceiling.py)
     lease_nanos: int | None = None  # what the call's lease holds after it settled (admitted from a lease)
     queued: bool = False  # not committed inline, but in the outbox: recorded without anyone (X-Usage-Recorded)
 
@@ -108,6 +110,8 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
             extra={"limit": exc.limit_name, "limit_value": exc.limit},
         )
     except admission.BudgetExceeded as exc:
+        if exc.wallet is not None:
+            raise credits_exhausted(exc)
         raise ApiError(
             402,
             "budget_exceeded",
@@ -132,6 +136,28 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
             f"You have used your {exc.limit} free-model requests for today (UTC); try again tomorrow or use a paid model.",
             {"Retry-After": str(exc.retry_after_s)},
         )
+
+
+def credits_exhausted(exc) -> ApiError:
+    """402 for a user with a wallet whose allowance and credits together cannot hold the call."""
+    balance, held = exc.wallet.balance_nanos, max(exc.wallet.held_nanos, 0)
+    room = max(exc.budget_nanos - exc.spent_nanos - max(exc.reserved_nanos, 0), 0)
+    return ApiError(
+        402,
+        "credits_exhausted",
+        f"This call could cost up to {money_text(exc.estimate_nanos)}; your credit balance is {money_text(balance)}"
+        + (f" ({money_text(held)} of it held by calls in progress)" if held else "")
+        + (f" and {money_text(room)} of this month's allowance is left" if room else "")
+        + ". Add credits to continue; free models remain available.",
+        extra={
+            "balance": money.usd_float(balance),
+            "balance_nanos": balance,
+            "held": money.usd_float(held),
+            "allowance_left": money.usd_float(room),
+            "estimated_cost": money.usd_float(exc.estimate_nanos),
+            "estimated_cost_nanos": exc.estimate_nanos,
+        },
+    )
 
 
 def money_text(nanos: int) -> str:
@@ -233,6 +259,8 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
         return False
     call.month_cost_nanos = outcome.month_cost_nanos
     call.month_reserved_nanos = outcome.month_reserved_nanos
+    call.month_credits_nanos = outcome.month_credits_nanos
+    call.credits_nanos = record.credits_nanos
     if reservation is not None:
         call.admission.reservation = None  # settled or handed to the row: abandon must not release it
     if lease is not None:
@@ -301,7 +329,7 @@ def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord |
         held = bool(record is not None and record.cost_source == usage.COST_PENDING)
         return admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now,
                                     call.month_cost_nanos, call.month_reserved_nanos,  # set by meter_call
-                                    call.lease_nanos)
+                                    call.lease_nanos, call.credits_nanos, call.month_credits_nanos)
     except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
         logs.budget_status_failed(error=type(exc).__name__, detail=str(exc)[:300])
         return None

@@ -153,5 +153,39 @@ def public(doc_id: str, doc: dict) -> dict:
         "id": doc_id,
         **{k: doc.get(k) for k in ("user_id", "month", "threshold", "alert_type", "current_cost",
                                    "monthly_budget", "percentage_used", "source")},
+        **({"balance": doc.get("balance")} if doc.get("alert_type") == LOW_CREDITS else {}),
         "created_at": created.isoformat() if hasattr(created, "isoformat") else created,
     }
+
+
+# ---- prepaid credits: the low-balance alert ------------------------------------------------------
+LOW_CREDITS = "credits_low"
+
+
+def low_credits_id(user_id: str, epoch: int) -> str:
+    """Once per crossing: `epoch` is the wallet's `low_alert_epoch`, which a grant lifting the
+    balance back over the threshold moves on (credits/wallet.py)."""
+    return f"{user_id}_credits_low_{epoch}"
+
+
+def write_low_credits(db, user_id: str, epoch: int, available_nanos: int, threshold_nanos: int, email: str | None,
+                      now: datetime, mail_enabled: bool) -> bool:
+    """The low-balance alert, through the same collection and mail as budget alerts, created once
+    per crossing (False: it was there)."""
+    aid = low_credits_id(user_id, epoch)
+    balance, limit = f"${money.usd_float(available_nanos):,.2f}", f"${money.usd_float(threshold_nanos):,.2f}"
+    batch = db.batch()
+    batch.create(store.alert_doc(db, aid), {
+        "user_id": user_id, "month": now.strftime("%Y-%m"), "alert_type": LOW_CREDITS,
+        "threshold": money.usd_float(threshold_nanos), "balance": money.usd_float(available_nanos),
+        "balance_nanos": available_nanos, "created_at": now, "source": REALTIME})
+    if mail_enabled and email:
+        text = f"Your prepaid AI credit is down to {balance} (alert below {limit}).\nPaid calls stop when it runs out.\n"
+        batch.create(store.mail_doc(db, aid), {"to": email, "message": {
+            "subject": f"Your AI credit balance is low ({balance})", "text": text,
+            "html": "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines())}})
+    try:
+        batch.commit(timeout=10.0)
+    except gexc.AlreadyExists:
+        return False
+    return True

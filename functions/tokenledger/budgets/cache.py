@@ -39,3 +39,8 @@ class BudgetCache:
     def forget(self, uid: str) -> None:
         with self._lock:
             self._entries.pop(uid, None)
+
+    def seen_at(self, uid: str) -> float:
+        """When the user's entry was put (request clock; -inf when there is none)."""
+        entry = self._entries.get(uid)
+        return entry[1] if entry is not None else float("-inf")

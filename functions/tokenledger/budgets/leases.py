@@ -38,7 +38,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from tokenledger.budgets import rules
+from tokenledger.budgets import reservations, rules
 
 # A lease asks for the worst case of LEASE_CALLS calls like the one taking it (the setting
 # TOKENLEDGER_LEASE_CALLS), and is taken only while the month's room is at least HEADROOM_SHARE
@@ -70,6 +70,14 @@ class Lease:
     busy: bool = True
     uncertain: bool = False  # its document's amount is not known for sure: serve the call, then drop it
     staying: bool = False  # its call is settling and it stays for the next calls (closes_with_call)
+    credits_nanos: int = 0  # its wallet hold (ceiling.py) not spent yet: with `nanos`, what it covers
+    credits_spent_nanos: int = 0  # spent of that hold by its calls: charged to the balance when it closes
+
+    def reservation(self):
+        """The reservation document it is, as releasing it gives it back (budgets/reservations.py)."""
+        return reservations.Reservation(self.lease_id, self.uid, self.month, self.nanos, self.shard,
+                           credits_nanos=self.credits_nanos + self.credits_spent_nanos,
+                           credits_spent_nanos=self.credits_spent_nanos)
 
 
 def ask_nanos(worst_nanos: int, budget: rules.Budget, lease_calls: int, seen_spent_nanos: int | None) -> int | None:
@@ -220,4 +228,4 @@ def _spent(lease: Lease, month: str, budget: rules.Budget, now_s: float, minute:
 def _admits(lease: Lease, month: str, budget: rules.Budget, worst_nanos: int, now_s: float, minute: str | None) -> bool:
     if _spent(lease, month, budget, now_s, minute):
         return False
-    return lease.nanos >= worst_nanos if budget.enforced else True
+    return lease.nanos + lease.credits_nanos >= worst_nanos if budget.enforced else True

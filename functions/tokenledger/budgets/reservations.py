@@ -31,6 +31,9 @@ from google.api_core import retry as gretry
 from google.cloud import firestore
 
 from tokenledger import money, periods, store
+from tokenledger.budgets.month import (  # noqa: F401 - the month's readers, re-exported
+    FEATURE_FIELD, MONTH_FIELDS, MonthTotals, WalletTotals, month_refs, month_totals, read_month, read_month_with,
+    totals_of, whole_month)
 from tokenledger.metering import hot_users
 
 # Hot-path reads and writes fail fast: the caller retries, a reservation never stalls a call.
@@ -48,63 +51,14 @@ class Reservation:
     reservation_id: str
     user_id: str
     month: str
-    amount_nanos: int
+    amount_nanos: int  # held on the month's allowance (the month document's reserved_nanos)
     shard: int = 0  # the month document it was added to (store.shard_id)
+    credits_nanos: int = 0  # held on the user's wallet (user_credits/{uid}.held_nanos; ceiling.py)
+    # Taken from that wallet hold by calls a lease settled: charged to the balance when it closes.
+    credits_spent_nanos: int = 0
     # Its document's update time as its own commit wrote it (reserve_and_read): the precondition
     # that makes shrink once-only.
     update_time: object | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True)
-class MonthTotals:
-    cost_nanos: int
-    reserved_nanos: int
-    alerts_sent: dict | None  # None: not read (the gate's commit reads counters, not maps)
-    in_flight: int = 0
-    features: frozenset | None = None  # keys of by_feature, when read (FEATURE_FIELD)
-
-
-MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "in_flight"]
-FEATURE_FIELD = "by_feature"
-
-
-def totals_of(docs) -> MonthTotals:
-    """The month's totals from the dicts (or None for a missing document) of the month's
-    documents, summed by periods.summed (the one sum of a period's documents)."""
-    whole = periods.summed(docs)
-    features = whole.get(FEATURE_FIELD) if FEATURE_FIELD in whole else None
-    return MonthTotals(int(whole.get("cost_nanos") or 0), int(whole.get("reserved_nanos") or 0),
-                       dict(whole.get("alerts_sent") or {}), int(whole.get("in_flight") or 0),
-                       None if features is None else frozenset(features or {}))
-
-
-def month_totals(doc: dict | None) -> MonthTotals:
-    return totals_of([doc])
-
-
-def read_month_with(db, uid: str, month: str, extra: list, field_paths: list, **options) -> tuple[list, dict]:
-    """The month's documents (dicts or None, for totals_of) and the snapshots of `extra`
-    documents (by path), in one round trip for nearly every user: the base document is read
-    beside `extra`; only when it is marked `sharded` (written in the same batch as a month's first
-    shard) is the month read again whole, base and shards in one query (periods.read_docs): one
-    snapshot, so a fold moving shards into the base (metering/fold.py) is seen before or after,
-    never half. (The query returns the base again: one read more than the shards, for hot
-    users only — as the shard query always cost, which returned the base too.)"""
-    base_ref = store.user_month_doc(db, uid, month)
-    options = {**QUICK, **options}
-    snaps = {s.reference.path: s for s in db.get_all([base_ref, *extra],
-                                                      field_paths=list(field_paths) + ["sharded"], **options)}
-    base = snaps.pop(base_ref.path, None)
-    docs = [base.to_dict() if base is not None and base.exists else None]
-    if docs[0] and docs[0].get("sharded"):
-        docs = periods.read_docs(db, uid, periods.MONTHS, month, list(field_paths), **options)
-    return docs, snaps
-
-
-def read_month(db, uid: str, month: str, **options) -> MonthTotals:
-    """The month's totals: one read for nearly every user, the whole month for a hot one."""
-    docs, _ = read_month_with(db, uid, month, [], MONTH_FIELDS, **options)
-    return totals_of(docs)
 
 
 def _reserved_amounts(amount_nanos: int, calls: int) -> dict:
@@ -164,20 +118,38 @@ class ReturnedGone(Exception):
 
 def add_release(batch, db, reservation: Reservation, precondition) -> None:
     """Delete the reservation document (under `precondition`) and take its amount and slot off
-    the month document it was added to."""
+    the month document it was added to, and its wallet hold off the wallet (charging the balance
+    with what calls it served spent of it)."""
     batch.delete(store.reservation_doc(db, reservation.reservation_id), option=precondition)
     batch.set(store.user_month_shard_doc(db, reservation.user_id, reservation.month, reservation.shard),
               {**_reserved_delta(-reservation.amount_nanos, -1),
                **_placed(reservation.user_id, reservation.month, reservation.shard)}, merge=True)
+    add_wallet_change(batch, db, reservation.user_id, -reservation.credits_nanos, reservation.credits_spent_nanos)
+
+
+def wallet_change(held_nanos: int, spent_nanos: int) -> dict:
+    """What a hold's change does to the wallet: `held_nanos` more held, `spent_nanos` off the balance."""
+    return {"held_nanos": held_nanos, "balance_nanos": -spent_nanos}
+
+
+def add_wallet_change(batch, db, uid: str, held_nanos: int, spent_nanos: int) -> None:
+    """The wallet's side of a hold opened, closed or settled (nothing when neither changes)."""
+    if held_nanos or spent_nanos:
+        store.add_merge_increments(batch, store.wallet_doc(db, uid), {"user_id": uid},
+                                   wallet_change(held_nanos, spent_nanos))
 
 
 def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime, ttl_s: int,
-                     counters: tuple = (), lease_admit_s: int = 0,
-                     returned: Returned | None = None) -> tuple[Reservation, MonthTotals, bool, list[int]]:
+                     counters: tuple = (), lease_admit_s: int = 0, returned: Returned | None = None,
+                     credits_nanos: int | None = None) -> tuple[Reservation, MonthTotals, bool, list[int]]:
     """Blind increment of the month's `reserved` and `in_flight`, the reservation document and
     the caller's `counters`, in one commit, which also reads them back: Firestore returns each
     increment's result, so the month document's totals (its cost read by an increment of 0) come
     with the commit, no read.
+
+    `credits_nanos` (not None: the user has a wallet and asks it for that much, ceiling.py): the
+    wallet's `held_nanos` rises by it in the same commit, which reads the wallet's balance and
+    held back too (MonthTotals.wallet). `amount_nanos` is then the allowance's share of the ask.
 
     The month document written is the base, or for a user writing faster than a document takes,
     a shard (metering/hot_users.py, the table the ledger's writes share): a hot user's
@@ -190,27 +162,12 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     increments read back (they include its release); the commit fails with ReturnedGone when that
     lease is gone: give back what it may have taken, retry without it."""
     shard, mark_sharded = hot_users.PLACEMENT.place(uid, month)
-    reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard)
+    reservation = Reservation(uuid.uuid4().hex, uid, month, amount_nanos, shard, credits_nanos=credits_nanos or 0)
     batch = db.batch()
-    read_back = {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0}
+    read_back = {**_reserved_amounts(amount_nanos, 1), "cost_nanos": 0, "credits_nanos": 0}
+    wallet = {**wallet_change(credits_nanos, 0), "low_alert_epoch": 0} if credits_nanos is not None else None
     if returned is not None:
-        # One write per document (a commit does not write a document twice): what the returned
-        # lease takes off its month is folded into the new lease's month write (readers sum the
-        # month's documents: any of them may carry a release), its unused requests into the
-        # minute's count when that is this minute's.
-        old = returned.reservation
-        batch.delete(store.reservation_doc(db, old.reservation_id), option=db.write_option(exists=True))
-        if old.month == month:
-            read_back = {**_reserved_amounts(amount_nanos - old.amount_nanos, 0), "cost_nanos": 0}
-        else:
-            batch.set(store.user_month_shard_doc(db, uid, old.month, old.shard),
-                      {**_reserved_delta(-old.amount_nanos, -1), **_placed(uid, old.month, old.shard)}, merge=True)
-        if returned.minute_ref is not None and returned.unused_requests:
-            unused, path = returned.unused_requests, returned.minute_ref.path
-            if any(c.ref.path == path for c in counters):
-                counters = tuple(replace(c, amount=c.amount - unused) if c.ref.path == path else c for c in counters)
-            else:
-                batch.set(returned.minute_ref, {"requests": firestore.Increment(-unused)}, merge=True)
+        read_back, wallet, counters = _add_returned(batch, db, returned, month, read_back, wallet, counters)
     preceding = len(batch._write_pbs)  # the returned lease's writes come first
     if not shard:
         read_back[store.SHARD_MARK] = 0
@@ -219,23 +176,13 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
         {"user_id": uid, "month": month, **({"shard": shard} if shard else {})}, read_back, server_times=())
     counter_paths = [store.add_merge_increments(batch, c.ref, c.plain, {c.field: c.amount}, server_times=())
                      for c in counters]
+    wallet_paths = (store.add_merge_increments(batch, store.wallet_doc(db, uid), {"user_id": uid}, wallet,
+                                               server_times=()) if wallet is not None else None)
     if mark_sharded:
         store.add_sharded_mark(batch, db, uid, month)
     created = len(batch._write_pbs)  # the reservation document's write: its update time, for shrink
-    store.add_create(
-        batch,
-        store.reservation_doc(db, reservation.reservation_id),
-        {
-            "user_id": uid,
-            "month": month,
-            "shard": shard,
-            "amount_nanos": amount_nanos,
-            "amount": money.usd_float(amount_nanos),
-            "created_at": now,
-            "expires_at": now + timedelta(seconds=ttl_s + lease_admit_s),
-            **({"lease": True} if lease_admit_s else {}),
-        },
-    )
+    store.add_create(batch, store.reservation_doc(db, reservation.reservation_id),
+                     _reservation_fields(reservation, now, ttl_s, lease_admit_s))
     try:
         results = batch.commit(**GATE_COMMIT)
     except (gexc.NotFound, gexc.FailedPrecondition) as exc:
@@ -245,12 +192,66 @@ def reserve_and_read(db, uid: str, month: str, amount_nanos: int, now: datetime,
     if mark_sharded:
         hot_users.PLACEMENT.marked(uid, month)
     reservation = replace(reservation, update_time=results[created].update_time)
-    results = results[preceding:]
+    totals, sharded, values = _read_back(results[preceding:], paths, counter_paths, counters, wallet_paths)
+    return reservation, totals, bool(shard or sharded), values
+
+
+def _read_back(results, paths: list, counter_paths: list, counters: tuple,
+               wallet_paths: list | None) -> tuple[MonthTotals, bool, list[int]]:
+    """The gate commit's write results (from its month document's on) as the month's totals (the
+    wallet's too when it was written), whether the base marks shards, each counter's value."""
     own = store.counter_values(results[0], paths)
-    totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]))
     values = [int(store.counter_values(result, counter)[(c.field,)])
               for result, counter, c in zip(results[1:], counter_paths, counters)]
-    return reservation, totals, bool(shard or own[(store.SHARD_MARK,)]), values
+    wallet_read = None
+    if wallet_paths is not None:
+        read = store.counter_values(results[1 + len(counters)], wallet_paths)
+        wallet_read = WalletTotals(int(read[("balance_nanos",)]), int(read[("held_nanos",)]),
+                                   int(read[("low_alert_epoch",)]))
+    totals = MonthTotals(int(own[("cost_nanos",)]), int(own[("reserved_nanos",)]), None, int(own[("in_flight",)]),
+                         credits_nanos=int(own[("credits_nanos",)]), wallet=wallet_read)
+    return totals, bool(own.get((store.SHARD_MARK,))), values
+
+
+def _reservation_fields(reservation: Reservation, now: datetime, ttl_s: int, lease_admit_s: int) -> dict:
+    return {
+        "user_id": reservation.user_id,
+        "month": reservation.month,
+        "shard": reservation.shard,
+        "amount_nanos": reservation.amount_nanos,
+        "amount": money.usd_float(reservation.amount_nanos),
+        **({"credits_nanos": reservation.credits_nanos, "credits_spent_nanos": 0} if reservation.credits_nanos else {}),
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=ttl_s + lease_admit_s),
+        **({"lease": True} if lease_admit_s else {}),
+    }
+
+
+def _add_returned(batch, db, returned: Returned, month: str, read_back: dict, wallet: dict | None,
+                  counters: tuple) -> tuple[dict, dict | None, tuple]:
+    """One write per document (a commit does not write a document twice): what the returned lease
+    takes off its month is folded into the new lease's month write (readers sum the month's
+    documents: any of them may carry a release), its wallet hold into the wallet's write, its
+    unused requests into the minute's count when that is this minute's."""
+    old = returned.reservation
+    batch.delete(store.reservation_doc(db, old.reservation_id), option=db.write_option(exists=True))
+    if old.month == month:
+        read_back = {**read_back, **_reserved_amounts(read_back["reserved_nanos"] - old.amount_nanos, 0)}
+    else:
+        batch.set(store.user_month_shard_doc(db, old.user_id, old.month, old.shard),
+                  {**_reserved_delta(-old.amount_nanos, -1), **_placed(old.user_id, old.month, old.shard)}, merge=True)
+    if old.credits_nanos or old.credits_spent_nanos:
+        if wallet is None:
+            add_wallet_change(batch, db, old.user_id, -old.credits_nanos, old.credits_spent_nanos)
+        else:
+            wallet = {**wallet, **wallet_change(wallet["held_nanos"] - old.credits_nanos, old.credits_spent_nanos)}
+    if returned.minute_ref is not None and returned.unused_requests:
+        unused, path = returned.unused_requests, returned.minute_ref.path
+        if any(c.ref.path == path for c in counters):
+            counters = tuple(replace(c, amount=c.amount - unused) if c.ref.path == path else c for c in counters)
+        else:
+            batch.set(returned.minute_ref, {"requests": firestore.Increment(-unused)}, merge=True)
+    return read_back, wallet, counters
 
 
 def with_shards(db, uid: str, month: str, known: MonthTotals, shard: int = 0, **options) -> MonthTotals:
@@ -259,13 +260,13 @@ def with_shards(db, uid: str, month: str, known: MonthTotals, shard: int = 0, **
     that commit, the snapshot holds this reservation and every one committed before it (the
     ceiling's argument); read as one, a fold between the commit and the query cannot make the
     month read less (the base read back before it, the folded shard gone after it) or more."""
-    whole = totals_of(periods.read_docs(db, uid, periods.MONTHS, month, ["cost_nanos", "reserved_nanos", "in_flight"],
-                                        **{**QUICK, **options}))
-    return MonthTotals(whole.cost_nanos, whole.reserved_nanos, known.alerts_sent, whole.in_flight, known.features)
+    whole = whole_month(db, uid, month, ["cost_nanos", "reserved_nanos", "in_flight", "credits_nanos"], **options)
+    return MonthTotals(whole.cost_nanos, whole.reserved_nanos, known.alerts_sent, whole.in_flight, known.features,
+                       whole.credits_nanos, known.wallet)
 
 
 def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: int = 0,
-           call_expires_at: datetime | None = None) -> None:
+           call_expires_at: datetime | None = None, credits_nanos: int = 0) -> None:
     """Give back part of a lease just taken (leases.py): its document's amount, the month's
     reserved and the minute's count fall by what it does not keep. `call_expires_at`: it becomes
     one call's reservation, which expires then.
@@ -283,6 +284,8 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
               "shrunk": True}
     if call_expires_at is not None:
         change.update({"lease": False, "expires_at": call_expires_at})
+    if credits_nanos:  # the wallet's share given back likewise (ceiling.py)
+        change["credits_nanos"] = firestore.Increment(-credits_nanos)
     precondition = (db.write_option(last_update_time=reservation.update_time) if reservation.update_time is not None
                     else db.write_option(exists=True))
     batch.update(ref, change, option=precondition)  # always: it carries the once-only precondition
@@ -292,6 +295,7 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
                   merge=True)
     if requests and minute_ref is not None:
         batch.set(minute_ref, {"requests": firestore.Increment(-requests)}, merge=True)
+    add_wallet_change(batch, db, reservation.user_id, -credits_nanos, 0)
     try:
         batch.commit(**GATE_COMMIT)
     except gexc.FailedPrecondition:
@@ -303,16 +307,14 @@ def shrink(db, reservation: Reservation, nanos: int, minute_ref=None, requests: 
 def release(db, reservation: Reservation, also=None) -> bool:
     """Give the reservation back (refused or failed call). False when it was already released.
     `also(batch)` undoes the caller's own writes in the same commit."""
-    return _release(db, reservation.reservation_id, reservation.user_id, reservation.month,
-                    reservation.amount_nanos, db.write_option(exists=True), also, reservation.shard)
+    return _release(db, reservation, db.write_option(exists=True), also)
 
 
-def _release(db, reservation_id: str, uid: str, month: str, amount_nanos: int, precondition, also=None,
-             shard: int = 0) -> bool:
+def _release(db, reservation: Reservation, precondition, also=None) -> bool:
     """Taken off the document it was added to (readers sum them all: any would do, that one
     keeps a hot user's base document out of it)."""
     batch = db.batch()
-    add_release(batch, db, Reservation(reservation_id, uid, month, amount_nanos, shard), precondition)
+    add_release(batch, db, reservation, precondition)
     if also is not None:
         also(batch)
     try:
@@ -340,15 +342,21 @@ def release_expired(db, now: datetime, page_size: int = 500, progress=None,
         page = list((query.start_after(last) if last is not None else query).stream())
         reads += max(len(page), 1)
         for snap in page:
-            data = snap.to_dict()
-            if _release(db, snap.id, data["user_id"], data["month"], int(data["amount_nanos"]),
-                        db.write_option(last_update_time=snap.update_time), shard=int(data.get("shard") or 0)):
+            if _release(db, stored_reservation(snap), db.write_option(last_update_time=snap.update_time)):
                 released += 1
         if progress:
             progress(len(page))
         if len(page) < page_size:
             return released, reads
         last = page[-1]
+
+
+def stored_reservation(snap) -> Reservation:
+    """A reservation document as a Reservation (what releasing it gives back)."""
+    data = snap.to_dict() or {}
+    return Reservation(snap.id, data["user_id"], data["month"], int(data["amount_nanos"]), int(data.get("shard") or 0),
+                       credits_nanos=int(data.get("credits_nanos") or 0),
+                       credits_spent_nanos=int(data.get("credits_spent_nanos") or 0))
 
 
 def leased_nanos(db, uid: str, month: str, **options) -> int:

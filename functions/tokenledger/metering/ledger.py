@@ -64,6 +64,13 @@ class RecordOutcome:
         return int(counters[("reserved_nanos",)])
 
     @property
+    def month_credits_nanos(self) -> int | None:
+        """Of month_cost_nanos, what prepaid credits paid (the allowance spent is the rest)."""
+        if self.month_cost_nanos is None:
+            return None
+        return int(self.month_counters.get(("credits_nanos",), 0))
+
+    @property
     def month_cost_nanos(self) -> int | None:
         """The user's exact month cost just after this call, when this commit can tell: the call
         was counted in the base document and the month has no shards."""
@@ -115,6 +122,7 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
         month_delta["in_flight"] = -1
     if not shard and not replay:
         month_delta[store.SHARD_MARK] = 0  # read back: has the month shards elsewhere? (RecordOutcome)
+        month_delta.setdefault("credits_nanos", 0)  # read back: what credits paid of the month's cost
     placement = {"shard": shard} if shard else {}
     month_plain = {"user_id": record.user_id, "month": record.month, **placement}
     day_plain = {**month_plain, "day": record.day}
@@ -132,15 +140,7 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
     row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
     store.add_create(batch, store.usage_doc(db, record.generation_id), row)
-    if lease:
-        # Only if it is still there, as below: a lease the check released after it expired.
-        store.add_merge_increments(
-            batch, store.reservation_doc(db, record.reservation_id), {},
-            {"amount_nanos": -from_lease, "amount": -money.usd_float(from_lease)}, server_times=(), exists=True)
-    elif record.reservation_id and not replay:
-        # Only if it is still there: a reservation the budget check released (it expired while
-        # the call ran) fails the batch (NotFound), and record_usage records without it.
-        batch.delete(store.reservation_doc(db, record.reservation_id), option=db.write_option(exists=True))
+    _add_hold_writes(batch, db, record, replay, lease, from_lease)
     if shard and mark_sharded:
         store.add_sharded_mark(batch, db, record.user_id, record.month)
     store.add_merge_increments(batch, store.user_day_shard_doc(db, record.user_id, record.day, shard),
@@ -150,6 +150,27 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
         {"month": record.month}, rollups.totals_delta(record), server_times=(),
     )
     return month_paths
+
+
+def _add_hold_writes(batch, db, record: UsageRecord, replay: bool, lease: bool, from_lease: int) -> None:
+    """What the call held, settled in the same batch: its lease's document (the call's share off
+    it) or its own reservation's (deleted), and the wallet's side (budgets/ceiling.py)."""
+    if lease:
+        # Only if it is still there, as below: a lease the check released after it expired. What
+        # the call's credits paid stays on it until it closes (the wallet is charged then).
+        spent = {"credits_spent_nanos": record.credits_nanos} if record.credits_nanos else {}
+        store.add_merge_increments(
+            batch, store.reservation_doc(db, record.reservation_id), {},
+            {"amount_nanos": -from_lease, "amount": -money.usd_float(from_lease), **spent}, server_times=(),
+            exists=True)
+    elif record.reservation_id and not replay:
+        # Only if it is still there: a reservation the budget check released (it expired while
+        # the call ran) fails the batch (NotFound), and record_usage records without it.
+        batch.delete(store.reservation_doc(db, record.reservation_id), option=db.write_option(exists=True))
+    held, charged = record.wallet_effect(replay)
+    if held or charged:  # once with the row: a retried or replayed record changes nothing twice
+        store.add_merge_increments(batch, store.wallet_doc(db, record.user_id), {"user_id": record.user_id},
+                                   {"held_nanos": held, "balance_nanos": -charged})
 
 
 def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = False, healed: bool = False,
@@ -193,7 +214,10 @@ def record_usage(db, record: UsageRecord, settings: Settings, replay: bool = Fal
             # The reservation is gone: it expired while the call ran (a stream longer than
             # TOKENLEDGER_RESERVATION_TTL_S) and the check released it. Released once is enough:
             # record the call holding no reservation (its row then holds none for reconcile).
-            record = replace(record, reservation_id=None, reserved_nanos=0, lease=False)
+            # Its wallet hold was released then too (and what a lease's earlier calls spent charged):
+            # this call's credits are charged alone.
+            record = replace(record, reservation_id=None, reserved_nanos=0, lease=False, wallet_release_nanos=0,
+                             wallet_charge_nanos=record.credits_nanos)
             gone = True
             counters = retrying(commit_once)()
     except gexc.AlreadyExists:

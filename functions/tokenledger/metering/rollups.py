@@ -44,6 +44,8 @@ def _counters(record: UsageRecord) -> dict:
         "paid_tokens": 0 if free else record.total_tokens,
         "cost": money.usd_float(record.cost_nanos),
         "cost_nanos": record.cost_nanos,
+        # what prepaid credits paid of it (only when they did: no field for users without a wallet)
+        **({"credits_nanos": record.credits_nanos} if record.credits_nanos else {}),
     }
 
 

@@ -71,6 +71,14 @@ class UsageRecord:
     # The reservation is a lease (budgets/leases.py): the ledger takes the call's cost off its
     # amount and leaves it (and its in-flight slot) to the instance for the next call.
     lease: bool = False
+    # Prepaid credits (budgets/ceiling.py): what the wallet paid of cost_nanos (the allowance paid
+    # the rest), the wallet's share of the call's worst case (reserved_nanos is the allowance's),
+    # and what this commit does to the wallet when the hold closes in it: the hold released and
+    # the balance charged (this call's credits, plus what earlier calls of a closing lease spent).
+    credits_nanos: int = 0
+    credits_reserved_nanos: int = 0
+    wallet_release_nanos: int = 0
+    wallet_charge_nanos: int = 0
 
     @property
     def lease_share_nanos(self) -> int:
@@ -81,7 +89,23 @@ class UsageRecord:
         cost beyond what was reserved is the month's cost only, as with a call's own reservation."""
         if self.cost_source == COST_PENDING:
             return self.reserved_nanos
-        return min(self.cost_nanos, self.reserved_nanos)
+        return min(self.allowance_nanos, self.reserved_nanos)
+
+    @property
+    def allowance_nanos(self) -> int:
+        """What the month's allowance paid of cost_nanos (all of it but what credits paid)."""
+        return self.cost_nanos - self.credits_nanos
+
+    def wallet_effect(self, replay: bool = False) -> tuple[int, int]:
+        """(change of the wallet's held, charge to its balance) made by the ledger's commit: a
+        call holding nothing (or replayed: its hold was released when it expired) is charged its
+        credits; a lease keeps what its calls spent on its document until it closes; a hold that
+        closes in this commit is released and charged."""
+        if replay or not self.reservation_id:
+            return 0, self.credits_nanos
+        if self.lease:
+            return 0, 0
+        return -self.wallet_release_nanos, self.wallet_charge_nanos
 
     @property
     def is_free(self) -> bool:
@@ -117,6 +141,8 @@ class UsageRecord:
             "reasoning_tokens": self.reasoning_tokens,
             "cost": money.usd_float(self.cost_nanos),
             "cost_nanos": self.cost_nanos,
+            "allowance_nanos": self.allowance_nanos,
+            "credits_nanos": self.credits_nanos,
             "estimated_cost": money.usd_float(self.estimated_cost_nanos),
             "estimated_cost_nanos": self.estimated_cost_nanos,
             "cost_source": self.cost_source,
@@ -342,4 +368,5 @@ def record_from_row(row: dict) -> UsageRecord:
         flags=tuple(row.get("flags") or ()),
         metadata=dict(row.get("metadata") or {}),
         reserved_nanos=int(row.get("reserved_nanos") or 0),
+        credits_nanos=int(row.get("credits_nanos") or 0),
     )

@@ -26,6 +26,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from tokenledger import logs, money, store
+from tokenledger.budgets import ceiling
 from tokenledger.config import Settings
 from tokenledger.metering import rollups
 from tokenledger.metering.ledger import increments
@@ -104,7 +105,14 @@ def settled_record(record: UsageRecord, generation: dict) -> UsageRecord:
         finish_reason=record.finish_reason or generation.get("finish_reason"),
         flags=flags,
         reserved_nanos=0,
+        credits_nanos=resplit_credits(record, money.to_nanos(charged)),
     )
+
+
+def resplit_credits(record: UsageRecord, cost_nanos: int) -> int:
+    """What credits pay of a pending row's real charge: split again over what the row charged each
+    account at its worst case (budgets/ceiling.py), the allowance first."""
+    return ceiling.split_charge(cost_nanos, [record.allowance_nanos, record.credits_nanos])[ceiling.CREDITS]
 
 
 def at_estimate(record: UsageRecord) -> UsageRecord:
@@ -119,7 +127,7 @@ def _row_update(new: UsageRecord) -> dict:
         for name in (
             "provider", "is_free", "model_type", "prompt_tokens", "completion_tokens", "total_tokens",
             "cached_tokens", "reasoning_tokens", "cost", "cost_nanos", "cost_source", "is_byok",
-            "upstream_cost", "upstream_cost_nanos", "finish_reason", "flags",
+            "upstream_cost", "upstream_cost_nanos", "finish_reason", "flags", "allowance_nanos", "credits_nanos",
         )
     }
     fields["reserved_nanos"] = 0
@@ -143,6 +151,10 @@ def apply_settlement(db, snapshot, old: UsageRecord, new: UsageRecord, settings:
     if user:
         day = {**increments(user), **plain, "day": old.day, "updated_at": firestore.SERVER_TIMESTAMP}
         batch.set(store.user_day_doc(db, old.user_id, old.day), day, merge=True)
+    refund = old.credits_nanos - new.credits_nanos  # charged at the worst case, given back now
+    if refund:
+        store.add_merge_increments(batch, store.wallet_doc(db, old.user_id), {"user_id": old.user_id},
+                                   {"balance_nanos": refund})
     totals = rollups.difference(rollups.totals_delta(new), rollups.totals_delta(old))
     if totals:
         shard = store.shard_index(old.generation_id, settings.total_shards)

@@ -5,6 +5,7 @@ import { count, currentMonth, el, usdFromFloat, usdFromNanos } from "../format";
 import { sentence } from "../messages";
 import { readDrift } from "../rollups";
 import { ledgerHealthSection } from "../ledgerHealth";
+import { adminCreditsSection } from "./credits";
 
 interface TopUsers { month: string; users: Array<{ rank: number; user_id: string; calls: number; total_tokens: number; cost_nanos: number }> }
 interface Totals { month: string; totals: Record<string, number>; active_users: number }
@@ -45,6 +46,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
     el("section", { "aria-labelledby": "totals-h" }, el("h2", { id: "totals-h", text: "Month totals" }), totals),
     el("section", { "aria-labelledby": "top-h" }, el("h2", { id: "top-h", text: "Top users" }), top),
     el("section", { "aria-labelledby": "set-h" }, el("h2", { id: "set-h", text: "Set a user's budget" }), budgetForm),
+    adminCreditsSection(api),
     el("section", { "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h", text: "Alerts" }), alerts),
     el("section", { "aria-labelledby": "drift-h" }, el("h2", { id: "drift-h", text: "Ledger drift" }), drift),
   );
@@ -74,8 +76,10 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
       top.replaceChildren(table("top-users", `Top users of ${m} by cost`, ["Rank", "User", "Calls", "Tokens", "Cost"],
         u.users.map((x) => [String(x.rank), x.user_id, count(x.calls), count(x.total_tokens), usdFromNanos(x.cost_nanos)])));
       alerts.replaceChildren(table("alerts-table", `Budget alerts of ${m}`, ["User", "Kind", "Spent", "Budget", "Source"],
-        a.data.map((x) => [x.user_id, x.alert_type === "budget_exceeded" ? "exceeded" : `${Math.round(x.threshold * 100)}%`,
-          usdFromFloat(x.current_cost), usdFromFloat(x.monthly_budget), x.source])));
+        a.data.map((x) => x.alert_type === "credits_low"
+          ? [x.user_id, "credits low", usdFromFloat(x.balance ?? 0), `below ${usdFromFloat(x.threshold)}`, x.source]
+          : [x.user_id, x.alert_type === "budget_exceeded" ? "exceeded" : `${Math.round(x.threshold * 100)}%`,
+            usdFromFloat(x.current_cost), usdFromFloat(x.monthly_budget), x.source])));
       drift.dataset.state = !d.checked ? "unchecked" : d.above_tolerance ? "drift" : "ok";
       drift.textContent = !d.checked
         ? `Not reconciled yet for ${m}.`

@@ -6,6 +6,7 @@ import type { Page } from "../context";
 import { count, currentMonth, el, monthSpan, usdFromNanos } from "../format";
 import { sentence } from "../messages";
 import { watchBudget, watchMonth, type Breakdown, type MonthView } from "../rollups";
+import { creditsSection } from "./credits";
 
 function breakdownTable(id: string, caption: string, head: string, rows: Record<string, Breakdown>): HTMLTableElement {
   const body = el("tbody");
@@ -32,6 +33,7 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
   const canvas = el("canvas", { id: "daily-chart", role: "img" });
   const tables = el("div", { class: "tables" });
   const alerts = el("ul", { id: "alerts" });
+  const credits = creditsSection(api);
   root.replaceChildren(
     el("h1", { text: "My usage" }),
     el("div", { class: "toolbar" }, el("label", { for: "month", text: "Month" }), monthInput, csv),
@@ -42,6 +44,7 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
       el("div", { class: "chart-box" }, canvas)),
     tables,
     el("section", { "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h", text: "Alerts" }), alerts),
+    credits.section,
   );
 
   let chart: Chart | null = null;
@@ -106,13 +109,16 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
   async function loadBudgetAndAlerts(month: string) {
     await firstPaint;
     try {
-      const [b, a] = await Promise.all([api.budget(), api.alerts()]);
+      const [b, a] = await Promise.all([api.budget(), api.alerts(), credits.load()]);
       budget = b;
       renderGauge();
       const mine = a.data.filter((x) => x.month === month);
       alerts.replaceChildren(...(mine.length ? mine.map((x) => el("li", {
-        text: `${x.alert_type === "budget_exceeded" ? "Budget exceeded" : `Crossed ${Math.round(x.threshold * 100)}%`}: ` +
-          `${usdFromNanos(Math.round(x.current_cost * 1e9))} of ${usdFromNanos(Math.round(x.monthly_budget * 1e9))}` +
+        text: (x.alert_type === "credits_low"
+          ? `Credit balance low: ${usdFromNanos(Math.round((x.balance ?? 0) * 1e9))} (alert below ` +
+            `${usdFromNanos(Math.round(x.threshold * 1e9))})`
+          : `${x.alert_type === "budget_exceeded" ? "Budget exceeded" : `Crossed ${Math.round(x.threshold * 100)}%`}: ` +
+            `${usdFromNanos(Math.round(x.current_cost * 1e9))} of ${usdFromNanos(Math.round(x.monthly_budget * 1e9))}`) +
           (x.created_at ? ` (${x.created_at.slice(0, 16).replace("T", " ")} UTC)` : ""),
       })) : [el("li", { text: "No alerts this month." })]));
     } catch (err) {
