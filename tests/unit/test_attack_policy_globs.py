@@ -36,3 +36,12 @@ def test_the_globs_a_pin_needs_still_pin(glob):
     p = plan_call(pinned([glob]), CATALOG, Settings())
     assert "acme/small" in p.candidates or "acme/small:free" in p.candidates
     assert p.upstream_body["plugins"][0]["id"] == "auto-router"
+
+
+def test_pin_globs_longer_than_2000_characters_in_all_are_refused():
+    globs = [f"acme/{'x' * 90}{i:03d}" for i in range(21)]  # 98 characters each: 2,058 in all
+    assert sum(map(len, globs)) == 2058
+    with pytest.raises(PolicyError) as caught:
+        plan_call(pinned(globs + ["acme/*"]), CATALOG, Settings())
+    assert (caught.value.status, caught.value.field) == (400, "plugins.auto-router.allowed_models")
+    assert plan_call(pinned(globs[:20] + ["acme/*"]), CATALOG, Settings()).candidates  # 1,966 characters: fine
