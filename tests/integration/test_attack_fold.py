@@ -121,3 +121,20 @@ def test_calls_with_reservations_racing_folds_lose_and_double_nothing(db, monkey
     fold_now(db)
     assert base_only(db, uid) == (expected, 0, 0)
     assert docs(db, uid)[MONTH]["calls"] == 24
+
+
+def test_the_first_fold_of_a_month_folds_the_month_before_and_a_late_release_into_it(db, monkeypatch):
+    """A hot user's July shard, a reservation on it still open at midnight: the fold run early in
+    August (default months: July and August) folds July; the reservation released after that lands
+    on the deleted July shard and the next August run folds it too."""
+    uid = f"atk-fold-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setattr(hot_users, "PLACEMENT", OnShard(5))
+    call(db, uid, 2_500)
+    reservation = reservations.reserve(db, uid, MONTH, 30_000, WHEN, 60)
+    august = datetime(2043, 8, 1, 0, 5, tzinfo=timezone.utc)  # the shards were written long before (real time)
+    assert f"{uid}/months/{MONTH}" in fold.fold_shards(db, august, cool_s=60).folded
+    assert base_only(db, uid) == (2_500, 30_000, 1)
+    assert reservations.release(db, reservation)
+    assert whole(db, uid) == (2_500, 0, 0)
+    fold.fold_shards(db, august + timedelta(minutes=5), cool_s=0)
+    assert base_only(db, uid) == (2_500, 0, 0)
