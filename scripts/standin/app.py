@@ -32,7 +32,7 @@ from .billing import (
     web_search,
 )
 from . import images as images_mod
-from .catalog import Catalog
+from .catalog import ZERO, Catalog
 from .jsontext import dumps
 from .state import State
 
@@ -41,6 +41,7 @@ BYOK_FEE_RATE = Decimal("0.05")
 _ALNUM = string.ascii_letters + string.digits
 
 # Messages OpenRouter-style clients expect when a behaviour gives only a status.
+MILLION = Decimal(10**6)  # provider.max_price is USD per million tokens
 _DEFAULT_ERROR_MESSAGES = {
     400: "Bad request",
     401: "Invalid API key",
@@ -396,6 +397,9 @@ def _chat(catalog: Catalog, state: State) -> Response:
     prices = catalog.prices(priced).in_force(largest_call, wants_1h_cache(messages))
     if variant == "floor":
         prices = prices.scaled(FLOOR_FACTOR)
+    over = _over_max_price(body.get("provider"), listed.scaled(FLOOR_FACTOR) if variant == "floor" else listed)
+    if over:
+        return error_response(404, f"No endpoints found for {served} within provider.max_price ({over})")
     reasoning = min(_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens), completion)
     tokens = Tokens(
         prompt=_int_override(overrides, "prompt_tokens", prompt_tokens),
@@ -491,6 +495,21 @@ def _chat(catalog: Catalog, state: State) -> Response:
     headers["Cache-Control"] = "no-cache"
     headers["X-Accel-Buffering"] = "no"
     return Response(events, mimetype="text/event-stream", headers=headers)
+
+
+def _over_max_price(provider, listed) -> str | None:
+    """provider.max_price (USD per million tokens; per request, per image): OpenRouter serves a
+    request only from an endpoint whose listed prices are all within it. The price field over it."""
+    limits = provider.get("max_price") if isinstance(provider, dict) else None
+    if not isinstance(limits, dict):
+        return None
+    asked = {"prompt": listed.prompt * MILLION, "completion": listed.completion * MILLION,
+             "request": listed.request, "image": listed.image or ZERO}
+    for name, price in asked.items():
+        limit = limits.get(name)
+        if isinstance(limit, (int, float)) and not isinstance(limit, bool) and price > Decimal(repr(limit)):
+            return name
+    return None
 
 
 def _routed(catalog: Catalog, router: str, plugins) -> str:

@@ -20,6 +20,11 @@ ROUTING_VARIANTS = ("nitro", "floor", "exacto")
 WEB_VARIANT = "online"
 MAX_FALLBACK_MODELS = 8
 AUTO_ROUTER_PLUGIN = "auto-router"
+# A pin glob selects models by vendor and name (`openai/*`, `*/gpt-4o*`): a few wildcards. A glob
+# made of wildcards, new on every request, costs its compile and match ~100x a plain one's CPU.
+MAX_GLOB_WILDCARDS = 3
+# The pattern compiled from a pin grows with its text (pure-Python regex compile): bounded in all.
+MAX_PIN_CHARACTERS = 2000
 
 
 @dataclass(frozen=True)
@@ -95,9 +100,20 @@ def pinned_patterns(plugins: object) -> list[str] | None:
         if isinstance(plugin, dict) and plugin.get("id") == AUTO_ROUTER_PLUGIN:
             models = v.array("plugins.auto-router.allowed_models", plugin.get("allowed_models"), 100, 1)
             for i, pattern in enumerate(models):
-                v.string(f"plugins.auto-router.allowed_models[{i}]", pattern, 200)
+                _pin_glob(f"plugins.auto-router.allowed_models[{i}]", pattern)
+            if sum(len(pattern) for pattern in models) > MAX_PIN_CHARACTERS:
+                raise bad("plugins.auto-router.allowed_models", f"the globs hold more than {MAX_PIN_CHARACTERS:,} "
+                          "characters in all", "invalid_parameter")
             return models
     return None
+
+
+def _pin_glob(field: str, pattern: object) -> str:
+    v.string(field, pattern, 200)
+    if "[" in pattern or sum(pattern.count(c) for c in "*?") > MAX_GLOB_WILDCARDS:
+        raise bad(field, f"a glob may hold at most {MAX_GLOB_WILDCARDS} wildcards (* or ?) and no [...] class; "
+                  f"got '{pattern[:40]}'", "invalid_parameter")
+    return pattern
 
 
 def model_ids(body: dict) -> list[tuple[str, str]]:

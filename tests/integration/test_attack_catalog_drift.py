@@ -1,0 +1,53 @@
+"""Attack, end to end on an enforced budget: a price that rises after the app fetched its catalog
+(kept up to TOKENLEDGER_CATALOG_MAX_AGE_S, a day by default). Numbers worked by hand from
+scripts/standin_models.json: deepseek/deepseek-r1 lists $0.40 / $2 per million (prompt /
+completion and internal_reasoning).
+
+Reservation of `HI` with max_tokens 1,000: prompt bound 53 JSON bytes + 8 = 61 tokens x 400 nanos +
+1,000 x 2,000 nanos = 2,024,400 nanos. The stand-in bills 4 + ceil(25 / 4) = 11 prompt tokens."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from .budget_helpers import put_budget
+from .ledger_checks import month_doc
+
+R1 = "deepseek/deepseek-r1"
+HI = [{"role": "user", "content": "Hello, how are you today?"}]
+
+
+@pytest.fixture(scope="module")
+def admin(auth):
+    return auth.create_user("admin", admin=True)
+
+
+def spent(db, uid: str) -> int:
+    return (month_doc(db, uid, datetime.now(timezone.utc).strftime("%Y-%m")) or {}).get("cost_nanos", 0)
+
+
+def test_a_prompt_price_rise_is_refused_upstream_and_costs_nothing(api, admin, user, db, standin):
+    put_budget(api, admin, user.uid, monthly_budget=0.01, enforce=True)
+    assert api.chat(user, model=R1, messages=HI, max_tokens=1000).status_code == 200  # the catalog is fetched
+    before = spent(db, user.uid)
+    standin.set_pricing(R1, prompt="0.000004")  # 10x, after the app fetched its prices
+    refused = api.chat(user, model=R1, messages=HI, max_tokens=1000)
+    assert refused.status_code >= 400, refused.text
+    assert spent(db, user.uid) == before
+
+
+@pytest.mark.xfail(strict=True, reason="open: provider.max_price has no internal_reasoning field: a reasoning price "
+                   "rise within the catalog's max age is billed past the reservation (see the report)")
+def test_a_reasoning_price_rise_is_billed_within_the_enforced_budget(api, admin, user, db, standin):
+    """Reserved 2,024,400 nanos; after internal_reasoning rose to $20 per million, 1,000 reasoning
+    tokens bill 11 x 400 + 1,000 x 20,000 = 20,004,400 nanos: twice the $0.01 budget."""
+    put_budget(api, admin, user.uid, monthly_budget=0.01, enforce=True)
+    assert api.chat(user, model=R1, messages=HI, max_tokens=1000).status_code == 200
+    before = spent(db, user.uid)
+    standin.set_pricing(R1, internal_reasoning="0.00002")
+    standin.script([{"usage": {"completion_tokens": 10**6, "reasoning_tokens": 10**6}}], user=user.uid)
+    response = api.chat(user, model=R1, messages=HI, max_tokens=1000)
+    assert response.status_code == 200, response.text
+    assert spent(db, user.uid) - before == 20_004_400  # what the stand-in billed, exact
+    assert spent(db, user.uid) <= 10_000_000  # the enforced budget: broken
