@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+
+def keep_alive_session() -> requests.Session:
+    """A session that retries an idempotent request whose kept-alive connection the server had
+    just closed (RemoteDisconnected), as browsers do; a POST is never sent twice."""
+    session = requests.Session()
+    retry = Retry(total=2, connect=2, read=2, status=0, other=0, allowed_methods=frozenset({"GET", "HEAD"}),
+                  raise_on_status=False)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
 
 
 class ApiClient:
     def __init__(self, base_url: str, session: requests.Session | None = None):
         self.base = base_url.rstrip("/")
-        self.http = session or requests.Session()
+        self.http = session or keep_alive_session()
 
     def request(self, method: str, path: str, user=None, **kwargs) -> requests.Response:
         headers = dict(kwargs.pop("headers", None) or {})

@@ -5,6 +5,7 @@ sees the month as more or less than it is while folds run beside calls."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -170,18 +171,22 @@ def test_readers_never_see_a_month_other_than_a_prefix_of_its_calls_while_folds_
             seen.append(periods.read(db, uid, periods.MONTHS, MONTH).get("cost_nanos", 0))
             seen.append(reservations.read_month(db, uid, MONTH).cost_nanos)
 
-    threads = [threading.Thread(target=folder), threading.Thread(target=reader)]
+    reader_thread = threading.Thread(target=reader)
+    threads = [threading.Thread(target=folder), reader_thread]
     for thread in threads:
         thread.start()
     try:
         for cost in costs:
             call(db, uid, cost)
+            read_before = len(seen)  # the reader reads at least once more between calls, however slow
+            while len(seen) < read_before + 2 and reader_thread.is_alive():
+                time.sleep(0.005)
     finally:
         done.set()
         for thread in threads:
             thread.join()
     assert sum(f.shards_folded for f in folds) > 0  # folds did move shards while calls came in
-    assert len(seen) > 10 and set(seen) <= prefixes
+    assert len(seen) >= 2 * len(costs) and set(seen) <= prefixes
     fold.fold_shards(db, datetime.now(timezone.utc), cool_s=0, months=[MONTH])
     assert list(docs(db, uid)) == [MONTH] and base_cost(db, uid) == sum(costs)
 
