@@ -122,6 +122,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOKENLEDGER_BUDGET_CACHE_S", "budget_cache_s", "int", "60",
             "how long an instance keeps a user's budget document (an admin PUT through the same instance "
             "replaces it at once; other instances see it within this time)"),
+    Setting("TOKENLEDGER_PLAN_CLAIM", "plan_claim", "str", "stripeRole",
+            "custom claim of the user's ID token naming their plan (`plans/{planId}`); the Stripe extension "
+            "sets `stripeRole`"),
+    Setting("TOKENLEDGER_DEFAULT_PLAN", "default_plan", "str", "free",
+            "plan of users whose token names none (or names a plan that does not exist); no such plan "
+            "document: the configured defaults alone"),
+    Setting("TOKENLEDGER_PLAN_CACHE_S", "plan_cache_s", "int", "60",
+            "how long an instance keeps the plans (one query of `plans` per instance per this many seconds; "
+            "an admin PUT/DELETE through the same instance is in force at once)"),
     Setting("TOKENLEDGER_BUDGET_FAIL_OPEN", "budget_fail_open", "bool", "false",
             "when a budget cannot be read (Firestore unreachable), let the call go on unchecked instead of "
             "503 `budget_unavailable`; only for deployments that prefer availability over the cap"),

@@ -113,3 +113,16 @@ def ledger_drift(month: str, drift: str, tolerance: str) -> None:
 
 def reconcile_usage_done(**counts) -> None:
     _flog.info(RECONCILE_USAGE_DONE, **counts)
+
+
+# --- plans -------------------------------------------------------------------------------
+PLAN_UNKNOWN = "plan_unknown"  # a token's claim names a plan that does not exist (once per instance and plan)
+PLANS_READ_FAILED = "plans_read_failed"
+
+
+def plan_unknown(plan_id: str, fallback: str | None) -> None:
+    _flog.warn(PLAN_UNKNOWN, plan_id=plan_id, fallback=fallback)
+
+
+def plans_read_failed(error: str) -> None:
+    _flog.warn(PLANS_READ_FAILED, error=error)

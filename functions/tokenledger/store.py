@@ -229,3 +229,15 @@ def add_create(batch, ref, data: dict) -> None:
         current_document=_PRECONDITION(exists=False),
     )
     batch._add_write_pbs([write])
+
+
+PLANS = "plans"  # plans/{planId} (budgets/plans.py)
+AUDIT_LOG = "audit_log"  # audit_log/{id}: admin changes, written in the commit of the change (audit/)
+
+
+def plan_doc(db: firestore.Client, plan_id: str):
+    return db.collection(PLANS).document(plan_id)
+
+
+def audit_doc(db: firestore.Client, entry_id: str):
+    return db.collection(AUDIT_LOG).document(entry_id)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from tokenledger.api import analytics, budgets, chat, errors
+from tokenledger.api import analytics, budgets, chat, errors, plans
 
 # Response headers a browser page may read. CORS hides every non-basic header from a page on
 # another origin unless listed here, and Firebase's CorsOptions has no setting for it.
-EXPOSED_HEADERS = ("X-Usage-Recorded", "X-Generation-Id", "Retry-After", "X-Tokenledger-Overhead-Ms")
+EXPOSED_HEADERS = ("X-Usage-Recorded", "X-Generation-Id", "Retry-After", "X-Tokenledger-Overhead-Ms",
+                   "X-Tokenledger-Downgraded")
 # Firebase Hosting's rewrite of `/api/**` to this function keeps the full path.
 HOSTING_PREFIX = "/api"
 
@@ -19,6 +20,7 @@ def create_app() -> Flask:
     flask_app.register_blueprint(chat.bp)
     flask_app.register_blueprint(analytics.bp)
     flask_app.register_blueprint(budgets.bp)
+    flask_app.register_blueprint(plans.bp)
 
     @flask_app.after_request
     def expose_headers(response):

@@ -10,6 +10,7 @@ from flask import has_request_context, request
 from tokenledger import config, store
 from tokenledger.api.errors import ApiError
 from tokenledger.budgets.admission import Gate
+from tokenledger.budgets.plan_book import PlanBook
 from tokenledger.openrouter import OpenRouterClient
 from tokenledger.pricing.catalog import CatalogProvider
 
@@ -20,6 +21,11 @@ class Services:
     openrouter: OpenRouterClient
     catalog: CatalogProvider
     gate: Gate  # per-instance budget cache, rate counters, feature names
+    plans: PlanBook | None = None  # per-instance copy of the plans (built from settings when None)
+
+    def __post_init__(self):
+        if self.plans is None:
+            self.plans = PlanBook(self.settings.plan_cache_s, self.settings.default_plan)
 
     @property
     def db(self):

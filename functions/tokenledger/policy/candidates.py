@@ -33,6 +33,14 @@ class Candidates:
         return all(p.is_free for p in self.prices)
 
 
+@dataclass(frozen=True)
+class Tier:
+    """The models a user's plan allows (ids or globs; empty: all the deployment allows)."""
+
+    plan_id: str
+    allowed: tuple[str, ...]
+
+
 def is_allowed(model_id: str, allowed: tuple[str, ...]) -> bool:
     return not allowed or any(fnmatch.fnmatchcase(model_id, pattern) for pattern in allowed)
 
@@ -56,12 +64,19 @@ def lookup(model_id: str, catalog: Catalog) -> tuple[ModelPrice | None, str | No
     return catalog.get(base), variant
 
 
-def router_pool(catalog: Catalog, allowed: tuple[str, ...], pinned: list[str] | None) -> list[ModelPrice]:
+def router_pool(catalog: Catalog, allowed: tuple[str, ...], pinned: list[str] | None,
+                tier: Tier | None = None) -> list[ModelPrice]:
     return [
         p for p in catalog.models.values()
         if not p.variable and is_allowed(p.model_id, allowed)
         and (pinned is None or is_allowed(p.model_id, tuple(pinned)))
+        and (tier is None or is_allowed(p.model_id, tier.allowed))
     ]
+
+
+def not_in_plan(model_id: str, tier: Tier, field: str) -> PolicyError:
+    return PolicyError(403, "model_not_in_plan",
+                       f"The model '{model_id}' is not in your plan '{tier.plan_id}'.", field)
 
 
 def pinned_patterns(plugins: object) -> list[str] | None:
@@ -84,12 +99,19 @@ def model_ids(body: dict) -> list[tuple[str, str]]:
     return ids
 
 
-def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidates:
+def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...], tier: Tier | None = None) -> Candidates:
+    """Every model the call can end on; `tier`: the caller's plan's models (403 model_not_in_plan
+    for any candidate outside it: requested, fallback or router pool)."""
+    tier = tier if tier is not None and tier.allowed else None
     ids = model_ids(body)
     for field, model_id in ids:
         base, variant = split_variant(model_id)
         if not (is_allowed(model_id, allowed) or (variant and is_allowed(base, allowed))):
             raise PolicyError(400, "model_not_allowed", f"The model '{model_id}' is not allowed by this app.", field)
+    for field, model_id in ids:
+        base, variant = split_variant(model_id)
+        if tier is not None and not (is_allowed(model_id, tier.allowed) or (variant and is_allowed(base, tier.allowed))):
+            raise not_in_plan(model_id, tier, field)
     missing = tuple(model_id for _, model_id in ids if lookup(model_id, catalog)[0] is None)
     if missing:
         raise PolicyError(400, "model_not_found", f"The model '{missing[0]}' is not a model OpenRouter offers.",
@@ -104,11 +126,13 @@ def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidate
         if not price.variable:
             prices.append(price)
             continue
-        pool = router_pool(catalog, allowed, pinned)
+        pool = router_pool(catalog, allowed, pinned, tier)
+        if not pool and tier is not None and router_pool(catalog, allowed, pinned):
+            raise not_in_plan(model_id, tier, field)
         if not pool:
             raise bad(field, f"the router '{model_id}' can route to no model this app allows", "model_not_allowed")
         prices.extend(pool)
-        if allowed or pinned is not None:
+        if allowed or pinned is not None or tier is not None:
             pool_ids = tuple(sorted(p.model_id for p in pool))
     record_price = lookup(ids[0][1], catalog)[0]
     return Candidates(ids[0][1], record_price, tuple(prices), online, pool_ids)
