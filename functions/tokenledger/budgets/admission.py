@@ -111,8 +111,9 @@ def read_budget(db, uid: str, settings: Settings, plan: Plan | None = None) -> r
 
 
 def budget_in_force(gate: Gate, settings: Settings, uid: str, now: datetime, plan: Plan | None) -> rules.Budget | None:
-    """The user's budget as this instance has it cached (no read), resolved on `plan`."""
-    return resolved(gate.budgets.get(uid, now.timestamp()), plan, settings)
+    """The user's budget as this instance has it cached (no read), resolved on `plan`; after an
+    admission, whichever call cached it."""
+    return resolved(gate.budgets.recent(uid, now.timestamp()), plan, settings)
 
 
 def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_case_nanos: int, now: datetime,
@@ -123,7 +124,7 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
     if refusal is not None:
         raise refusal
     month = now.strftime("%Y-%m")
-    budget = budget_in_force(gate, settings, uid, now, plan)  # the user's document cached, on their plan
+    budget = resolved(gate.budgets.get(uid, now.timestamp()), plan, settings)  # their document cached, on their plan
     wants_features = gate.features.needs_read(uid, month, feature, settings.max_features)
     alerts_sent = None
     names_unknown = False  # the month's feature names could not be read: count under `other`

@@ -56,6 +56,14 @@ class BudgetCache:
             return None
         return entry[0]
 
+    def recent(self, uid: str, now_s: float) -> BudgetDoc | Budget | None:
+        """As get, but an entry stamped after `now_s` counts too: put by a call that started
+        after this one (a call that read its clock before another call cached the budget)."""
+        entry = self._entries.get(uid)
+        if entry is None or not now_s - entry[1] < self.ttl_s:
+            return None
+        return entry[0]
+
     def put(self, uid: str, budget: BudgetDoc | Budget, now_s: float) -> None:
         if self.ttl_s <= 0:
             return
