@@ -179,6 +179,7 @@ def test_admin_changes_are_in_the_audit_log_newest_first_in_pages(served, auth, 
     entry = f"{root}/audit_log/{entries[0]['id']}"
     body = {"fields": {"path": {"stringValue": "forged"}}}
     assert requests.get(entry, headers=user.headers, timeout=10).status_code == 403
+    assert requests.get(entry, headers=admin.headers, timeout=10).status_code == 403
     assert requests.patch(entry, json=body, headers=user.headers, timeout=10).status_code == 403
     assert requests.patch(entry, json=body, headers=admin.headers, timeout=10).status_code == 403
     assert requests.patch(f"{root}/audit_log/new-{user.uid}", json=body, headers=admin.headers,
