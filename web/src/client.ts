@@ -52,6 +52,15 @@ export interface BudgetStatus {
   free_daily_requests: number | null;
   free_requests_today: number | null;
   source: string;
+  /** The plan in force (`plans/{planId}`), and where each field came from. */
+  plan?: string | null;
+  sources?: Record<string, "user" | "plan" | "default">;
+  downgrade_to?: string | null;
+  downgrade_at?: number | null;
+  /** GET /v1/budget: the month passed `downgrade_at`, paid calls go to `downgrade_to`. */
+  downgrading?: boolean;
+  /** On a chat answer: this call was served on `downgrade_to`. */
+  downgraded?: boolean;
 }
 
 export interface ModelInfo {

@@ -18,6 +18,7 @@ from tokenledger.budgets.plans import Plan
 
 MAX_PLANS = 500  # read per reload; more plans than this is not what a tier list looks like
 READ = {"timeout": 8.0}
+MISS_RELOAD_S = 5  # a claim naming a plan the copy lacks reloads it at most this often
 
 
 class PlansUnavailable(Exception):
@@ -54,8 +55,14 @@ class PlanBook:
             return self._plans
 
     def plan_for(self, db, claimed: str | None, now_s: float) -> Plan | None:
-        """The plan of a caller whose token names `claimed` (None: no claim)."""
-        plan, unknown = plans.choose(self.all(db, now_s), claimed, self.default_plan)
+        """The plan of a caller whose token names `claimed` (None: no claim). A claim naming a
+        plan this copy lacks reloads it early, at most once per MISS_RELOAD_S (a plan just
+        created elsewhere is found within seconds; forged claims cost at most that)."""
+        book = self.all(db, now_s)
+        if claimed is not None and claimed not in book and now_s - self._loaded_at >= MISS_RELOAD_S:
+            self._loaded_at = -1e18  # expired: the next all() reloads
+            book = self.all(db, now_s)
+        plan, unknown = plans.choose(book, claimed, self.default_plan)
         if unknown and claimed not in self._warned:
             with self._lock:
                 if len(self._warned) < 10_000:

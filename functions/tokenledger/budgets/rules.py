@@ -253,4 +253,7 @@ def status(budget: Budget, month: str, cost_nanos: int | None, reserved_nanos: i
         "source": budget.source,
         "plan": budget.plan,
         "sources": dict(budget.sources),
+        "downgrade_to": budget.downgrade_to,
+        "downgrade_at": float(budget.downgrade_at) if budget.downgrade_to else None,
+        "downgrading": downgrade_due(budget, cost_nanos),  # paid calls now go to downgrade_to
     }
