@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 import requests
 
 PAID = "openai/gpt-4o-mini"
@@ -46,3 +47,14 @@ def on_plan(auth, name: str, pid: str | None, claim: str = "stripeRole"):
         auth.set_claims(user.uid, {claim: pid})
         auth.refresh(user)
     return user
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plans_left_behind(db):
+    """Plans a test module creates are deleted after it: other modules' users have none (a plan
+    with a dollar budget changes what the scheduled check scans)."""
+    before = {snap.id for snap in db.collection("plans").stream()}
+    yield
+    for snap in db.collection("plans").stream():
+        if snap.id not in before:
+            snap.reference.delete()

@@ -8,8 +8,10 @@ import requests
 
 from .budget_helpers import open_reservations, requests_from
 from .ledger_checks import rows_for
-from .plan_helpers import FREE, PAID, Served, on_plan, plan_id
+from .plan_helpers import FREE, PAID, Served, on_plan, plan_id, plans_left_behind
 from .served_api import served_api
+
+__all__ = ["plans_left_behind"]  # autouse: this module's plans are deleted after it
 
 DEFAULT_TIER = [PAID, FREE]
 

@@ -13,8 +13,10 @@ from requests.adapters import HTTPAdapter
 
 from .budget_helpers import requests_from, worst_case
 from .ledger_checks import month_doc, rows_for
-from .plan_helpers import BODY, FREE, PAID, Served, on_plan, plan_id
+from .plan_helpers import BODY, FREE, PAID, Served, on_plan, plan_id, plans_left_behind
 from .served_api import served_api
+
+__all__ = ["plans_left_behind"]  # autouse: this module's plans are deleted after it
 
 HEADER = "X-Tokenledger-Downgraded"
 

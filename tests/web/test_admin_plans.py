@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
 import requests
 
 from scripts.devkit import browser
@@ -15,6 +16,16 @@ from .helpers import wait_text
 
 PAID = "openai/gpt-4o-mini"
 FREE = "meta-llama/llama-3.3-70b-instruct:free"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def plans_left_behind(db):
+    """This module's plans are deleted after it (other tests' users have none)."""
+    before = {snap.id for snap in db.collection("plans").stream()}
+    yield
+    for snap in db.collection("plans").stream():
+        if snap.id not in before:
+            snap.reference.delete()
 
 
 def plan_seen(api, user, pid: str) -> None:

@@ -60,11 +60,12 @@ def copy_of(doc: dict | None) -> dict:
     return {"exists": True, "fields": {k: doc[k] for k in COPIED if k in doc}, "updated_at": doc.get("updated_at")}
 
 
-def budget_of(copy: dict, settings: Settings) -> rules.Budget:
-    """The budget a copy stands for: what rules.budget_from_doc makes of the document."""
+def budget_of(copy: dict, settings: Settings, plan=None) -> rules.Budget:
+    """The budget a copy stands for: what rules.budget_from_doc makes of the document (on the
+    user's plan, when they have one)."""
     if not copy.get("exists"):
-        return rules.default_budget(settings)
-    return rules.budget_from_doc({"updated_at": copy.get("updated_at"), **(copy.get("fields") or {})}, settings)
+        return rules.budget_from_doc(None, settings, plan)
+    return rules.budget_from_doc({"updated_at": copy.get("updated_at"), **(copy.get("fields") or {})}, settings, plan)
 
 
 def _month_write(db, uid: str, month: str, copy: dict) -> tuple:
