@@ -12,8 +12,8 @@ from tokenledger.config import Settings
 from .budget_helpers import alert_ids
 from .plan_helpers import on_plan, plan_id
 
-NOW = datetime(2033, 3, 10, 12, 0, tzinfo=timezone.utc)
-MONTH = "2033-03"
+NOW = datetime(2034, 7, 10, 12, 0, tzinfo=timezone.utc)  # a month no other test uses
+MONTH = "2034-07"
 
 
 def test_the_check_alerts_on_the_plans_thresholds_and_budget(db, auth, stack):
