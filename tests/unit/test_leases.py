@@ -58,10 +58,6 @@ def test_what_a_lease_keeps_from_its_read_back():
     # room exactly one worst case: the call fits; one nano less: refused.
     assert leases.kept_nanos(99 * W, 8 * W, 8 * W, W, 100 * W) == W
     assert leases.kept_nanos(99 * W + 1, 8 * W, 8 * W, W, 100 * W) is None
-    # A $0 call (a free model, or a downgraded call) is never refused by the dollar budget, even
-    # with other calls' momentary reservations past it, or the month already over it.
-    assert leases.kept_nanos(99 * W, 8 * W, 0, 0, 100 * W) == 0
-    assert leases.kept_nanos(101 * W, 0, 0, 0, 100 * W) == 0
 
 
 def test_requests_kept_of_a_grant():

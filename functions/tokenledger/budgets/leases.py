@@ -99,8 +99,6 @@ def kept_nanos(cost_nanos: int, reserved_nanos: int, asked_nanos: int, worst_nan
     HEADROOM_SHARE times that (a lease), else the call's own worst case (a call's reservation),
     or None when not even that fits (the call is refused, everything given back)."""
     room = budget_nanos - (cost_nanos + reserved_nanos - asked_nanos)
-    if worst_nanos <= 0:  # a $0 call (a free model) fits any dollar budget, whatever others hold
-        return asked_nanos if room >= asked_nanos * HEADROOM_SHARE else 0
     if room < worst_nanos:
         return None
     return asked_nanos if room >= asked_nanos * HEADROOM_SHARE else worst_nanos
