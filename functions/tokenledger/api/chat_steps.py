@@ -110,6 +110,11 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
         return downgrade.try_downgrade(budget, call.body, call.plan,
                                        lambda body: plan_with_catalog(svc, body)[1], admit_on)
 
+    known = admission.budget_in_force(svc.gate, svc.settings, call.caller.uid, call.now, call.account_plan)
+    if downgrade.known_due(known, svc.gate.leases.seen_spent(call.caller.uid, call.now.strftime("%Y-%m")), call.plan):
+        found = lower(known)
+        if found is not None:
+            return downgraded(call, *found)
     try:
         admitted = admit_on(call.plan)
     except admission.BudgetExceeded as exc:

@@ -42,6 +42,12 @@ def target(budget: rules.Budget | None, plan: CallPlan) -> str | None:
     return None if budget.downgrade_to == plan.requested_model else budget.downgrade_to
 
 
+def known_due(budget: rules.Budget | None, seen_nanos: int | None, plan: CallPlan) -> bool:
+    """Past `downgrade_at` as this instance last saw the month (cost + reservations): the paid
+    call is not even tried — its refused attempt would count against the user's rate limit."""
+    return budget is not None and target(budget, plan) is not None and rules.downgrade_due(budget, seen_nanos)
+
+
 def past_threshold(admitted: admission.Admission, plan: CallPlan) -> bool:
     """An admitted paid call whose user's month (as the gate saw it) passed `downgrade_at`."""
     if plan.is_free or admitted.totals is None or not admitted.checked:
