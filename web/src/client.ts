@@ -22,7 +22,8 @@ export type ErrorCode =
   | "not_found" | "method_not_allowed" | "payload_too_large" | "unsupported_media_type"
   | "rate_limited" | "free_quota_exceeded"
   | "internal_error" | "upstream_error" | "upstream_unreachable" | "upstream_unavailable" | "upstream_timeout"
-  | "auth_unavailable" | "budget_unavailable";
+  | "auth_unavailable" | "budget_unavailable"
+  | "model_not_in_plan" | "invalid_plan" | "plan_not_found" | "plan_changed" | "invalid_query";
 
 /** `usage` of a chat answer or of the final stream chunk: OpenRouter's, with the cost charged. */
 export interface UsageCost {
