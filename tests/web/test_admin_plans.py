@@ -116,3 +116,10 @@ def test_users_page_shows_the_plan_and_says_when_calls_are_downgraded(page, app_
     page.locator("#main[data-ready]").wait_for()
     wait_text(page, "#plan-text", f"You are on the {pid} plan. You have used 100% or more of your budget, so your "
                                   f"paid calls are now served on {FREE}.")
+
+    page.goto(f"{app_url}/#/playground")
+    page.locator("#main[data-ready]").wait_for()
+    page.select_option("#model", PAID)
+    page.get_by_role("button", name="Send").click()
+    wait_text(page, "#downgraded", f"Your budget for {PAID} is used up, so this answer comes from {FREE} instead.")
+    assert page.text_content("#problem") == ""
