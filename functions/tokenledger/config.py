@@ -181,7 +181,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(`https://app.example.com,http://localhost:5173`). The default `*` allows any origin, which is "
             "safe because the API is authorised by the bearer ID token, never by cookies: a foreign page gains "
             "nothing it could not do with the token itself. Every answer lists `X-Usage-Recorded`, "
-            "`X-Generation-Id`, `Retry-After` and `X-Tokenledger-Overhead-Ms` in "
+            "`X-Generation-Id`, `Retry-After`, `X-Tokenledger-Overhead-Ms` and `X-Tokenledger-Downgraded` in "
             "`Access-Control-Expose-Headers` so such a page can read "
             "them. The app behind Hosting's `/api/**` rewrite is same-origin and needs no CORS",
             source="deploy"),

@@ -105,6 +105,8 @@ def caller_plan(svc: Services, caller: Caller, now: datetime) -> Plan | None:
     try:
         return svc.plans.plan_for(svc.db, caller.plan_claim, now.timestamp())
     except PlansUnavailable:
+        if svc.settings.budget_fail_open:  # the operator prefers availability: the defaults, no plan
+            return None
         raise ApiError(503, "budget_unavailable", "Your plan cannot be read right now; retry in a moment.",
                        {"Retry-After": "5"})
 

@@ -15,9 +15,10 @@ from google.api_core import exceptions as gexc
 from tokenledger import logs, store
 from tokenledger.budgets import plans
 from tokenledger.budgets.plans import Plan
+from tokenledger.budgets.reservations import GATE_RETRY
 
 MAX_PLANS = 500  # read per reload; more plans than this is not what a tier list looks like
-READ = {"timeout": 8.0}
+READ = {"timeout": 8.0, "retry": GATE_RETRY}  # as the budget gate's reads: quick retries, then a decision
 MISS_RELOAD_S = 5  # a claim naming a plan the copy lacks reloads it at most this often
 
 
