@@ -132,6 +132,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TOKENLEDGER_BUDGET_CACHE_S", "budget_cache_s", "int", "60",
             "how long an instance keeps a user's budget document (an admin PUT through the same instance "
             "replaces it at once; other instances see it within this time)"),
+    Setting("TOKENLEDGER_PLAN_CLAIM", "plan_claim", "str", "stripeRole",
+            "custom claim of the user's ID token naming their plan (`plans/{planId}`); the Stripe extension "
+            "sets `stripeRole`"),
+    Setting("TOKENLEDGER_DEFAULT_PLAN", "default_plan", "str", "free",
+            "plan of users whose token names none (or names a plan that does not exist); no such plan "
+            "document: the configured defaults alone"),
+    Setting("TOKENLEDGER_PLAN_CACHE_S", "plan_cache_s", "int", "60",
+            "how long an instance keeps the plans (one query of `plans` per instance per this many seconds; "
+            "an admin PUT/DELETE through the same instance is in force at once)"),
     Setting("TOKENLEDGER_BUDGET_FAIL_OPEN", "budget_fail_open", "bool", "false",
             "when a budget cannot be read (Firestore unreachable), let the call go on unchecked instead of "
             "503 `budget_unavailable`; only for deployments that prefer availability over the cap"),
@@ -205,7 +214,7 @@ SETTINGS: tuple[Setting, ...] = (
             "(`https://app.example.com,http://localhost:5173`). The default `*` allows any origin, which is "
             "safe because the API is authorised by the bearer ID token, never by cookies: a foreign page gains "
             "nothing it could not do with the token itself. Every answer lists `X-Usage-Recorded`, "
-            "`X-Generation-Id`, `Retry-After` and `X-Tokenledger-Overhead-Ms` in "
+            "`X-Generation-Id`, `Retry-After`, `X-Tokenledger-Overhead-Ms` and `X-Tokenledger-Downgraded` in "
             "`Access-Control-Expose-Headers` so such a page can read "
             "them. The app behind Hosting's `/api/**` rewrite is same-origin and needs no CORS",
             source="deploy"),

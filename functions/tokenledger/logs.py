@@ -157,3 +157,16 @@ def credits_payment_skipped(user_id: str, payment_id: str, reason: str, currency
 
 def credits_low_balance(user_id: str, balance_nanos: int, threshold_nanos: int) -> None:
     _flog.warn(CREDITS_LOW_BALANCE, user_id=user_id, balance_nanos=balance_nanos, threshold_nanos=threshold_nanos)
+
+
+# --- plans -------------------------------------------------------------------------------
+PLAN_UNKNOWN = "plan_unknown"  # a token's claim names a plan that does not exist (once per instance and plan)
+PLANS_READ_FAILED = "plans_read_failed"
+
+
+def plan_unknown(plan_id: str, fallback: str | None) -> None:
+    _flog.warn(PLAN_UNKNOWN, plan_id=plan_id, fallback=fallback)
+
+
+def plans_read_failed(error: str) -> None:
+    _flog.warn(PLANS_READ_FAILED, error=error)

@@ -245,3 +245,15 @@ def wallet_doc(db: firestore.Client, uid: str):
 def wallet_entry_doc(db: firestore.Client, uid: str, entry_id: str):
     """user_credits/{uid}/entries/{entryId}: the wallet's append-only history."""
     return wallet_doc(db, uid).collection(CREDIT_ENTRIES).document(entry_id)
+
+
+PLANS = "plans"  # plans/{planId} (budgets/plans.py)
+AUDIT_LOG = "audit_log"  # audit_log/{id}: admin changes, written in the commit of the change (audit/)
+
+
+def plan_doc(db: firestore.Client, plan_id: str):
+    return db.collection(PLANS).document(plan_id)
+
+
+def audit_doc(db: firestore.Client, entry_id: str):
+    return db.collection(AUDIT_LOG).document(entry_id)

@@ -47,6 +47,8 @@ def run(stack) -> None:
         "no budget document, streamed": ("none", True, False),
         "hot user (back to back, past the burst), no budget document": ("none", False, True),
         "hot user, budget enforced": ("hard", False, True),
+        # Plans (docs/budgets.md#plans): the allowance from the plan the token's claim names, resolved in memory.
+        "on a plan (claim stripeRole), plan budget enforced": ("plan", False, False),
     }
     rows = []
     with served_api(counting=True, name="ops-api") as base:
@@ -63,6 +65,8 @@ def run(stack) -> None:
             response.raise_for_status()
             return OVERHEAD_HEADER in response.headers
 
+        api.request("PUT", "/v1/admin/plans/bench-ops-pro", admin,
+                    json={"monthly_budget": 1000, "enforce": True}).raise_for_status()
         for name, (budget, streamed, hot) in kinds.items():
             users = [auth.create_user("bench-ops") for _ in range(1 if hot else CALLS)]
             for user in users:
@@ -71,6 +75,9 @@ def run(stack) -> None:
                                 json={"monthly_budget": 0, "enforce": True}).raise_for_status()
                     api.request("POST", f"/v1/admin/credits/{user.uid}", admin,
                                 json={"amount": 1000, "reason": "bench", "idempotency_key": user.uid}).raise_for_status()
+                elif budget == "plan":
+                    auth.set_claims(user.uid, {"stripeRole": "bench-ops-pro"})
+                    auth.refresh(user)
                 elif budget != "none":
                     api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
                                 json={"monthly_budget": 1000, "enforce": budget == "hard"}).raise_for_status()

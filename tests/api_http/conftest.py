@@ -102,6 +102,8 @@ def recorded(monkeypatch, settings):
     # The account's standing (disabled, revoked) is read from the Auth backend: an emulator matter.
     monkeypatch.setattr(auth, "check_standing", lambda claims, uid: None)
     monkeypatch.setattr(chat_steps, "admit", lambda svc, call: None)  # no budget: a Firestore matter
+    for module in (chat, chat_steps):  # no plans: they are Firestore documents
+        monkeypatch.setattr(module, "caller_plan", lambda svc, caller, now: None)
     records = []
 
     def record_usage(db, record, settings, replay=False):

@@ -1,7 +1,8 @@
 """CORS as a browser on another origin sees it, and the Hosting rewrite's `/api` prefix."""
 from __future__ import annotations
 
-EXPOSED = {"x-usage-recorded", "x-generation-id", "retry-after", "x-tokenledger-overhead-ms"}
+EXPOSED = {"x-usage-recorded", "x-generation-id", "retry-after", "x-tokenledger-overhead-ms",
+           "x-tokenledger-downgraded"}
 ORIGIN = "http://elsewhere.example:3000"
 
 

@@ -7,8 +7,10 @@ from scripts.devkit import browser
 PAGES = {
     "usage": ["month", "download-csv"],
     "playground": ["model", "prompt", "max-tokens", "send"],
-    "admin": ["admin-month", "budget-uid", "budget-amount", "budget-enforce", "budget-save",
-              "credits-uid", "credits-amount", "credits-reason", "credits-grant", "credits-show"],
+    "admin": ["admin-month", "find-email", "find-go", "budget-uid", "budget-amount", "budget-enforce", "budget-save",
+              "credits-uid", "credits-amount", "credits-reason", "credits-grant", "credits-show",
+              "plan-id", "plan-budget", "plan-enforce", "plan-models", "plan-downgrade-to", "plan-downgrade-at",
+              "plan-save"],
 }
 NAV = ["nav-usage", "nav-playground", "nav-admin", "signout"]
 
@@ -40,7 +42,8 @@ def test_every_page_has_no_serious_violations_and_keyboard_reachable_controls(pa
         page.goto(f"{app_url}/#/{name}")
         page.locator("#main[data-ready]").wait_for()
         assert browser.axe_violations(page) == [], name
-        reached = tab_order(page, len(NAV) + len(controls) + 4)
+        rows = page.locator(".plan-edit, .plan-delete").count()  # each plan's Edit and Delete (admin)
+        reached = tab_order(page, len(NAV) + len(controls) + rows + 4)
         for control in NAV + controls:
             assert control in reached, (name, control, reached)
         unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]

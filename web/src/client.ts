@@ -24,7 +24,8 @@ export type ErrorCode =
   | "rate_limited" | "free_quota_exceeded"
   | "internal_error" | "upstream_error" | "upstream_unreachable" | "upstream_unavailable" | "upstream_timeout"
   | "auth_unavailable" | "budget_unavailable"
-  | "credits_exhausted" | "invalid_grant" | "idempotency_key_reused" | "credits_unavailable";
+  | "credits_exhausted" | "invalid_grant" | "idempotency_key_reused" | "credits_unavailable"
+  | "model_not_in_plan" | "invalid_plan" | "plan_not_found" | "plan_changed" | "invalid_query";
 
 /** `usage` of a chat answer or of the final stream chunk: OpenRouter's, with the cost charged. */
 export interface UsageCost {
@@ -54,6 +55,15 @@ export interface BudgetStatus {
   free_daily_requests: number | null;
   free_requests_today: number | null;
   source: string;
+  /** The plan in force (`plans/{planId}`), and where each field came from. */
+  plan?: string | null;
+  sources?: Record<string, "user" | "plan" | "default">;
+  downgrade_to?: string | null;
+  downgrade_at?: number | null;
+  /** GET /v1/budget: the month passed `downgrade_at`, paid calls go to `downgrade_to`. */
+  downgrading?: boolean;
+  /** On a chat answer: this call was served on `downgrade_to`. */
+  downgraded?: boolean;
 }
 
 export interface ModelInfo {

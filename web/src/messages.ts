@@ -33,6 +33,8 @@ export function sentence(err: unknown, budget?: { spent: number; monthly_budget:
       return "You do not have access to this. It is for administrators.";
     case "model_not_allowed": case "model_not_found":
       return "That model is not available in this app. Pick another one from the list.";
+    case "model_not_in_plan":
+      return `${err.message} Pick a model your plan includes, or change your plan.`;
     case "max_tokens_too_large":
       return `The answer length you asked for is too long. ${err.message}`;
     case "payload_too_large":

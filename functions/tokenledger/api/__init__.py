@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from tokenledger.api import analytics, budgets, chat, credits, errors, ledger
+from tokenledger.api import analytics, budgets, chat, credits, errors, ledger, plans, users
 
 # Response headers a browser page may read. CORS hides every non-basic header from a page on
 # another origin unless listed here, and Firebase's CorsOptions has no setting for it.
-EXPOSED_HEADERS = ("X-Usage-Recorded", "X-Generation-Id", "Retry-After", "X-Tokenledger-Overhead-Ms")
+EXPOSED_HEADERS = ("X-Usage-Recorded", "X-Generation-Id", "Retry-After", "X-Tokenledger-Overhead-Ms",
+                   "X-Tokenledger-Downgraded")
 # Firebase Hosting's rewrite of `/api/**` to this function keeps the full path.
 HOSTING_PREFIX = "/api"
 
@@ -21,6 +22,8 @@ def create_app() -> Flask:
     flask_app.register_blueprint(budgets.bp)
     flask_app.register_blueprint(ledger.bp)
     flask_app.register_blueprint(credits.bp)
+    flask_app.register_blueprint(plans.bp)
+    flask_app.register_blueprint(users.bp)
 
     @flask_app.after_request
     def expose_headers(response):

@@ -18,6 +18,7 @@ from flask import request
 
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
+from tokenledger.budgets.plans import claimed_plan
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tokenledger"'}
 
@@ -27,6 +28,7 @@ class Caller:
     uid: str
     admin: bool = False
     email: str | None = None
+    plan_claim: str | None = None  # the plan the token's custom claim names (TOKENLEDGER_PLAN_CLAIM)
 
 
 def _token() -> str:
@@ -155,7 +157,8 @@ def current_caller() -> Caller:
     if not uid:
         raise ApiError(401, "invalid_token", "The ID token names no user.", CHALLENGE)
     check_standing(claims, uid)
-    return Caller(uid=uid, admin=claims.get("admin") is True, email=claims.get("email"))
+    return Caller(uid=uid, admin=claims.get("admin") is True, email=claims.get("email"),
+                  plan_claim=claimed_plan(claims, services().settings.plan_claim))
 
 
 def require_admin() -> Caller:

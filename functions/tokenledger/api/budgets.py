@@ -14,6 +14,8 @@ from tokenledger.api import query, validation
 from tokenledger.api.auth import current_caller, require_admin
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
+from tokenledger.api.plans import MODEL_PATTERN, caller_plan
+from tokenledger.audit import log as audit
 from tokenledger.budgets import admission, alerts, copies, reservations, rules
 
 bp = Blueprint("budgets", __name__)
@@ -36,6 +38,9 @@ class BudgetUpdate(BaseModel):
     free_daily_requests: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
     requests_per_minute: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
     max_in_flight: StrictInt | None = Field(default=None, ge=0, le=10_000)
+    # The budget-aware downgrade for this user alone (beats their plan's; docs/budgets.md).
+    downgrade_to: str | None = Field(default=None, pattern=MODEL_PATTERN)
+    downgrade_at: Number | None = Field(default=None, gt=0, le=1)
 
     @field_validator("alert_thresholds")
     @classmethod
@@ -84,7 +89,7 @@ def my_budget():
     now = svc.now()
     month, day = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d")
     try:
-        budget = admission.read_budget(svc.db, caller.uid, svc.settings)
+        budget = admission.read_budget(svc.db, caller.uid, svc.settings, caller_plan(svc, caller, now))
         totals = reservations.read_month(svc.db, caller.uid, month, retry=admission.QUICK_RETRY)
         free_today = reservations.free_requests_today(svc.db, caller.uid, day)
         # `reserved` is what calls in progress hold: not what instances keep leased for the next ones.
@@ -98,7 +103,7 @@ def my_budget():
 @bp.put("/v1/admin/budgets/<uid>")
 def put_budget(uid: str):
     svc = services()
-    require_admin()
+    admin = require_admin()
     uid = _uid(uid)
     body = validation.json_body(svc.settings)
     try:
@@ -114,19 +119,29 @@ def put_budget(uid: str):
         doc["monthly_budget_nanos"] = None if amount is None else money.to_nanos(amount)
     if "alert_thresholds" in given:
         doc["alert_thresholds"] = [float(t) for t in update.alert_thresholds]
-    for name in ("enforce", "email", "free_daily_requests", "requests_per_minute", "max_in_flight"):
+    for name in ("enforce", "email", "free_daily_requests", "requests_per_minute", "max_in_flight",
+                 "downgrade_to", "downgrade_at"):
         if name in given:
             doc[name] = getattr(update, name)
+    if update.downgrade_to is not None and not validation.is_allowed(update.downgrade_to, svc.settings):
+        raise ApiError(400, "invalid_budget", f"downgrade_to: the model '{update.downgrade_to}' is not allowed "
+                       "by this app.")
     doc["updated_at"] = firestore.SERVER_TIMESTAMP
     ref = store.budget_doc(svc.db, uid)
     months = copies.copy_months(svc.now())
+    before = ref.get()
+    old = before.to_dict() if before.exists else None
+
+    def logged(batch):  # the audit log's entry, in the commit of the change
+        audit.add(batch, svc.db, admin.uid, admin.email, "put", ref.path, old, audit.plain(doc), svc.now())
+
     # The budget and its copy on this month's document (read by the scheduled check) in one
     # batch: both or neither (budgets/copies.py).
     try:
-        copies.write_budget(svc.db, uid, months, doc, created=True)
+        copies.write_budget(svc.db, uid, months, doc, created=True, also=logged)
         status = 201
     except gexc.AlreadyExists:  # an update keeps the first created_at and drops what was omitted
-        copies.write_budget(svc.db, uid, months, doc, created=False)
+        copies.write_budget(svc.db, uid, months, doc, created=False, also=logged)
         status = 200
     svc.gate.budgets.forget(uid)  # in force at once on this instance; elsewhere within the cache time
     stored = ref.get().to_dict()

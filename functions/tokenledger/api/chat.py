@@ -11,6 +11,7 @@ from tokenledger.api.chat_steps import (
     abandon_call,
     budget_status,
     build_call_record,
+    downgrade_headers,
     overhead_ms,
     prepare_call,
     record_lost_answer,
@@ -18,9 +19,11 @@ from tokenledger.api.chat_steps import (
     settle_call,
     upstream_to_api_error,
 )
+from tokenledger.api.plans import caller_plan, tier_of
 from tokenledger.api.chat_stream import stream_chat
 from tokenledger.api.context import services
 from tokenledger.openrouter import UpstreamError
+from tokenledger.policy import candidates
 
 bp = Blueprint("chat", __name__)
 
@@ -54,13 +57,15 @@ def chat_completions():
     if result.generation_id:
         response.headers["X-Generation-Id"] = result.generation_id
     response.headers[OVERHEAD_HEADER] = overhead_ms(call)
+    response.headers.update(downgrade_headers(call))
     return response
 
 
 @bp.get("/v1/models")
 def list_models():
     svc = services()
-    current_caller()
+    caller = current_caller()
+    tier = tier_of(caller_plan(svc, caller, svc.now()))  # only what the caller's plan allows
     catalog = svc.catalog.get()
     models = [
         {
@@ -74,6 +79,7 @@ def list_models():
         }
         for price in sorted(catalog.models.values(), key=lambda p: p.model_id)
         if validation.is_allowed(price.model_id, svc.settings)
+        and (tier is None or candidates.is_allowed(price.model_id, tier.allowed))
     ]
     return jsonify(
         {

@@ -10,14 +10,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from tokenledger import logs, money
-from tokenledger.api import validation
+from tokenledger.api import downgrade, validation
 from tokenledger.api.auth import Caller, current_caller
 from tokenledger.api.context import Services
 from tokenledger.api.errors import ApiError
 from tokenledger.budgets import admission
+from tokenledger.api.plans import caller_plan, tier_of
+from tokenledger.budgets.plans import Plan
 from tokenledger.metering import ledger, usage
 from tokenledger.openrouter import UpstreamError
 from tokenledger.policy import CallPlan, PolicyError, plan_call
+from tokenledger.policy.candidates import Tier
 from tokenledger.pricing.prices import Catalog, ModelPrice, fallback_price
 
 CHAT_ENDPOINT = "/v1/chat/completions"
@@ -46,6 +49,8 @@ class PreparedCall:
     credits_nanos: int = 0  # what the user's credits paid of this call (budgets/ceiling.py)
     lease_nanos: int | None = None  # what the call's lease holds after it settled (admitted from a lease)
     queued: bool = False  # not committed inline, but in the outbox: recorded without anyone (X-Usage-Recorded)
+    account_plan: Plan | None = None  # the caller's plan (plans/{planId}) in force
+    downgraded_from: str | None = None  # the model the client asked for, when served on downgrade_to
 
     @property
     def upstream_body(self) -> dict:
@@ -58,27 +63,29 @@ def prepare_call(svc: Services) -> PreparedCall:
     started = time.perf_counter()
     now = svc.now()
     caller = current_caller()
+    account_plan = caller_plan(svc, caller, now)
     body = validation.json_body(svc.settings)
-    catalog, plan = plan_with_catalog(svc, body)
+    catalog, plan = plan_with_catalog(svc, body, tier_of(account_plan))
     chat = validation.chat_request(body, svc.settings)
-    call = PreparedCall(caller, body, chat, catalog, plan.record_price, plan, now=now, started=started)
+    call = PreparedCall(caller, body, chat, catalog, plan.record_price, plan, now=now, started=started,
+                        account_plan=account_plan)
     call.admission = admit(svc, call)
     return call
 
 
-def plan_with_catalog(svc: Services, body: dict) -> tuple[Catalog, CallPlan]:
+def plan_with_catalog(svc: Services, body: dict, tier: Tier | None = None) -> tuple[Catalog, CallPlan]:
     """The request policy (tokenledger/policy) against the catalog in force. A model the catalog
     does not know triggers one rate-limited /models refresh first, so new releases work the day
     they appear."""
     catalog = svc.catalog.get()
     try:
-        return catalog, plan_call(body, catalog, svc.settings)
+        return catalog, plan_call(body, catalog, svc.settings, tier)
     except PolicyError as exc:
         fresh = svc.catalog.refresh_for_missing(exc.missing_models) if exc.missing_models else None
         if fresh is None:
             raise policy_error(exc)
     try:
-        return fresh, plan_call(body, fresh, svc.settings)
+        return fresh, plan_call(body, fresh, svc.settings, tier)
     except PolicyError as exc:
         raise policy_error(exc)
 
@@ -93,14 +100,51 @@ def overhead_ms(call: PreparedCall) -> str:
 
 
 def admit(svc: Services, call: PreparedCall) -> admission.Admission:
-    settings = svc.settings
-    worst = call.plan.worst_case_nanos
-    call.worst_nanos = worst
+    """The gate's admission of the call — or of its downgrade (downgrade.py): served on the
+    budget's `downgrade_to` when the budget refuses a paid call, or its month passed
+    `downgrade_at`; the call then carries the downgraded plan."""
+    call.worst_nanos = call.plan.worst_case_nanos
+
+    def admit_on(plan: CallPlan) -> admission.Admission:
+        return admission.admit(svc.db, svc.settings, svc.gate, call.caller.uid, plan.is_free,
+                               plan.worst_case_nanos, call.now, call.chat.feature, call.account_plan)
+
+    def lower(budget) -> tuple[CallPlan, admission.Admission] | None:
+        return downgrade.try_downgrade(budget, call.body, call.plan,
+                                       lambda body: plan_with_catalog(svc, body)[1], admit_on)
+
+    known = admission.budget_in_force(svc.gate, svc.settings, call.caller.uid, call.now, call.account_plan)
+    if downgrade.known_due(known, svc.gate.leases.seen_spent(call.caller.uid, call.now.strftime("%Y-%m")), call.plan):
+        found = lower(known)
+        if found is not None:
+            return downgraded(call, *found)
     try:
-        return admission.admit(svc.db, settings, svc.gate, call.caller.uid, call.plan.is_free, worst, call.now,
-                               call.chat.feature)
-    except admission.RateLimited as exc:
-        raise ApiError(
+        admitted = admit_on(call.plan)
+    except admission.BudgetExceeded as exc:
+        found = lower(admission.budget_in_force(svc.gate, svc.settings, call.caller.uid, call.now, call.account_plan))
+        if found is None:
+            raise admission_error(exc)
+        return downgraded(call, *found)
+    except downgrade.REFUSALS as exc:
+        raise admission_error(exc)
+    if downgrade.past_threshold(admitted, call.plan):
+        found = lower(admitted.budget)
+        if found is not None:
+            admission.abandon(svc.db, svc.gate, admitted)  # the paid call's hold goes back
+            return downgraded(call, *found)
+    return admitted
+
+
+def downgraded(call: PreparedCall, plan: CallPlan, admitted: admission.Admission) -> admission.Admission:
+    call.downgraded_from = call.plan.requested_model
+    call.plan, call.price, call.worst_nanos = plan, plan.record_price, plan.worst_case_nanos
+    return admitted
+
+
+def admission_error(exc: Exception) -> ApiError:
+    """A refusal of the gate as the client sees it."""
+    if isinstance(exc, admission.RateLimited):
+        return ApiError(
             429,
             "user_rate_limited",
             f"Too many calls: the limit is {exc.limit} "
@@ -109,10 +153,10 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
             {"Retry-After": str(exc.retry_after_s)},
             extra={"limit": exc.limit_name, "limit_value": exc.limit},
         )
-    except admission.BudgetExceeded as exc:
+    if isinstance(exc, admission.BudgetExceeded):
         if exc.wallet is not None:
-            raise credits_exhausted(exc)
-        raise ApiError(
+            return credits_exhausted(exc)
+        return ApiError(
             402,
             "budget_exceeded",
             f"This call could cost up to {money_text(exc.estimate_nanos)} and would take you over your monthly "
@@ -126,16 +170,15 @@ def admit(svc: Services, call: PreparedCall) -> admission.Admission:
                 "estimated_cost": money.usd_float(exc.estimate_nanos),
             },
         )
-    except admission.BudgetUnavailable:
-        raise ApiError(503, "budget_unavailable", "Your budget cannot be checked right now; retry in a moment.",
-                       {"Retry-After": "5"})
-    except admission.FreeQuotaExceeded as exc:
-        raise ApiError(
+    if isinstance(exc, admission.FreeQuotaExceeded):
+        return ApiError(
             429,
             "free_quota_exceeded",
             f"You have used your {exc.limit} free-model requests for today (UTC); try again tomorrow or use a paid model.",
             {"Retry-After": str(exc.retry_after_s)},
         )
+    return ApiError(503, "budget_unavailable", "Your budget cannot be checked right now; retry in a moment.",
+                    {"Retry-After": "5"})
 
 
 def credits_exhausted(exc) -> ApiError:
@@ -180,7 +223,7 @@ def record_lost_answer(svc: Services, call: PreparedCall, exc: UpstreamError) ->
     generation_id = f"{usage.LOST_PREFIX}{uuid.uuid4().hex}"
 
     def make() -> usage.UsageRecord:
-        record = build_call_record(svc, call, {"model": call.chat.model}, call.upstream_ms, generation_id,
+        record = build_call_record(svc, call, {"model": call.plan.requested_model}, call.upstream_ms, generation_id,
                                    status=usage.STATUS_NO_ANSWER)
         worst = max(call.worst_nanos, call.admission.reserved_nanos if call.admission else 0)
         return replace(record, cost_nanos=worst, estimated_cost_nanos=worst, cost_source=usage.COST_PENDING,
@@ -214,7 +257,7 @@ def build_call_record(
     if call.admission is not None and call.admission.checked and call.admission.feature != feature:
         metadata = {**metadata, "feature_requested": feature}  # over the cap: counted under `other`
         feature = call.admission.feature
-    return usage.build_record(
+    record = usage.build_record(
         response_body,
         usage.CallFacts(
             user_id=call.caller.uid,
@@ -233,6 +276,16 @@ def build_call_record(
         generation_id=generation_id,
         status=status,
     )
+    if call.downgraded_from is not None:  # requested_model keeps what the client asked for
+        record = replace(record, flags=(*record.flags, usage.FLAG_DOWNGRADED))
+    return record
+
+
+def downgrade_headers(call: PreparedCall) -> dict:
+    """X-Tokenledger-Downgraded: <requested> -> <served>, on a downgraded call only."""
+    if call.downgraded_from is None:
+        return {}
+    return {downgrade.HEADER: downgrade.header_value(call.downgraded_from, call.plan.requested_model)}
 
 
 def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> bool:
@@ -327,9 +380,10 @@ def budget_status(svc: Services, call: PreparedCall, record: usage.UsageRecord |
     try:
         cost = record.cost_nanos if (recorded and record is not None) else None
         held = bool(record is not None and record.cost_source == usage.COST_PENDING)
-        return admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now,
-                                    call.month_cost_nanos, call.month_reserved_nanos,  # set by meter_call
-                                    call.lease_nanos, call.credits_nanos, call.month_credits_nanos)
+        status = admission.after_call(svc.db, svc.settings, call.admission, cost, held, call.now,
+                                      call.month_cost_nanos, call.month_reserved_nanos,  # set by meter_call
+                                      call.lease_nanos, call.credits_nanos, call.month_credits_nanos)
+        return None if status is None else {**status, "downgraded": call.downgraded_from is not None}
     except Exception as exc:  # noqa: BLE001 - the call is recorded; its status is a courtesy
         logs.budget_status_failed(error=type(exc).__name__, detail=str(exc)[:300])
         return None

@@ -32,6 +32,7 @@ from tokenledger.api.chat_steps import (
     abandon_call,
     budget_status,
     build_call_record,
+    downgrade_headers,
     overhead_ms,
     record_lost_answer,
     recorded_header,
@@ -61,7 +62,8 @@ def stream_chat(svc: Services, call: PreparedCall) -> Response:
     call.upstream_ms = round((time.perf_counter() - upstream.started) * 1000)
     relay = StreamRelay(svc, call, upstream)
     # A stream's overhead header can only say what came before its first byte.
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", OVERHEAD_HEADER: overhead_ms(call)}
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no", OVERHEAD_HEADER: overhead_ms(call),
+               **downgrade_headers(call)}
     if upstream.generation_id:
         headers["X-Generation-Id"] = upstream.generation_id
     return Response(relay.events(), mimetype="text/event-stream", headers=headers)

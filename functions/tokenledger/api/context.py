@@ -11,6 +11,7 @@ from tokenledger import config, store
 from tokenledger.api.errors import ApiError
 from tokenledger.budgets.admission import Gate
 from tokenledger.metering.outbox import Publisher
+from tokenledger.budgets.plan_book import PlanBook
 from tokenledger.openrouter import OpenRouterClient
 from tokenledger.pricing.catalog import CatalogProvider
 
@@ -22,6 +23,11 @@ class Services:
     catalog: CatalogProvider
     gate: Gate  # per-instance budget cache, rate counters, feature names
     outbox: Publisher | None = None  # where a call the ledger could not commit goes (None: off)
+    plans: PlanBook | None = None  # per-instance copy of the plans (built from settings when None)
+
+    def __post_init__(self):
+        if self.plans is None:
+            self.plans = PlanBook(self.settings.plan_cache_s, self.settings.default_plan)
 
     @property
     def db(self):

@@ -37,8 +37,10 @@ from tokenledger.budgets import features, reservations, rules
 from tokenledger.budgets.admitted import (BUDGET_READ, FIRESTORE_ERRORS, QUICK_RETRY, Admission, BudgetExceeded,
                                           BudgetUnavailable, FreeQuotaExceeded, Gate, WalletSeen, read_wallet,
                                           unchecked, wallet_seen)
+from tokenledger.budgets.cache import BudgetDoc, resolved
 from tokenledger.budgets.gate_call import GateCall
 from tokenledger.budgets.limits import RateLimited
+from tokenledger.budgets.plans import Plan
 from tokenledger.budgets.settling import abandon, finish, holding, settled
 from tokenledger.budgets.status import after_call
 from tokenledger.config import Settings
@@ -52,24 +54,30 @@ BUDGET_DOC_FIELDS = ["monthly_budget", "monthly_budget_nanos", *rules.BUDGET_FIE
 WALLET_FIELDS = ["balance_nanos", "held_nanos", "low_balance_nanos"]
 
 
-def read_budget(db, uid: str, settings: Settings) -> rules.Budget:
-    """The user's budget in force; BudgetUnavailable when Firestore cannot be read."""
+def read_budget(db, uid: str, settings: Settings, plan: Plan | None = None) -> rules.Budget:
+    """The user's budget in force (on `plan`); BudgetUnavailable when Firestore cannot be read."""
     try:
         snap = store.budget_doc(db, uid).get(**BUDGET_READ)
     except FIRESTORE_ERRORS as exc:
         raise BudgetUnavailable() from exc
-    return rules.budget_from_doc(snap.to_dict() if snap.exists else None, settings)
+    return rules.budget_from_doc(snap.to_dict() if snap.exists else None, settings, plan)
+
+
+def budget_in_force(gate: Gate, settings: Settings, uid: str, now: datetime, plan: Plan | None) -> rules.Budget | None:
+    """The user's budget as this instance has it cached (no read), resolved on `plan`; after an
+    admission, whichever call cached it."""
+    return resolved(gate.budgets.recent(uid, now.timestamp()), plan, settings)
 
 
 def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_case_nanos: int, now: datetime,
-          feature: str | None = None) -> Admission:
+          feature: str | None = None, plan: Plan | None = None) -> Admission:
     """Raises RateLimited / FreeQuotaExceeded / BudgetExceeded / BudgetUnavailable (nothing left
     reserved) when the call may not go."""
     refusal = gate.limiter.refused(uid, now)
     if refusal is not None:
         raise refusal
     month = now.strftime("%Y-%m")
-    budget = gate.budgets.get(uid, now.timestamp())
+    budget = resolved(gate.budgets.get(uid, now.timestamp()), plan, settings)  # their document cached, on their plan
     wants_features = gate.features.needs_read(uid, month, feature, settings.max_features)
     alerts_sent = None
     names_unknown = False  # the month's feature names could not be read: count under `other`
@@ -78,14 +86,14 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
             read = _read_before(db, settings, uid, month, read_budget=budget is None, read_features=wants_features)
         except FIRESTORE_ERRORS:
             if budget is None:
-                return unchecked(settings, uid, rules.default_budget(settings), now, feature)
+                return unchecked(settings, uid, rules.budget_from_doc(None, settings, plan), now, feature)
             read = None
             names_unknown = wants_features
         if read is not None:
             if budget is None:
-                budget = read.budget
-                gate.budgets.put(uid, budget, now.timestamp())
+                gate.budgets.put(uid, read.budget, now.timestamp())
                 gate.wallets.put(uid, read.wallet, now.timestamp())
+                budget = read.budget.resolve(plan, settings)
             if wants_features:
                 gate.features.learn(uid, month, read.features)
             alerts_sent = read.alerts_sent
@@ -102,7 +110,7 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
 
 @dataclass(frozen=True)
 class _ReadBefore:
-    budget: rules.Budget | None
+    budget: BudgetDoc | None
     features: frozenset
     alerts_sent: dict
     wallet: WalletSeen | None = None
@@ -125,7 +133,7 @@ def _read_before(db, settings: Settings, uid: str, month: str, read_budget: bool
     budget = wallet = None
     if read_budget:
         snap = snaps.get(budget_ref.path)
-        budget = rules.budget_from_doc(snap.to_dict() if snap is not None and snap.exists else None, settings)
+        budget = BudgetDoc(snap.to_dict() if snap is not None and snap.exists else None)
         wallet = wallet_seen(snaps.get(wallet_ref.path))
     totals = reservations.totals_of(docs)
     return _ReadBefore(budget, totals.features or frozenset(), totals.alerts_sent, wallet)

@@ -34,7 +34,7 @@ from datetime import datetime
 from google.cloud import firestore
 
 from tokenledger import logs, periods, store
-from tokenledger.budgets import alerts, copies, reservations, rules
+from tokenledger.budgets import alerts, copies, plan_users, reservations, rules
 from tokenledger.config import Settings
 
 MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "sharded"]
@@ -52,6 +52,7 @@ class CheckReport:
     alerts_written: int = 0
     over_budget: int = 0
     reservations_released: int = 0
+    plan_reads: int = 0  # the plans, one query per run (plans: docs/budgets.md); users' claims come from Auth
     seconds: float = 0.0
     alerts: list[str] = field(default_factory=list)  # ids written, for the logs and the demo
 
@@ -64,10 +65,12 @@ def check_budgets(db, settings: Settings, now: datetime, progress=None) -> Check
     released, reads = reservations.release_expired(db, now, settings.budget_check_page_size)
     report.reservations_released += released
     report.reads += reads
-    if rules.default_budget(settings).has_dollar_budget:
-        _scan_months(db, settings, now, report, progress)
+    book = plan_users.read_plans(db)
+    report.plan_reads = max(len(book), 1)
+    if rules.default_budget(settings).has_dollar_budget or plan_users.any_dollar_budget(book):
+        _scan_months(db, settings, now, report, progress, book)
     else:
-        _scan_budget_documents(db, settings, now, report, progress)
+        _scan_budget_documents(db, settings, now, report, progress, book)
     report.seconds = time.monotonic() - started
     return report
 
@@ -96,7 +99,7 @@ def _pages(query, report: CheckReport, page_size: int):
         last = page[-1]
 
 
-def _scan_months(db, settings: Settings, now: datetime, report: CheckReport, progress) -> None:
+def _scan_months(db, settings: Settings, now: datetime, report: CheckReport, progress, book: dict) -> None:
     """Every document of this month, in path order: a user's base document and shards are
     contiguous (they share the parent path), so a user is checked once the scan has passed them,
     with the base document's budget copy; users without one get it filled per page."""
@@ -122,12 +125,13 @@ def _scan_months(db, settings: Settings, now: datetime, report: CheckReport, pro
             report.reads += reads
             report.budget_reads += reads
             report.copies_written += len(missing) if written else 0
+        plan_of = plan_users.plans_of(book, list(users), settings)
         for uid, snaps in users.items():
             if copy[uid].get("exists"):
                 report.budgets += 1
             else:
                 report.default_budgets += 1
-            budget = copies.budget_of(copy[uid], settings)
+            budget = copies.budget_of(copy[uid], settings, plan_of[uid])
             _check_user(db, settings, now, report, uid, budget, [s.to_dict() or {} for s in snaps])
 
     straddling: set[str] = set()  # users whose documents came on more than one page
@@ -156,14 +160,15 @@ def _whole(db, users: dict[str, list], straddling: set[str], report: CheckReport
     return users
 
 
-def _scan_budget_documents(db, settings: Settings, now: datetime, report: CheckReport, progress) -> None:
+def _scan_budget_documents(db, settings: Settings, now: datetime, report: CheckReport, progress, book: dict) -> None:
     """No default dollar budget: only users with a budget document, page by page."""
     query = db.collection(store.BUDGETS).order_by("__name__").limit(settings.budget_check_page_size)
     for page in _pages(query, report, settings.budget_check_page_size):
         months, reads = read_months(db, [snap.id for snap in page], report.month)
         report.reads += reads
+        plan_of = plan_users.plans_of(book, [snap.id for snap in page], settings)
         for snap in page:
-            budget = rules.budget_from_doc(snap.to_dict(), settings)
+            budget = rules.budget_from_doc(snap.to_dict(), settings, plan_of[snap.id])
             _check_user(db, settings, now, report, snap.id, budget, months.get(snap.id, []))
         report.budgets += len(page)
         if progress:

@@ -60,11 +60,12 @@ def copy_of(doc: dict | None) -> dict:
     return {"exists": True, "fields": {k: doc[k] for k in COPIED if k in doc}, "updated_at": doc.get("updated_at")}
 
 
-def budget_of(copy: dict, settings: Settings) -> rules.Budget:
-    """The budget a copy stands for: what rules.budget_from_doc makes of the document."""
+def budget_of(copy: dict, settings: Settings, plan=None) -> rules.Budget:
+    """The budget a copy stands for: what rules.budget_from_doc makes of the document (on the
+    user's plan, when they have one)."""
     if not copy.get("exists"):
-        return rules.default_budget(settings)
-    return rules.budget_from_doc({"updated_at": copy.get("updated_at"), **(copy.get("fields") or {})}, settings)
+        return rules.budget_from_doc(None, settings, plan)
+    return rules.budget_from_doc({"updated_at": copy.get("updated_at"), **(copy.get("fields") or {})}, settings, plan)
 
 
 def _month_write(db, uid: str, month: str, copy: dict) -> tuple:
@@ -85,7 +86,7 @@ def copy_months(now: datetime) -> list[str]:
     return months if ahead == months[0] else months + [ahead]
 
 
-def write_budget(db, uid: str, months: list[str], budget_doc: dict, created: bool) -> None:
+def write_budget(db, uid: str, months: list[str], budget_doc: dict, created: bool, also=None) -> None:
     """PUT's write: the budget document (`budget_doc` holds every budget field, omitted ones
     as DELETE_FIELD, and `updated_at` as SERVER_TIMESTAMP) and its copy in the base document of
     each of `months` (copy_months), in one batch. `created`: create() the document
@@ -100,6 +101,8 @@ def write_budget(db, uid: str, months: list[str], budget_doc: dict, created: boo
     for month in months:
         month_ref, data, paths = _month_write(db, uid, month, copy_of(stored))
         batch.set(month_ref, data, merge=paths)
+    if also is not None:  # e.g. the audit log's entry of this change: in the same commit
+        also(batch)
     batch.commit(retry=PUT_RETRY)
 
 

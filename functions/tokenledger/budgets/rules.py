@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tokenledger import money
+from tokenledger.budgets import plans
 from tokenledger.config import Settings
 from tokenledger.pricing.prices import ModelPrice, worst_case_cost
 
@@ -31,6 +32,13 @@ class Budget:
     source: str = "none"  # user | default | none
     requests_per_minute: int = 0  # 0: no limit
     max_in_flight: int = 0  # 0: no limit
+    # Plans (plans.py): the plan in force, where each field came from (user | plan | default),
+    # the plan's model tier, and the budget-aware downgrade.
+    plan: str | None = None
+    sources: tuple[tuple[str, str], ...] = ()
+    allowed_models: tuple[str, ...] = ()
+    downgrade_to: str | None = None
+    downgrade_at: Decimal = plans.DEFAULT_DOWNGRADE_AT
 
     @property
     def has_dollar_budget(self) -> bool:
@@ -67,44 +75,74 @@ def default_budget(settings: Settings) -> Budget:
         source=source,
         requests_per_minute=settings.rate_limit_per_minute,
         max_in_flight=settings.max_in_flight,
+        sources=tuple((name, "default") for name in SOURCED_FIELDS),
     )
 
 
 # Fields of a user_budgets document; a field the document lacks takes the configured default
 # (PUT stores only what the admin sent), an explicit null means "none" (no budget, no cap).
 BUDGET_FIELDS = ("monthly_budget", "alert_thresholds", "enforce", "email", "free_daily_requests",
-                 "requests_per_minute", "max_in_flight")
+                 "requests_per_minute", "max_in_flight", "downgrade_to", "downgrade_at")
+# Fields whose source (user | plan | default) the API shows.
+SOURCED_FIELDS = (*plans.ALLOWANCE_FIELDS, *plans.DOWNGRADE_FIELDS)
 
 
-def budget_from_doc(doc: dict | None, settings: Settings) -> Budget:
-    """A user_budgets document (as stored by PUT /v1/admin/budgets) -> Budget."""
+def budget_from_doc(doc: dict | None, settings: Settings, plan: plans.Plan | None = None) -> Budget:
+    """A user_budgets document (as stored by PUT /v1/admin/budgets) and the user's plan -> the
+    Budget in force, field by field: the user's own field > the plan's field > the default."""
     default = default_budget(settings)
-    if not doc:
+    if not doc and plan is None:
         return default
-    if "monthly_budget_nanos" in doc or "monthly_budget" in doc:
-        nanos = doc.get("monthly_budget_nanos")
-        if nanos is None and doc.get("monthly_budget") is not None:
-            nanos = money.to_nanos(threshold_decimal(doc["monthly_budget"]))
-    else:
-        nanos = default.monthly_budget_nanos
-    thresholds = doc.get("alert_thresholds")
+    layers = (("user", doc or {}), ("plan", plan.fields if plan is not None else {}))
+    sources: dict[str, str] = {}
+
+    def pick(name: str, keys: tuple[str, ...] = (), null_is_default: bool = False) -> dict | None:
+        for source, layer in layers:
+            if any(k in layer for k in (name, *keys)) and not (null_is_default and layer.get(name) is None):
+                sources[name] = source
+                return layer
+        sources[name] = "default"
+        return None
 
     def whole(name: str, fallback):
-        value = doc.get(name, fallback) if name in doc else fallback
+        layer = pick(name)
+        value = layer.get(name) if layer is not None else fallback
         return None if value is None else int(value)
 
+    layer = pick("monthly_budget", ("monthly_budget_nanos",))
+    nanos = default.monthly_budget_nanos
+    if layer is not None:
+        nanos = layer.get("monthly_budget_nanos")
+        if nanos is None and layer.get("monthly_budget") is not None:
+            nanos = money.to_nanos(threshold_decimal(layer["monthly_budget"]))
+    thresholds = pick("alert_thresholds", null_is_default=True)
+    enforce = pick("enforce", null_is_default=True)
+    downgrade_to = pick("downgrade_to", null_is_default=True)
+    downgrade_at = pick("downgrade_at", null_is_default=True)
     return Budget(
         monthly_budget_nanos=None if nanos is None else int(nanos),
-        alert_thresholds=(
-            tuple(threshold_decimal(t) for t in thresholds) if thresholds is not None else default.alert_thresholds
-        ),
-        enforce=bool(doc["enforce"]) if doc.get("enforce") is not None else default.enforce,
-        email=doc.get("email") or None,
+        alert_thresholds=(tuple(threshold_decimal(t) for t in thresholds["alert_thresholds"])
+                          if thresholds is not None else default.alert_thresholds),
+        enforce=bool(enforce["enforce"]) if enforce is not None else default.enforce,
+        email=(doc or {}).get("email") or None,
         free_daily_requests=whole("free_daily_requests", default.free_daily_requests),
-        source="user",
+        source="user" if doc else "plan",
         requests_per_minute=whole("requests_per_minute", default.requests_per_minute) or 0,
         max_in_flight=whole("max_in_flight", default.max_in_flight) or 0,
+        plan=plan.plan_id if plan is not None else None,
+        sources=tuple((name, sources[name]) for name in SOURCED_FIELDS),
+        allowed_models=plan.allowed_models if plan is not None else (),
+        downgrade_to=downgrade_to["downgrade_to"] if downgrade_to is not None else None,
+        downgrade_at=(threshold_decimal(downgrade_at["downgrade_at"]) if downgrade_at is not None
+                      else plans.DEFAULT_DOWNGRADE_AT),
     )
+
+
+def downgrade_due(budget: Budget, cost_nanos: int | None) -> bool:
+    """Has the month's spend passed the budget's `downgrade_at` (a share of the monthly budget)?"""
+    if budget.downgrade_to is None or not budget.has_dollar_budget or cost_nanos is None:
+        return False
+    return cost_nanos >= budget.downgrade_at * budget.monthly_budget_nanos
 
 
 def check_thresholds(values: list[Decimal]) -> str | None:
@@ -213,4 +251,9 @@ def status(budget: Budget, month: str, cost_nanos: int | None, reserved_nanos: i
         "requests_per_minute": budget.requests_per_minute or None,
         "max_in_flight": budget.max_in_flight or None,
         "source": budget.source,
+        "plan": budget.plan,
+        "sources": dict(budget.sources),
+        "downgrade_to": budget.downgrade_to,
+        "downgrade_at": float(budget.downgrade_at) if budget.downgrade_to else None,
+        "downgrading": downgrade_due(budget, cost_nanos),  # paid calls now go to downgrade_to
     }

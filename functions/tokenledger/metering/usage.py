@@ -23,6 +23,7 @@ FLAG_UNPRICED = "unpriced"
 FLAG_COST_MISSING = "cost_missing"
 FLAG_PENDING = "pending_settlement"  # recorded at an estimate; reconcile settles it
 FLAG_SETTLED_AT_ESTIMATE = "settled_at_estimate"  # OpenRouter never answered for it
+FLAG_DOWNGRADED = "downgraded"  # served on the budget's downgrade_to instead of requested_model
 
 # A call sent to OpenRouter whose answer never came (read timeout, connection reset): no
 # generation id is known, so its pending row is keyed by this prefix and a random id; reconcile

@@ -46,6 +46,14 @@ def _globs(patterns: tuple[str, ...]) -> re.Pattern:
     return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
 
 
+@dataclass(frozen=True)
+class Tier:
+    """The models a user's plan allows (ids or globs; empty: all the deployment allows)."""
+
+    plan_id: str
+    allowed: tuple[str, ...]
+
+
 def is_allowed(model_id: str, allowed: tuple[str, ...]) -> bool:
     return not allowed or _globs(tuple(allowed)).match(model_id) is not None
 
@@ -81,17 +89,26 @@ def lookup(model_id: str, catalog: Catalog) -> tuple[ModelPrice | None, str | No
     return catalog.get(base), variant
 
 
-def router_pool(catalog: Catalog, allowed: tuple[str, ...], pinned: list[str] | None) -> tuple[list[ModelPrice], bool]:
-    """(the models a router may serve the call with, whether any was left out as unroutable)."""
+def router_pool(catalog: Catalog, allowed: tuple[str, ...], pinned: list[str] | None,
+                tier: Tier | None = None) -> tuple[list[ModelPrice], bool]:
+    """(the models a router may serve the call with, whether any was left out as unroutable);
+    `tier`: only the models the caller's plan allows."""
     pool, left_out = [], False
     for p in catalog.models.values():
         if p.variable or not is_allowed(p.model_id, allowed) or (pinned is not None and not is_allowed(p.model_id, tuple(pinned))):
+            continue
+        if tier is not None and not is_allowed(p.model_id, tier.allowed):
             continue
         if unroutable(p):
             left_out = True
         else:
             pool.append(p)
     return pool, left_out
+
+
+def not_in_plan(model_id: str, tier: Tier, field: str) -> PolicyError:
+    return PolicyError(403, "model_not_in_plan",
+                       f"The model '{model_id}' is not in your plan '{tier.plan_id}'.", field)
 
 
 def pinned_patterns(plugins: object) -> list[str] | None:
@@ -125,7 +142,10 @@ def model_ids(body: dict) -> list[tuple[str, str]]:
     return ids
 
 
-def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidates:
+def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...], tier: Tier | None = None) -> Candidates:
+    """Every model the call can end on; `tier`: the caller's plan's models (403 model_not_in_plan
+    for any candidate outside it: requested, fallback or router pool)."""
+    tier = tier if tier is not None and tier.allowed else None
     ids = model_ids(body)
     for field, model_id in ids:
         base, variant = split_variant(model_id)
@@ -134,6 +154,10 @@ def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidate
         if stacked(model_id):
             raise bad(field, f"'{model_id}' stacks a routing variant on a variant; OpenRouter does not document "
                       "what that bills (use one suffix)", "unsupported_model")
+    for field, model_id in ids:
+        base, variant = split_variant(model_id)
+        if tier is not None and not (is_allowed(model_id, tier.allowed) or (variant and is_allowed(base, tier.allowed))):
+            raise not_in_plan(model_id, tier, field)
     missing = tuple(model_id for _, model_id in ids if lookup(model_id, catalog)[0] is None)
     if missing:
         raise PolicyError(400, "model_not_found", f"The model '{missing[0]}' is not a model OpenRouter offers.",
@@ -150,11 +174,13 @@ def resolve(body: dict, catalog: Catalog, allowed: tuple[str, ...]) -> Candidate
             prices.append(price)
             continue
         if pool is None:
-            pool, left_out = router_pool(catalog, allowed, pinned)
+            pool, left_out = router_pool(catalog, allowed, pinned, tier)
+            if not pool and tier is not None and router_pool(catalog, allowed, pinned)[0]:
+                raise not_in_plan(model_id, tier, field)
             if not pool:
                 raise bad(field, f"the router '{model_id}' can route to no model this app allows", "model_not_allowed")
             prices.extend(pool)
-            if allowed or pinned is not None or left_out:
+            if allowed or pinned is not None or left_out or tier is not None:
                 pool_ids = tuple(sorted(p.model_id for p in pool))
     record_price = lookup(ids[0][1], catalog)[0]
     return Candidates(ids[0][1], record_price, tuple(prices), online, pool_ids)

@@ -134,12 +134,12 @@ def upstream_model(model_id: str) -> str:
     return base if variant == candidates.WEB_VARIANT else model_id  # :online -> base + web plugin
 
 
-def plan_call(body: dict, catalog: Catalog, settings: Settings) -> CallPlan:
+def plan_call(body: dict, catalog: Catalog, settings: Settings, tier: candidates.Tier | None = None) -> CallPlan:
     limits.check_shape(body, settings.max_body_depth, settings.max_body_elements)
     upstream = fields.simple_fields(body)  # refuses unknown fields
     feature = v.feature(body["feature"]) if body.get("feature") is not None else None
 
-    found = candidates.resolve(body, catalog, settings.allowed_models)
+    found = candidates.resolve(body, catalog, settings.allowed_models, tier)
     size = messages.measure(body.get("messages"), settings.max_messages)
     if size.images > settings.max_images:
         raise bad("messages", f"at most {settings.max_images} images per request; got {size.images}")

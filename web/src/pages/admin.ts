@@ -6,6 +6,7 @@ import { sentence } from "../messages";
 import { readDrift } from "../rollups";
 import { ledgerHealthSection } from "../ledgerHealth";
 import { adminCreditsSection } from "./credits";
+import { emailsOf, findUserSection, plansSection } from "./admin_plans";
 
 interface TopUsers { month: string; users: Array<{ rank: number; user_id: string; calls: number; total_tokens: number; cost_nanos: number }> }
 interface Totals { month: string; totals: Record<string, number>; active_users: number }
@@ -39,14 +40,18 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
     el("div", { class: "field" }, el("label", { for: "budget-amount", text: "Monthly budget (USD)" }), amount),
     el("div", { class: "field inline" }, enforce, el("label", { for: "budget-enforce", text: "Refuse calls over the budget" })),
     el("button", { type: "submit", id: "budget-save", text: "Set budget" }), budgetResult);
+  const plans = plansSection(api);
+  const finder = findUserSection(api, (found) => { uid.value = found; });
   root.replaceChildren(
     el("h1", { text: "Admin" }),
     el("div", { class: "toolbar" }, el("label", { for: "admin-month", text: "Month" }), month),
     status,
     el("section", { "aria-labelledby": "totals-h" }, el("h2", { id: "totals-h", text: "Month totals" }), totals),
     el("section", { "aria-labelledby": "top-h" }, el("h2", { id: "top-h", text: "Top users" }), top),
+    finder,
     el("section", { "aria-labelledby": "set-h" }, el("h2", { id: "set-h", text: "Set a user's budget" }), budgetForm),
     adminCreditsSection(api),
+    plans.section,
     el("section", { "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h", text: "Alerts" }), alerts),
     el("section", { "aria-labelledby": "drift-h" }, el("h2", { id: "drift-h", text: "Ledger drift" }), drift),
   );
@@ -65,7 +70,10 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
         api.call<TopUsers>(`/v1/admin/top-users?month=${m}&limit=10`),
         api.call<ApiPage<Alert>>(`/v1/admin/alerts?month=${m}&limit=50`),
         readDrift(services.db, m),
+        plans.load(),
       ]);
+      // Emails beside the uids (Firebase Auth, through the API); the table stands without them.
+      const emails = await emailsOf(api, u.users.map((x) => x.user_id)).catch(() => ({} as Record<string, string>));
       if (mine !== seq) return;
       const tt = t.totals;
       totals.replaceChildren(table("totals-table", `Totals for ${m}`, ["Measure", "Value"], [
@@ -73,8 +81,9 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
         ["Free / paid calls", `${count(tt.free_calls ?? 0)} / ${count(tt.paid_calls ?? 0)}`],
         ["Tokens", count(tt.total_tokens ?? 0)], ["Active users", count(t.active_users)],
       ]));
-      top.replaceChildren(table("top-users", `Top users of ${m} by cost`, ["Rank", "User", "Calls", "Tokens", "Cost"],
-        u.users.map((x) => [String(x.rank), x.user_id, count(x.calls), count(x.total_tokens), usdFromNanos(x.cost_nanos)])));
+      top.replaceChildren(table("top-users", `Top users of ${m} by cost`, ["Rank", "User", "Email", "Calls", "Tokens", "Cost"],
+        u.users.map((x) => [String(x.rank), x.user_id, emails[x.user_id] ?? "", count(x.calls), count(x.total_tokens),
+          usdFromNanos(x.cost_nanos)])));
       alerts.replaceChildren(table("alerts-table", `Budget alerts of ${m}`, ["User", "Kind", "Spent", "Budget", "Source"],
         a.data.map((x) => x.alert_type === "credits_low"
           ? [x.user_id, "credits low", usdFromFloat(x.balance ?? 0), `below ${usdFromFloat(x.threshold)}`, x.source]

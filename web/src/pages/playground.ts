@@ -26,6 +26,7 @@ export const playgroundPage: Page = (root, { api, user }) => {
   const estimate = el("p", { id: "estimate", "aria-live": "polite" });
   const answer = el("div", { id: "answer", "aria-live": "polite", "aria-busy": "false" });
   const usage = el("p", { id: "call-usage" });
+  const downgradedNote = el("p", { id: "downgraded", role: "status" });
   const problem = el("p", { id: "problem", role: "alert" });
   const form = el("form", { id: "playground-form" },
     el("div", { class: "field" }, el("label", { for: "model", text: "Model" }), model),
@@ -33,7 +34,8 @@ export const playgroundPage: Page = (root, { api, user }) => {
     el("div", { class: "field" }, el("label", { for: "max-tokens", text: "Longest answer (tokens)" }), maxTokens),
     estimate, send);
   root.replaceChildren(el("h1", { text: "Playground" }), form, problem,
-    el("section", { "aria-labelledby": "answer-h" }, el("h2", { id: "answer-h", text: "Answer" }), answer, usage));
+    el("section", { "aria-labelledby": "answer-h" }, el("h2", { id: "answer-h", text: "Answer" }), answer, usage,
+      downgradedNote));
 
   let alive = true;
   let estimateSeq = 0;
@@ -66,11 +68,17 @@ export const playgroundPage: Page = (root, { api, user }) => {
     problem.textContent = "";
     answer.textContent = "";
     usage.textContent = "";
+    downgradedNote.textContent = "";
     delete usage.dataset.cost;
     answer.dataset.paints = "0";
     answer.setAttribute("aria-busy", "true");
     try {
-      const stream = await chat.chat.completions.create({ ...body(), stream: true });
+      const { data: stream, response } = await chat.chat.completions.create({ ...body(), stream: true }).withResponse();
+      // Budget-aware downgrade (a plan's `downgrade_to`): "<requested> -> <served>".
+      const [asked, served] = (response.headers.get("X-Tokenledger-Downgraded") ?? "").split(" -> ");
+      if (served) {
+        downgradedNote.textContent = `Your budget for ${asked} is used up, so this answer comes from ${served} instead.`;
+      }
       let final: UsageCost | null = null;
       for await (const chunk of stream) {
         const text = chunk.choices[0]?.delta?.content;

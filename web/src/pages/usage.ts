@@ -29,6 +29,7 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
   const status = el("p", { id: "usage-status", role: "status" });
   const gaugeText = el("p", { id: "gauge-text" });
   const gauge = el("div", { id: "gauge" });
+  const planText = el("p", { id: "plan-text" });
   const cards = el("dl", { id: "usage-totals", class: "cards" });
   const canvas = el("canvas", { id: "daily-chart", role: "img" });
   const tables = el("div", { class: "tables" });
@@ -38,7 +39,7 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
     el("h1", { text: "My usage" }),
     el("div", { class: "toolbar" }, el("label", { for: "month", text: "Month" }), monthInput, csv),
     status,
-    el("section", { "aria-labelledby": "budget-h" }, el("h2", { id: "budget-h", text: "Budget" }), gaugeText, gauge),
+    el("section", { "aria-labelledby": "budget-h" }, el("h2", { id: "budget-h", text: "Budget" }), gaugeText, planText, gauge),
     el("section", { "aria-labelledby": "totals-h" }, el("h2", { id: "totals-h", text: "This month" }), cards),
     el("section", { "aria-labelledby": "chart-h" }, el("h2", { id: "chart-h", text: "Daily cost by model" }),
       el("div", { class: "chart-box" }, canvas)),
@@ -66,6 +67,7 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
       : `${usdFromNanos(spent)} of ${usdFromNanos(Math.round(limit * 1e9))} spent in ${view.month}` +
         ` (${((spent / (limit * 1e9)) * 100).toFixed(1)}%).`;
     drawGauge(gauge, spent, limit, budget?.alert_thresholds ?? []);
+    planText.textContent = planSentence(budget);
   }
 
   function render(v: MonthView) {
@@ -160,3 +162,14 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
   show(monthInput.value);
   return () => { alive = false; stop(); chart?.destroy(); };
 };
+
+/** The user's plan, and — past its downgrade point — what happens to their paid calls. */
+export function planSentence(b: BudgetStatus | null): string {
+  if (!b) return "";
+  const plan = b.plan ? `You are on the ${b.plan} plan.` : "";
+  const down = b.downgrading && b.downgrade_to
+    ? ` You have used ${Math.round((b.downgrade_at ?? 1) * 100)}% or more of your budget, so your paid calls are now ` +
+      `served on ${b.downgrade_to}.`
+    : "";
+  return (plan + down).trim();
+}
