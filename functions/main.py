@@ -4,7 +4,7 @@ Every function is deployed from this one file, so each instance imports it whole
 jobs' code is imported inside their bodies, only by the instances that run them (cold start of
 `api`, see README's benchmarks).
 """
-from firebase_functions import https_fn, options, scheduler_fn
+from firebase_functions import firestore_fn, https_fn, options, scheduler_fn
 
 from tokenledger import config
 from tokenledger.api import app as api_app
@@ -59,3 +59,33 @@ def check_budgets(event: scheduler_fn.ScheduledEvent) -> None:
 
     if not jobs.emulator_probe(event):
         jobs.check_budgets(event.schedule_time)
+
+
+# Alert delivery (tokenledger/notify): every alert document created in an alert collection is
+# delivered to TOKENLEDGER_ALERT_WEBHOOKS (at least once); the sweep re-drives what is still open.
+@firestore_fn.on_document_created(
+    document="budget_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=120
+)
+def deliver_budget_alert(event: firestore_fn.Event) -> None:
+    from tokenledger import jobs
+
+    jobs.deliver_alert(event.data)
+
+
+@firestore_fn.on_document_created(
+    document="admin_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=120
+)
+def deliver_admin_alert(event: firestore_fn.Event) -> None:
+    from tokenledger import jobs
+
+    jobs.deliver_alert(event.data)
+
+
+@scheduler_fn.on_schedule(
+    schedule=config.ALERT_SWEEP_SCHEDULE, region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=540
+)
+def sweep_alert_deliveries(event: scheduler_fn.ScheduledEvent) -> None:
+    from tokenledger import jobs
+
+    if not jobs.emulator_probe(event):
+        jobs.sweep_alert_deliveries()

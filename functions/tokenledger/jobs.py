@@ -54,3 +54,21 @@ def refresh_pricing(settings: config.Settings | None = None) -> catalog.RefreshR
     result = catalog.refresh(store.client(), client.list_models, now())
     logs.refresh_pricing_done(models=len(result.catalog.models), changes=len(result.changes))
     return result
+
+
+def deliver_alert(snapshot, settings: config.Settings | None = None):
+    """The alert-created trigger: deliver the new alert document to every target (notify/)."""
+    from tokenledger.notify import deliver
+
+    if snapshot is None or not snapshot.exists:
+        return None
+    settings = settings or config.settings()
+    return deliver.on_alert_created(store.client(), settings, settings.webhook_secret,
+                                    snapshot.reference.path, snapshot.to_dict() or {})
+
+
+def sweep_alert_deliveries(settings: config.Settings | None = None):
+    from tokenledger.notify import deliver, sweep
+
+    settings = settings or config.settings()
+    return sweep.sweep(deliver.Worker(store.client(), settings, settings.webhook_secret))

@@ -33,6 +33,10 @@ REFRESH_PRICING_DONE = "refresh_pricing_done"
 USAGE_SETTLED_AT_ESTIMATE = "usage_settled_at_estimate"
 LEDGER_DRIFT = "ledger_drift"
 RECONCILE_USAGE_DONE = "reconcile_usage_done"
+# --- alert delivery (notify/) --------------------------------------------------------------
+WEBHOOK_BLOCKED = "webhook_blocked"  # the SSRF guard refused a target; never retried
+WEBHOOK_FAILED = "webhook_failed"  # a target answered for good with an error, or the sweep gave up
+ALERT_SWEEP_DONE = "alert_sweep_done"
 
 
 def usage_not_recorded(reason: str, record: dict | None, **context) -> None:
@@ -113,3 +117,15 @@ def ledger_drift(month: str, drift: str, tolerance: str) -> None:
 
 def reconcile_usage_done(**counts) -> None:
     _flog.info(RECONCILE_USAGE_DONE, **counts)
+
+
+def webhook_blocked(alert: str, target: str, reason: str) -> None:
+    _flog.warn(WEBHOOK_BLOCKED, alert=alert, target=target, reason=reason)
+
+
+def webhook_failed(alert: str, target: str, error: str) -> None:
+    _flog.warn(WEBHOOK_FAILED, alert=alert, target=target, error=error)
+
+
+def alert_sweep_done(**counts) -> None:
+    _flog.info(ALERT_SWEEP_DONE, **counts)
