@@ -133,7 +133,8 @@ def apply_settlement(db, snapshot, old: UsageRecord, new: UsageRecord, settings:
     batch.update(snapshot.reference, _row_update(new),
                  option=db.write_option(last_update_time=snapshot.update_time))
     user = rollups.difference(rollups.user_delta(new), rollups.user_delta(old))
-    month = {**increments(user), "updated_at": firestore.SERVER_TIMESTAMP}
+    month = {**increments(rollups.difference(rollups.month_delta(new), rollups.month_delta(old))),
+             "updated_at": firestore.SERVER_TIMESTAMP}
     if old.reserved_nanos:
         month["reserved_nanos"] = firestore.Increment(-old.reserved_nanos)
         month["reserved"] = firestore.Increment(-money.usd_float(old.reserved_nanos))  # the USD twin (budgets)
