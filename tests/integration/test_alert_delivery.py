@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from google.cloud.firestore_v1.base_query import FieldFilter
 
 from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
@@ -79,7 +80,7 @@ def test_a_threshold_alert_reaches_the_receivers_signed_once_and_blocked_targets
                            json={"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 200, response.text
     check_budgets(db, Settings(), datetime(2033, 9, 6, 13, 0, tzinfo=timezone.utc))  # if the call did not write it
-    alert_id = f"{user.uid}_2033-09_800"
+    alert_id = f"{user.uid}_2033-09_0.8"
     doc = settled(db, f"budget_alerts/{alert_id}")
     mine = about(received(), alert_id)
     sink_port = urlsplit(SINK).port
@@ -121,8 +122,8 @@ def test_a_threshold_alert_reaches_the_receivers_signed_once_and_blocked_targets
         "blocked: 169.254.169.254 resolves to 169.254.169.254 is link-local",
         "blocked: ::ffff:127.0.0.1 resolves to ::ffff:7f00:1 is IPv4-mapped: 127.0.0.1 is loopback",
         next(r for r in reasons if r.startswith("blocked: localhost resolves to ")),
-        "blocked: redirect not followed; its target is refused: 169.254.169.254 resolves to 169.254.169.254 "
-        "is link-local",
+        "blocked: redirect not followed; its target is refused: http to 169.254.169.254:80 is not in "
+        "TOKENLEDGER_WEBHOOK_ALLOW_HTTP (https only)",
     ])
     assert "loopback" in next(r for r in reasons if r.startswith("blocked: localhost"))
     assert all("127.0.0.1:" + str(sink_port) not in s.get("last_error", "") for s in doc["deliveries"].values())
@@ -139,7 +140,7 @@ def _calls(api, user, standin, days: dict[int, list[float]], month: str) -> None
 
 
 def _alerts(db, uid: str, kind: str) -> dict[str, dict]:
-    snaps = db.collection("budget_alerts").where("user_id", "==", uid).stream()
+    snaps = db.collection("budget_alerts").where(filter=FieldFilter("user_id", "==", uid)).stream()
     return {s.id: s.to_dict() for s in snaps if (s.to_dict() or {}).get("alert_type") == kind}
 
 
@@ -198,3 +199,35 @@ def test_app_spend_alerts_once_per_threshold_and_are_delivered(api, auth, admin,
     assert doc["current_cost_nanos"] == 4_000_000_000 and doc["monthly_budget_nanos"] == 5_000_000_000
     hook = [r for r in about(received(), "app_spend_2033-07_800") if r["path"] == "/hook"]
     assert len(hook) == 1 and verify(hook[0])["type"] == "app_spend"
+
+
+def test_the_sweep_redrives_what_is_due_and_gives_up_after_24_hours(db):
+    """The sweep on its own (a collection without a trigger, so only the sweep acts): an alert
+    whose target is due again is delivered; one created 24 h ago has its open target failed."""
+    from tokenledger.notify import deliver, sweep
+    from tokenledger.notify.targets import parse
+
+    collection = f"sweep_test_{int(time.time() * 1000)}"
+    target = parse(f"{SINK}/hook")
+    settings = Settings(alert_webhooks=(f"{SINK}/hook",), webhook_allow_http=(urlsplit(SINK).netloc,))
+    now = datetime.now(timezone.utc)
+    open_state = {"status": "retrying", "attempts": 2, "last_error": "HTTP 503", "next_at": now - timedelta(seconds=1)}
+    db.collection(collection).document("fresh").set({
+        "alert_type": "budget_threshold", "user_id": "u-sweep", "created_at": now - timedelta(hours=1),
+        "deliveries": {target.id: open_state}, "delivery_pending": True})
+    db.collection(collection).document("old").set({
+        "alert_type": "budget_threshold", "user_id": "u-sweep", "created_at": now - timedelta(hours=24, seconds=1),
+        "deliveries": {target.id: open_state}, "delivery_pending": True})
+    worker = deliver.Worker(db, settings, SECRET)
+    report = sweep.sweep(worker, collections=(collection,))
+    assert (report.open_alerts, report.delivered, report.given_up) == (2, 1, 1)
+    fresh = db.collection(collection).document("fresh").get().to_dict()
+    old = db.collection(collection).document("old").get().to_dict()
+    assert (fresh["deliveries"][target.id]["status"], fresh["deliveries"][target.id]["attempts"]) == ("delivered", 3)
+    assert fresh["delivery_pending"] is False and fresh["delivery_undelivered"] is False
+    assert old["deliveries"][target.id]["status"] == "failed"
+    assert old["deliveries"][target.id]["last_error"] == "gave up after 24 h: HTTP 503"
+    assert (old["delivery_pending"], old["delivery_undelivered"]) == (False, True)
+    hook = [r for r in about(received(), f'"{collection}"') if r["path"] == "/hook"]
+    assert len(hook) == 1 and verify(hook[0])["data"]["alert_id"] == "fresh"
+    assert sweep.sweep(worker, collections=(collection,)).open_alerts == 0  # nothing left to read

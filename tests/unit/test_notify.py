@@ -126,6 +126,8 @@ def test_state_after_attempts_and_the_sweeps_rules():
     assert plan.expired(T0, T0 + timedelta(hours=23, minutes=59)) is False
     assert plan.expired(T0, T0 + timedelta(hours=24)) is True
     assert plan.given_up(s1, T0)["status"] == "failed"
+    redirected = plan.after_attempt({"attempts": 0}, plan.Outcome(status_code=302, blocked="to 10.0.0.1"), T0)
+    assert (redirected["status"], redirected["attempts"]) == ("blocked", 1)  # one request went out
 
 
 def _readme_receiver():

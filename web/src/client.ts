@@ -101,12 +101,20 @@ export interface Alert {
   user_id: string;
   month: string;
   threshold: number;
-  alert_type: "budget_threshold" | "budget_exceeded";
+  alert_type: "budget_threshold" | "budget_exceeded" | "budget_forecast" | "usage_spike" | string;
   current_cost: number;
   monthly_budget: number;
   percentage_used: number;
   source: "realtime" | "scheduled";
   created_at: string | null;
+  /** budget_forecast */
+  projected?: number;
+  projected_day?: string;
+  method?: string;
+  /** usage_spike */
+  day?: string;
+  day_cost?: number;
+  median_day_cost?: number;
 }
 
 export interface Page<T> { data: T[]; next_page_token: string | null }

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from tokenledger.api import analytics, budgets, chat, errors
+from tokenledger.api import analytics, budgets, chat, deliveries, errors
 
 # Response headers a browser page may read. CORS hides every non-basic header from a page on
 # another origin unless listed here, and Firebase's CorsOptions has no setting for it.
@@ -19,6 +19,7 @@ def create_app() -> Flask:
     flask_app.register_blueprint(chat.bp)
     flask_app.register_blueprint(analytics.bp)
     flask_app.register_blueprint(budgets.bp)
+    flask_app.register_blueprint(deliveries.bp)
 
     @flask_app.after_request
     def expose_headers(response):

@@ -36,7 +36,7 @@ class Outcome:
     status_code: int | None = None
     error: str | None = None
     retry_after: str | None = None  # the header as sent
-    blocked: str | None = None  # the guard's reason
+    blocked: str | None = None  # the guard's reason (with status_code: a redirect to a refused place)
 
 
 def classify(outcome: Outcome) -> str:
@@ -87,7 +87,8 @@ def wait_seconds(attempts: int, outcome: Outcome, now: datetime) -> float:
 def after_attempt(state: dict, outcome: Outcome, now: datetime) -> dict:
     """The target's new state after one attempt (or refusal)."""
     status = classify(outcome)
-    attempts = int(state.get("attempts") or 0) + (0 if status == BLOCKED else 1)
+    sent = status != BLOCKED or outcome.status_code is not None  # a refused redirect was one request
+    attempts = int(state.get("attempts") or 0) + (1 if sent else 0)
     new = {**state, "status": status, "attempts": attempts, "updated_at": now}
     if status == DELIVERED:
         new.update(delivered_at=now, next_at=None)

@@ -53,7 +53,8 @@ def _redirect_outcome(target: Target, response: httpx.Response, allow_http) -> O
     except (BadTarget, OSError) as e:
         verdict = guard.Verdict(False, f"unusable Location ({e})")
     if not verdict.allowed:
-        return Outcome(blocked=f"redirect not followed; its target is refused: {verdict.reason}")
+        return Outcome(status_code=response.status_code,
+                       blocked=f"redirect not followed; its target is refused: {verdict.reason}")
     return Outcome(status_code=response.status_code)  # a redirect to an allowed place: not followed either
 
 

@@ -38,9 +38,9 @@ def _give_up(worker: Worker, ref, deliveries: dict, report: SweepReport) -> None
     worker._write(ref, {**fields, "delivery_pending": False, "delivery_next_at": None, "delivery_undelivered": True})
 
 
-def sweep(worker: Worker) -> SweepReport:
+def sweep(worker: Worker, collections=ALERT_COLLECTIONS) -> SweepReport:
     report = SweepReport()
-    for collection in ALERT_COLLECTIONS:
+    for collection in collections:
         query = (worker.db.collection(collection)
                  .where(filter=firestore.FieldFilter("delivery_pending", "==", True)).limit(PAGE))
         snaps = list(query.stream())

@@ -4,6 +4,8 @@ import type { Page } from "../context";
 import { count, currentMonth, el, usdFromFloat, usdFromNanos } from "../format";
 import { sentence } from "../messages";
 import { readDrift } from "../rollups";
+import { alertKind } from "../alertkinds";
+import { undeliveredSection } from "./admin_deliveries";
 
 interface TopUsers { month: string; users: Array<{ rank: number; user_id: string; calls: number; total_tokens: number; cost_nanos: number }> }
 interface Totals { month: string; totals: Record<string, number>; active_users: number }
@@ -28,6 +30,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
   const top = el("div", { id: "admin-top" });
   const alerts = el("div", { id: "admin-alerts" });
   const drift = el("p", { id: "drift" });
+  const undelivered = undeliveredSection(api);
   const uid = el("input", { id: "budget-uid", required: "", autocomplete: "off" });
   const amount = el("input", { id: "budget-amount", type: "number", min: "0", step: "any", required: "" });
   const enforce = el("input", { id: "budget-enforce", type: "checkbox" });
@@ -46,6 +49,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
     el("section", { "aria-labelledby": "set-h" }, el("h2", { id: "set-h", text: "Set a user's budget" }), budgetForm),
     el("section", { "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h", text: "Alerts" }), alerts),
     el("section", { "aria-labelledby": "drift-h" }, el("h2", { id: "drift-h", text: "Ledger drift" }), drift),
+    undelivered.section,
   );
 
   let seq = 0;
@@ -70,7 +74,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
       top.replaceChildren(table("top-users", `Top users of ${m} by cost`, ["Rank", "User", "Calls", "Tokens", "Cost"],
         u.users.map((x) => [String(x.rank), x.user_id, count(x.calls), count(x.total_tokens), usdFromNanos(x.cost_nanos)])));
       alerts.replaceChildren(table("alerts-table", `Budget alerts of ${m}`, ["User", "Kind", "Spent", "Budget", "Source"],
-        a.data.map((x) => [x.user_id, x.alert_type === "budget_exceeded" ? "exceeded" : `${Math.round(x.threshold * 100)}%`,
+        a.data.map((x) => [x.user_id, alertKind(x),
           usdFromFloat(x.current_cost), usdFromFloat(x.monthly_budget), x.source])));
       drift.dataset.state = !d.checked ? "unchecked" : d.above_tolerance ? "drift" : "ok";
       drift.textContent = !d.checked
@@ -79,6 +83,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
           `OpenRouter ${usdFromNanos(d.openrouter_total_nanos ?? 0)}, difference ${usdFromNanos(d.drift_nanos ?? 0)}` +
           (d.checked_at ? ` (checked ${d.checked_at.slice(0, 16).replace("T", " ")} UTC)` : "") +
           (d.alerted ? ". An admin alert is open." : ".");
+      await undelivered.load();
       root.dataset.ready = "true";
     } catch (err) {
       status.textContent = sentence(err);
