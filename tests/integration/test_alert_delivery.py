@@ -25,6 +25,7 @@ from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
 
 from .budget_helpers import at, put_budget
+from .ledger_checks import expected_day_costs, rows_for
 
 SINK = os.environ.get("WEBHOOK_SINK_URL", "")
 UNLISTED = os.environ.get("WEBHOOK_SINK_UNLISTED_URL", "")
@@ -150,6 +151,9 @@ def test_a_forecast_for_the_user_on_course_to_exceed_and_not_for_the_other(api, 
         put_budget(api, admin, who.uid, monthly_budget=10.0, enforce=False, requests_per_minute=None,
                    max_in_flight=None)
         _calls(api, who, standin, {d: [per_day] for d in range(1, 10)}, "2033-03")
+    fast_month = db.document(f"user_usage/{fast.uid}/months/2033-03").get().to_dict()
+    assert fast_month["day_costs"] == {f"{d:02d}": 500_000_000 for d in range(1, 10)}  # written by the ledger
+    assert fast_month["day_costs"] == expected_day_costs(rows_for(db, fast.uid))
     now = datetime(2033, 3, 10, 9, 0, tzinfo=timezone.utc)
     check_budgets(db, Settings(), now)
     check_budgets(db, Settings(), now + timedelta(hours=1))  # once per user and month
