@@ -64,7 +64,7 @@ def check_budgets(event: scheduler_fn.ScheduledEvent) -> None:
 # Alert delivery (tokenledger/notify): every alert document created in an alert collection is
 # delivered to TOKENLEDGER_ALERT_WEBHOOKS (at least once); the sweep re-drives what is still open.
 @firestore_fn.on_document_created(
-    document="budget_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=120
+    document="budget_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=300
 )
 def deliver_budget_alert(event: firestore_fn.Event) -> None:
     from tokenledger import jobs
@@ -73,7 +73,7 @@ def deliver_budget_alert(event: firestore_fn.Event) -> None:
 
 
 @firestore_fn.on_document_created(
-    document="admin_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=120
+    document="admin_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=300
 )
 def deliver_admin_alert(event: firestore_fn.Event) -> None:
     from tokenledger import jobs

@@ -13,6 +13,10 @@ What it does, in order:
      firebase-tools download its own;
   4. starts scripts/openrouter_standin.py with a random key, unless OPENROUTER_BASE_URL is set
      (then OPENROUTER_BASE_URL and OPENROUTER_API_KEY are used as they are);
+  4b. with the stand-in, unless TOKENLEDGER_ALERT_WEBHOOKS is set (even empty), starts the webhook
+     sink (scripts/webhook_sink.py on loopback) and points the alert webhooks at it and at targets
+     the SSRF guard must refuse (stackkit/webhooks.py); TOKENLEDGER_WEBHOOK_SECRET (from the
+     environment, else made up) goes to functions/.secret.local like OPENROUTER_API_KEY;
   5. writes functions/.env.local and functions/.secret.local for the functions emulator and
      restores whatever was there on exit (see "How config reaches the functions" below);
   6. starts `firebase emulators:start` and waits until the emulators are up, the `api`

@@ -71,4 +71,5 @@ def sweep_alert_deliveries(settings: config.Settings | None = None):
     from tokenledger.notify import deliver, sweep
 
     settings = settings or config.settings()
-    return sweep.sweep(deliver.Worker(store.client(), settings, settings.webhook_secret))
+    # The sweep's function has 540 s; it stops starting deliveries after 400.
+    return sweep.sweep(deliver.Worker(store.client(), settings, settings.webhook_secret, run_s=400.0))

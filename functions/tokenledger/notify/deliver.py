@@ -20,13 +20,16 @@ from tokenledger.config import Settings
 from tokenledger.notify import payload, plan, send, targets
 
 ALERT_COLLECTIONS = (store.ALERTS, store.ADMIN_ALERTS)
+# A trigger run stops trying after this long (its function's timeout is 300 s; a target that
+# times out costs 5 s an attempt): the sweep takes over what is left.
+RUN_BUDGET_S = 120.0
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _field(target_id: str) -> str:
+def field_path(target_id: str) -> str:
     return FieldPath("deliveries", target_id).to_api_repr()
 
 
@@ -45,12 +48,18 @@ def _request(alert_path: str, doc: dict, target: targets.Target, secret: str, no
 class Worker:
     """Delivers alerts with one HTTP client; `clock` and `sleep` are replaceable for tests."""
 
-    def __init__(self, db, settings: Settings, secret: str, clock=utcnow, sleep=time.sleep):
+    def __init__(self, db, settings: Settings, secret: str, clock=utcnow, sleep=time.sleep,
+                 run_s: float = RUN_BUDGET_S):
         self.db, self.settings, self.secret = db, settings, secret
         self.clock, self.sleep = clock, sleep
+        self.deadline = time.monotonic() + run_s
+
+    def out_of_time(self) -> bool:
+        """Past this run's budget: what is left stays open (`delivery_pending`) for the sweep."""
+        return time.monotonic() > self.deadline
         self.targets, self.unusable = targets.parse_all(settings.alert_webhooks)
 
-    def _write(self, ref, fields: dict) -> bool:
+    def write(self, ref, fields: dict) -> bool:
         try:
             ref.update(fields)
         except gexc.NotFound:
@@ -81,12 +90,12 @@ class Worker:
         """Attempts while the waits are short; the state written after each. None: alert gone."""
         for _ in range(plan.IN_RUN_ATTEMPTS):
             state = self._attempt(client, ref.path, doc, target, state)
-            if not self._write(ref, {_field(target.id): state}):
+            if not self.write(ref, {field_path(target.id): state}):
                 return None
             if state["status"] != plan.RETRYING:
                 break
             wait = (state["next_at"] - self.clock()).total_seconds()
-            if wait > plan.IN_RUN_WAIT_S:
+            if wait > plan.IN_RUN_WAIT_S or self.out_of_time():
                 break
             self.sleep(max(wait, 0.0))
         if state["status"] == plan.BLOCKED:
@@ -102,16 +111,16 @@ class Worker:
             return deliveries
         fresh = self._start(ref.path, deliveries, self.clock())
         deliveries.update(fresh)
-        if fresh and not self._write(ref, {**{_field(k): v for k, v in fresh.items()}, "delivery_pending": True}):
+        if fresh and not self.write(ref, {**{field_path(k): v for k, v in fresh.items()}, "delivery_pending": True}):
             return deliveries
         with send.new_client() as client:
             for target in self.targets:
-                if plan.due(deliveries.get(target.id), self.clock()):
+                if plan.due(deliveries.get(target.id), self.clock()) and not self.out_of_time():
                     state = self._drive(client, ref, doc, target, deliveries[target.id])
                     if state is None:
                         return deliveries
                     deliveries[target.id] = state
-        self._write(ref, {"delivery_pending": plan.pending(deliveries), "delivery_next_at": plan.next_due(deliveries),
+        self.write(ref, {"delivery_pending": plan.pending(deliveries), "delivery_next_at": plan.next_due(deliveries),
                           "delivery_undelivered": plan.undelivered(deliveries)})
         return deliveries
 

@@ -14,7 +14,7 @@ from google.cloud import firestore
 
 from tokenledger import logs
 from tokenledger.notify import plan
-from tokenledger.notify.deliver import ALERT_COLLECTIONS, Worker, _field
+from tokenledger.notify.deliver import ALERT_COLLECTIONS, Worker, field_path
 
 PAGE = 200
 
@@ -32,10 +32,10 @@ def _give_up(worker: Worker, ref, deliveries: dict, report: SweepReport) -> None
     fields = {}
     for target_id, state in deliveries.items():
         if state.get("status") not in plan.FINAL:
-            fields[_field(target_id)] = plan.given_up(state, now)
-            logs.webhook_failed(ref.path, target_id, fields[_field(target_id)]["last_error"])
+            fields[field_path(target_id)] = plan.given_up(state, now)
+            logs.webhook_failed(ref.path, target_id, fields[field_path(target_id)]["last_error"])
             report.given_up += 1
-    worker._write(ref, {**fields, "delivery_pending": False, "delivery_next_at": None, "delivery_undelivered": True})
+    worker.write(ref, {**fields, "delivery_pending": False, "delivery_next_at": None, "delivery_undelivered": True})
 
 
 def sweep(worker: Worker, collections=ALERT_COLLECTIONS) -> SweepReport:
@@ -46,6 +46,8 @@ def sweep(worker: Worker, collections=ALERT_COLLECTIONS) -> SweepReport:
         snaps = list(query.stream())
         report.reads += max(len(snaps), 1)
         for snap in snaps:
+            if worker.out_of_time():
+                break  # the next run goes on
             doc = snap.to_dict() or {}
             report.open_alerts += 1
             before = doc.get("deliveries") or {}
