@@ -89,6 +89,8 @@ def test_slack_body_has_text_and_blocks():
     body = payload.slack_body("budget_alerts/a", doc, "slack-aaaaaaaaaaaa")
     assert body["text"] == "tokenledger budget_threshold: user u1 in 2026-12: spent $8.00, budget $10.00"
     assert body["blocks"][0]["text"]["text"] == body["text"]
+    odd = payload.slack_body("admin_alerts/x", {"alert_type": "x", "message": "<!channel> & <https://evil|click>"}, "s")
+    assert odd["text"] == "tokenledger x: the app — &lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
 
 
 @pytest.mark.parametrize("outcome, status", [

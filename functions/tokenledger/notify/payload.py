@@ -96,10 +96,15 @@ def summary(doc: dict) -> str:
     return " ".join(parts) + (": " + ", ".join(money) if money else "")
 
 
+def slack_escape(text: str) -> str:
+    """Slack's three control characters (so a value can never become a mention or a link)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_body(alert_path: str, doc: dict, target_id: str) -> dict:
-    text = summary(doc)
+    text = slack_escape(summary(doc))
     facts = event(alert_path, doc, target_id)["data"]
-    fields = [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in facts.items()
+    fields = [{"type": "mrkdwn", "text": f"*{slack_escape(k)}*\n{slack_escape(str(v))}"} for k, v in facts.items()
               if isinstance(v, (str, int, float)) and not isinstance(v, bool)][:10]
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     if fields:
