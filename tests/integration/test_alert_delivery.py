@@ -25,7 +25,7 @@ from tokenledger.budgets.check import check_budgets
 from tokenledger.config import Settings
 
 from .budget_helpers import at, put_budget
-from .ledger_checks import expected_day_costs, rows_for
+from .ledger_checks import expected_day_costs, month_doc, rows_for
 
 SINK = os.environ.get("WEBHOOK_SINK_URL", "")
 UNLISTED = os.environ.get("WEBHOOK_SINK_UNLISTED_URL", "")
@@ -151,7 +151,7 @@ def test_a_forecast_for_the_user_on_course_to_exceed_and_not_for_the_other(api, 
         put_budget(api, admin, who.uid, monthly_budget=10.0, enforce=False, requests_per_minute=None,
                    max_in_flight=None)
         _calls(api, who, standin, {d: [per_day] for d in range(1, 10)}, "2033-03")
-    fast_month = db.document(f"user_usage/{fast.uid}/months/2033-03").get().to_dict()
+    fast_month = month_doc(db, fast.uid, "2033-03")  # base document and shards (calls back to back), summed
     assert fast_month["day_costs"] == {f"{d:02d}": 500_000_000 for d in range(1, 10)}  # written by the ledger
     assert fast_month["day_costs"] == expected_day_costs(rows_for(db, fast.uid))
     now = datetime(2033, 3, 10, 9, 0, tzinfo=timezone.utc)

@@ -53,11 +53,11 @@ class Worker:
         self.db, self.settings, self.secret = db, settings, secret
         self.clock, self.sleep = clock, sleep
         self.deadline = time.monotonic() + run_s
+        self.targets, self.unusable = targets.parse_all(settings.alert_webhooks)
 
     def out_of_time(self) -> bool:
         """Past this run's budget: what is left stays open (`delivery_pending`) for the sweep."""
         return time.monotonic() > self.deadline
-        self.targets, self.unusable = targets.parse_all(settings.alert_webhooks)
 
     def write(self, ref, fields: dict) -> bool:
         try:
