@@ -235,3 +235,33 @@ def test_the_sweep_redrives_what_is_due_and_gives_up_after_24_hours(db):
     hook = [r for r in about(received(), f'"{collection}"') if r["path"] == "/hook"]
     assert len(hook) == 1 and verify(hook[0])["data"]["alert_id"] == "fresh"
     assert sweep.sweep(worker, collections=(collection,)).open_alerts == 0  # nothing left to read
+
+
+def test_the_deployed_sweep_gives_up_on_an_alert_older_than_a_day(db):
+    """sweep_alert_deliveries as the scheduler runs it in the emulator (with the stack's targets):
+    an alert created 25 h ago whose /hook target is still open is given up."""
+    from scripts.trigger_schedule import trigger
+    from tokenledger.notify.targets import parse
+
+    hook = parse(f"{SINK}/hook")
+    now = datetime.now(timezone.utc)
+    alert = db.collection("admin_alerts").document(f"sweep_old_{int(time.time() * 1000)}")
+    alert.create({"alert_type": "test_kind", "message": "old", "created_at": now - timedelta(hours=25),
+                  "deliveries": {hook.id: {"status": "retrying", "attempts": 5, "last_error": "timeout",
+                                           "next_at": now + timedelta(hours=1)}}})
+    deadline = time.monotonic() + 90
+    while True:  # the trigger ran: the 7 other targets are final, /hook (not due for an hour) is still open
+        doc = alert.get().to_dict()
+        others = [s for k, s in (doc.get("deliveries") or {}).items() if k != hook.id]
+        if len(others) == 7 and all(s["status"] in ("delivered", "blocked", "failed") for s in others) \
+                and "delivery_next_at" in doc:
+            break
+        assert time.monotonic() < deadline, doc.get("deliveries")
+        time.sleep(0.5)
+    assert (doc["deliveries"][hook.id]["status"], doc["delivery_pending"]) == ("retrying", True)
+    status, body = trigger("sweep_alert_deliveries")
+    assert status == 200, body
+    after = alert.get().to_dict()
+    assert after["deliveries"][hook.id]["status"] == "failed"
+    assert after["deliveries"][hook.id]["last_error"] == "gave up after 24 h: timeout"
+    assert (after["delivery_pending"], after["delivery_undelivered"]) == (False, True)
