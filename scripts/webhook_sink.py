@@ -10,7 +10,9 @@ so it must never receive anything). Prints exactly one line, "READY http://HOST:
 POST paths (any port):
   /hook          200
   /slack         200 "ok" (as Slack answers)
-  /flaky         500 to the first two requests of each X-Tokenledger-Event-Id, then 200
+  /flaky         500 to the first two requests of each X-Tokenledger-Event-Id whose body holds a
+                 string armed with POST /_flaky {"match": "..."}, then 200; 200 at once otherwise
+                 (so the other tests' alerts are delivered without waiting on backoff)
   /redirect      302 to http://169.254.169.254/latest/meta-data/ (the metadata server)
   anything else  404
 Control (GET): /_received -> {"requests": [{"port", "path", "headers", "body", "status"}...]};
@@ -28,6 +30,7 @@ REDIRECT_TO = "http://169.254.169.254/latest/meta-data/"
 LOCK = threading.Lock()
 RECEIVED: list[dict] = []
 FLAKY_SEEN: dict[str, int] = {}
+FLAKY_ARMED: set[str] = set()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -54,10 +57,16 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        if self.path == "/_flaky":
+            with LOCK:
+                FLAKY_ARMED.add(json.loads(raw or b"{}").get("match") or "")
+            FLAKY_ARMED.discard("")
+            return self._answer(204)
         if self.path == "/_reset":
             with LOCK:
                 RECEIVED.clear()
                 FLAKY_SEEN.clear()
+                FLAKY_ARMED.clear()
             return self._answer(204)
         status, body, headers = 404, b"", {}
         if self.path == "/hook":
@@ -66,9 +75,11 @@ class Handler(BaseHTTPRequestHandler):
             status, body = 200, b"ok"
         elif self.path == "/flaky":
             event = self.headers.get("X-Tokenledger-Event-Id", "")
+            text = raw.decode("utf-8", "replace")
             with LOCK:
+                armed = any(match in text for match in FLAKY_ARMED)
                 FLAKY_SEEN[event] = FLAKY_SEEN.get(event, 0) + 1
-                status = 500 if FLAKY_SEEN[event] <= 2 else 200
+                status = 500 if armed and FLAKY_SEEN[event] <= 2 else 200
         elif self.path == "/redirect":
             status, headers = 302, {"Location": REDIRECT_TO}
         with LOCK:

@@ -63,8 +63,7 @@ def deliver_alert(snapshot, settings: config.Settings | None = None):
     if snapshot is None or not snapshot.exists:
         return None
     settings = settings or config.settings()
-    return deliver.on_alert_created(store.client(), settings, settings.webhook_secret,
-                                    snapshot.reference.path, snapshot.to_dict() or {})
+    return deliver.on_alert_created(store.client(), settings, settings.webhook_secret, snapshot.reference.path)
 
 
 def sweep_alert_deliveries(settings: config.Settings | None = None):

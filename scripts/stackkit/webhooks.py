@@ -2,7 +2,8 @@
 settings that point the functions at it, plus TOKENLEDGER_WEBHOOK_SECRET as a secret.
 
 With the stand-in, unless TOKENLEDGER_ALERT_WEBHOOKS is given, every alert is delivered to the
-sink's allowed port (`/hook`, `/flaky`, a Slack-form `/slack`, `/redirect`) and to targets the
+sink's allowed port (`/hook`, `/flaky` (500 twice when a test arms it), a Slack-form `/slack`,
+`/redirect`) and to targets the
 SSRF guard must refuse (the sink's second port, which is not allowlisted; `localhost` over https;
 the metadata server; an IPv4-mapped loopback address). No traffic leaves 127.0.0.0/8.
 TOKENLEDGER_WEBHOOK_SECRET is taken from the environment, else made up for the run; it goes to

@@ -2,7 +2,7 @@
 webhook sink (scripts/webhook_sink.py) that scripts/stack starts, through the SSRF guard.
 
 The stack lists these targets (scripts/stackkit/webhooks.py): the sink's allowlisted port at
-/hook, /flaky (500 twice per event id, then 200), slack+ /slack and /redirect (302 to the
+/hook, /flaky (500 twice per event id for a user the test arms, then 200), slack+ /slack and /redirect (302 to the
 metadata server); and targets the guard must refuse: the sink's second, unlisted port over
 http, https://localhost:<that port>, https://169.254.169.254/, https://[::ffff:127.0.0.1]:<port>.
 """
@@ -75,6 +75,7 @@ def about(requests_: list[dict], alert_id: str) -> list[dict]:
 def test_a_threshold_alert_reaches_the_receivers_signed_once_and_blocked_targets_get_nothing(api, auth, admin, db,
                                                                                             standin):
     user = auth.create_user("hooked")
+    requests.post(f"{SINK}/_flaky", json={"match": user.uid}, timeout=10).raise_for_status()  # 500 twice, for this user
     put_budget(api, admin, user.uid, monthly_budget=1.0, enforce=False)
     standin.script([{"cost": 0.9}], user=user.uid)
     response = api.request("POST", "/v1/chat/completions", user, headers=at("2033-09-06T12:00:00Z"),

@@ -125,6 +125,13 @@ class Worker:
         return deliveries
 
 
-def on_alert_created(db, settings: Settings, secret: str, path: str, doc: dict) -> dict:
-    """The trigger's body: deliver the new alert at `path`."""
-    return Worker(db, settings, secret).deliver(db.document(path), doc)
+def on_alert_created(db, settings: Settings, secret: str, path: str) -> dict:
+    """The trigger's body: deliver the new alert at `path`. The event is delivered at least once:
+    a repeated event (or one arriving after the sweep acted) must go on from the state on the
+    document, not from the creation snapshot, so the document is read again (one read)."""
+    worker = Worker(db, settings, secret)
+    if not worker.targets and not worker.unusable:
+        return {}
+    ref = db.document(path)
+    snap = ref.get()
+    return worker.deliver(ref, snap.to_dict() or {}) if snap.exists else {}
