@@ -78,11 +78,11 @@ def test_a_threshold_alert_reaches_the_receivers_signed_once_and_blocked_targets
     requests.post(f"{SINK}/_flaky", json={"match": user.uid}, timeout=10).raise_for_status()  # 500 twice, for this user
     put_budget(api, admin, user.uid, monthly_budget=1.0, enforce=False)
     standin.script([{"cost": 0.9}], user=user.uid)
-    response = api.request("POST", "/v1/chat/completions", user, headers=at("2033-09-06T12:00:00Z"),
+    response = api.request("POST", "/v1/chat/completions", user, headers=at("2047-09-06T12:00:00Z"),
                            json={"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
     assert response.status_code == 200, response.text
-    check_budgets(db, Settings(), datetime(2033, 9, 6, 13, 0, tzinfo=timezone.utc))  # if the call did not write it
-    alert_id = f"{user.uid}_2033-09_0.8"
+    check_budgets(db, Settings(), datetime(2047, 9, 6, 13, 0, tzinfo=timezone.utc))  # if the call did not write it
+    alert_id = f"{user.uid}_2047-09_0.8"
     doc = settled(db, f"budget_alerts/{alert_id}")
     mine = about(received(), alert_id)
     sink_port = urlsplit(SINK).port
@@ -91,7 +91,7 @@ def test_a_threshold_alert_reaches_the_receivers_signed_once_and_blocked_targets
     assert len(hook) == 1 and hook[0]["port"] == sink_port  # once; the ::ffff: twin never arrived
     event = verify(hook[0])
     assert event["type"] == "budget_threshold" and event["id"] == event_id_of(hook[0])
-    assert (event["data"]["user_id"], event["data"]["month"], event["data"]["alert_id"]) == (user.uid, "2033-09",
+    assert (event["data"]["user_id"], event["data"]["month"], event["data"]["alert_id"]) == (user.uid, "2047-09",
                                                                                             alert_id)
     assert event["data"]["current_cost_nanos"] == 900_000_000
     assert event["data"]["monthly_budget_nanos"] == 1_000_000_000
@@ -106,7 +106,7 @@ def test_a_threshold_alert_reaches_the_receivers_signed_once_and_blocked_targets
     slack = [r for r in mine if r["path"] == "/slack"]
     assert len(slack) == 1
     slack_body = json.loads(slack[0]["body"])
-    assert slack_body["text"].startswith(f"tokenledger budget_threshold: user {user.uid} in 2033-09")
+    assert slack_body["text"].startswith(f"tokenledger budget_threshold: user {user.uid} in 2047-09")
     assert "blocks" in slack_body
 
     redirect = [r for r in mine if r["path"] == "/redirect"]
@@ -151,39 +151,39 @@ def test_a_forecast_for_the_user_on_course_to_exceed_and_not_for_the_other(api, 
     for who, per_day in ((fast, 0.5), (slow, 0.2)):
         put_budget(api, admin, who.uid, monthly_budget=10.0, enforce=False, requests_per_minute=None,
                    max_in_flight=None)
-        _calls(api, who, standin, {d: [per_day] for d in range(1, 10)}, "2033-03")
-    fast_month = month_doc(db, fast.uid, "2033-03")  # base document and shards (calls back to back), summed
+        _calls(api, who, standin, {d: [per_day] for d in range(1, 10)}, "2047-03")
+    fast_month = month_doc(db, fast.uid, "2047-03")  # base document and shards (calls back to back), summed
     assert fast_month["day_costs"] == {f"{d:02d}": 500_000_000 for d in range(1, 10)}  # written by the ledger
     assert fast_month["day_costs"] == expected_day_costs(rows_for(db, fast.uid))
-    now = datetime(2033, 3, 10, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2047, 3, 10, 9, 0, tzinfo=timezone.utc)
     check_budgets(db, Settings(), now)
     check_budgets(db, Settings(), now + timedelta(hours=1))  # once per user and month
     assert _alerts(db, slow.uid, "budget_forecast") == {}
     alerts = _alerts(db, fast.uid, "budget_forecast")
-    assert list(alerts) == [f"{fast.uid}_2033-03_forecast"]
-    forecast = alerts[f"{fast.uid}_2033-03_forecast"]
+    assert list(alerts) == [f"{fast.uid}_2047-03_forecast"]
+    forecast = alerts[f"{fast.uid}_2047-03_forecast"]
     # $4.50 spent by the 9th at $0.50 a day: $4.50 + $0.50 today + 21 more days x $0.50 = $15.50;
     # $10.00 is reached at the end of the 20th ($4.50 + 11 days x $0.50)
     assert forecast["projected_nanos"] == 15_500_000_000 and forecast["current_cost_nanos"] == 4_500_000_000
-    assert forecast["projected_day"] == "2033-03-20"
+    assert forecast["projected_day"] == "2047-03-20"
     listed = api.request("GET", "/v1/alerts", fast).json()["data"]
     assert [(a["alert_type"], a["projected"], a["projected_day"]) for a in listed] == [
-        ("budget_forecast", 15.5, "2033-03-20")]
+        ("budget_forecast", 15.5, "2047-03-20")]
 
 
 def test_a_tenfold_day_writes_one_spike_alert(api, auth, admin, db, standin):
     user = auth.create_user("spiky")
     put_budget(api, admin, user.uid, monthly_budget=100.0, enforce=False, requests_per_minute=None,
                max_in_flight=None)
-    _calls(api, user, standin, {5: [0.1], 6: [0.1], 7: [0.1], 8: [0.1], 9: [0.5, 0.5]}, "2033-05")
-    now = datetime(2033, 5, 9, 18, 0, tzinfo=timezone.utc)
+    _calls(api, user, standin, {5: [0.1], 6: [0.1], 7: [0.1], 8: [0.1], 9: [0.5, 0.5]}, "2047-05")
+    now = datetime(2047, 5, 9, 18, 0, tzinfo=timezone.utc)
     check_budgets(db, Settings(), now)
-    _calls(api, user, standin, {9: [0.2]}, "2033-05")
+    _calls(api, user, standin, {9: [0.2]}, "2047-05")
     check_budgets(db, Settings(), now + timedelta(hours=1))  # once per user and day
     spikes = _alerts(db, user.uid, "usage_spike")
-    assert list(spikes) == [f"{user.uid}_2033-05-09_spike"]
-    assert (spikes[f"{user.uid}_2033-05-09_spike"]["day_cost_nanos"],
-            spikes[f"{user.uid}_2033-05-09_spike"]["median_day_cost_nanos"]) == (1_000_000_000, 100_000_000)
+    assert list(spikes) == [f"{user.uid}_2047-05-09_spike"]
+    assert (spikes[f"{user.uid}_2047-05-09_spike"]["day_cost_nanos"],
+            spikes[f"{user.uid}_2047-05-09_spike"]["median_day_cost_nanos"]) == (1_000_000_000, 100_000_000)
 
 
 def test_app_spend_alerts_once_per_threshold_and_are_delivered(api, auth, admin, db, standin):
@@ -191,18 +191,18 @@ def test_app_spend_alerts_once_per_threshold_and_are_delivered(api, auth, admin,
     put_budget(api, admin, user.uid, monthly_budget=100.0, enforce=False, requests_per_minute=None,
                max_in_flight=None)
     settings = Settings(app_monthly_budget=Decimal("5"))
-    now = datetime(2033, 7, 20, 12, 0, tzinfo=timezone.utc)
-    _calls(api, user, standin, {2: [1.0, 1.0], 3: [1.0, 1.0]}, "2033-07")  # $4.00 of $5.00: 80%
+    now = datetime(2047, 7, 20, 12, 0, tzinfo=timezone.utc)
+    _calls(api, user, standin, {2: [1.0, 1.0], 3: [1.0, 1.0]}, "2047-07")  # $4.00 of $5.00: 80%
     check_budgets(db, settings, now)
     check_budgets(db, settings, now)
-    _calls(api, user, standin, {4: [1.0]}, "2033-07")  # $5.00: 100%
+    _calls(api, user, standin, {4: [1.0]}, "2047-07")  # $5.00: 100%
     check_budgets(db, settings, now)
     check_budgets(db, settings, now)
-    ids = sorted(s.id for s in db.collection("admin_alerts").stream() if s.id.startswith("app_spend_2033-07"))
-    assert ids == ["app_spend_2033-07_1000", "app_spend_2033-07_800"]
-    doc = settled(db, "admin_alerts/app_spend_2033-07_800")
+    ids = sorted(s.id for s in db.collection("admin_alerts").stream() if s.id.startswith("app_spend_2047-07"))
+    assert ids == ["app_spend_2047-07_1000", "app_spend_2047-07_800"]
+    doc = settled(db, "admin_alerts/app_spend_2047-07_800")
     assert doc["current_cost_nanos"] == 4_000_000_000 and doc["monthly_budget_nanos"] == 5_000_000_000
-    hook = [r for r in about(received(), "app_spend_2033-07_800") if r["path"] == "/hook"]
+    hook = [r for r in about(received(), "app_spend_2047-07_800") if r["path"] == "/hook"]
     assert len(hook) == 1 and verify(hook[0])["type"] == "app_spend"
 
 
