@@ -1,4 +1,4 @@
-"""Alert delivery for admins: GET /v1/admin/alerts/undelivered (notify/status.py)."""
+"""Alert delivery for admins: GET /v1/admin/alerts/undelivered?month=YYYY-MM&limit=N (notify/status.py)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -15,5 +15,6 @@ bp = Blueprint("deliveries", __name__)
 def undelivered_alerts():
     svc = services()
     require_admin()
-    asked = query.parse(query.PageQuery)
-    return jsonify({"data": status.undelivered(svc.db, asked.limit)})
+    asked = query.parse(query.AlertsQuery)
+    month = asked.month or svc.now().strftime("%Y-%m")
+    return jsonify({"month": month, "data": status.undelivered(svc.db, month, asked.limit)})

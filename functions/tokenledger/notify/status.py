@@ -1,5 +1,5 @@
-"""What the admin page shows of alert delivery: alerts with a target not delivered (open,
-blocked or failed), newest first, each target by its id only (never its URL)."""
+"""What the admin page shows of alert delivery: a month's alerts with a target not delivered
+(open, blocked or failed), newest first, each target by its id only (never its URL)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,12 +25,15 @@ def item(collection: str, doc_id: str, doc: dict) -> dict:
     }
 
 
-def undelivered(db, limit: int) -> list[dict]:
-    """Up to `limit` per alert collection (a single-field query each: no composite index)."""
+def undelivered(db, month: str, limit: int) -> list[dict]:
+    """The month's newest `limit` of each alert collection, merged newest first (composite index
+    `delivery_undelivered`, `month`, `created_at` desc: firestore.indexes.json)."""
     out = []
     for collection in ALERT_COLLECTIONS:
         query = (db.collection(collection)
-                 .where(filter=firestore.FieldFilter("delivery_undelivered", "==", True)).limit(limit))
+                 .where(filter=firestore.FieldFilter("delivery_undelivered", "==", True))
+                 .where(filter=firestore.FieldFilter("month", "==", month))
+                 .order_by("created_at", direction=firestore.Query.DESCENDING).limit(limit))
         out.extend(item(collection, s.id, s.to_dict() or {}) for s in query.stream())
     out.sort(key=lambda a: a["created_at"] or "", reverse=True)
     return out[:limit]

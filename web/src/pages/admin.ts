@@ -83,7 +83,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
           `OpenRouter ${usdFromNanos(d.openrouter_total_nanos ?? 0)}, difference ${usdFromNanos(d.drift_nanos ?? 0)}` +
           (d.checked_at ? ` (checked ${d.checked_at.slice(0, 16).replace("T", " ")} UTC)` : "") +
           (d.alerted ? ". An admin alert is open." : ".");
-      await undelivered.load();
+      await undelivered.load(m);
       root.dataset.ready = "true";
     } catch (err) {
       status.textContent = sentence(err);

@@ -10,13 +10,13 @@ interface Undelivered {
 }
 
 /** The section element and its loader; the page calls load() with its own refreshes. */
-export function undeliveredSection(api: Tokenledger): { section: HTMLElement; load: () => Promise<void> } {
+export function undeliveredSection(api: Tokenledger): { section: HTMLElement; load: (month: string) => Promise<void> } {
   const body = el("div", { id: "admin-undelivered" });
   const section = el("section", { "aria-labelledby": "undelivered-h" },
     el("h2", { id: "undelivered-h", text: "Undelivered alerts" }), body);
-  async function load() {
+  async function load(month: string) {
     try {
-      const r = await api.call<{ data: Undelivered[] }>("/v1/admin/alerts/undelivered?limit=50");
+      const r = await api.call<{ data: Undelivered[] }>(`/v1/admin/alerts/undelivered?month=${month}&limit=50`);
       const rows = r.data.flatMap((a) => a.targets.map((t) => [a.id, a.alert_type, a.user_id ?? "(app)", t.target,
         t.status, String(t.attempts), t.last_error ?? ""]));
       const head = ["Alert", "Kind", "User", "Target", "Status", "Attempts", "Last error"];
@@ -24,7 +24,7 @@ export function undeliveredSection(api: Tokenledger): { section: HTMLElement; lo
       for (const row of rows) tbody.append(el("tr", {}, el("th", { scope: "row", text: row[0] }), ...row.slice(1).map((c) => el("td", { text: c }))));
       if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: String(head.length), text: "Every alert was delivered." })));
       body.replaceChildren(el("table", { id: "undelivered-table" },
-        el("caption", { text: "Webhook and Slack targets that have not received an alert (open, blocked or failed)" }),
+        el("caption", { text: `Webhook and Slack targets that have not received an alert of ${month} (open, blocked or failed)` }),
         el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col", text: h })))), tbody));
     } catch (err) {
       body.replaceChildren(el("p", { text: sentence(err) }));
