@@ -45,8 +45,10 @@ demo: setup
 
 # The benches send more calls per user than the default per-user rate limits allow; the gate's
 # work per call is the same with the limits off (only its decision changes).
+# No webhook targets in benches (an empty TOKENLEDGER_ALERT_WEBHOOKS keeps the stack's sink off): the
+# budget bench writes thousands of alerts, and delivering them would load the machine under the timings.
 bench: setup
-	TOKENLEDGER_RATE_LIMIT_PER_MINUTE=0 TOKENLEDGER_MAX_IN_FLIGHT=0 $(STACK) exec -- $(PY) -m scripts.bench $(ARGS)
+	TOKENLEDGER_ALERT_WEBHOOKS= TOKENLEDGER_RATE_LIMIT_PER_MINUTE=0 TOKENLEDGER_MAX_IN_FLIGHT=0 $(STACK) exec -- $(PY) -m scripts.bench $(ARGS)
 
 up: setup
 	$(STACK) up

@@ -104,3 +104,33 @@ def grant_paid_credits(event: firestore_fn.Event) -> None:
 
     jobs.grant_paid_credits(event.params["uid"], event.params["payment_id"],
                             event.data.after.to_dict() if event.data and event.data.after else None)
+
+
+# Alert delivery (tokenledger/notify): every alert document created in an alert collection is
+# delivered to TOKENLEDGER_ALERT_WEBHOOKS (at least once); the sweep re-drives what is still open.
+@firestore_fn.on_document_created(
+    document="budget_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=300
+)
+def deliver_budget_alert(event: firestore_fn.Event) -> None:
+    from tokenledger import jobs
+
+    jobs.deliver_alert(event.data)
+
+
+@firestore_fn.on_document_created(
+    document="admin_alerts/{alert_id}", region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=300
+)
+def deliver_admin_alert(event: firestore_fn.Event) -> None:
+    from tokenledger import jobs
+
+    jobs.deliver_alert(event.data)
+
+
+@scheduler_fn.on_schedule(
+    schedule=config.ALERT_SWEEP_SCHEDULE, region=config.REGION, secrets=[config.WEBHOOK_SECRET], timeout_sec=540
+)
+def sweep_alert_deliveries(event: scheduler_fn.ScheduledEvent) -> None:
+    from tokenledger import jobs
+
+    if not jobs.emulator_probe(event):
+        jobs.sweep_alert_deliveries()

@@ -159,6 +159,7 @@ def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:
     for mail in mails:
         if mail.exists:
             print(f"  mail to {mail.get('to')}: {mail.get('message')['subject']}")
+    print_deliveries(db, sorted(seen))
 
     from scripts.trigger_schedule import trigger  # the scheduled function, run once by hand
 
@@ -181,6 +182,27 @@ def budgets_demo(auth: AuthEmulator, api: ApiClient, db) -> int:
     free = api.chat(erin, "meta-llama/llama-3.3-70b-instruct:free", "Tell me a joke.")
     print(f"  a free model for erin: HTTP {free.status_code} (free models are never refused by the dollar budget)")
     return 0
+
+
+def print_deliveries(db, alert_ids: list[str]) -> None:
+    """Where the alert-created trigger delivered each alert (TOKENLEDGER_ALERT_WEBHOOKS; on the
+    stack: its loopback webhook sink and targets the SSRF guard refuses). docs/alerts.md."""
+    import time
+
+    for alert_id in alert_ids:
+        started, doc = time.monotonic(), {}
+        while time.monotonic() - started < 60:
+            doc = db.collection("budget_alerts").document(alert_id).get().to_dict() or {}
+            if doc.get("delivery_pending") is False:
+                break
+            if not doc.get("deliveries") and time.monotonic() - started > 10:
+                break  # no webhook targets configured
+            time.sleep(0.5)
+        states = [s.get("status") for s in (doc.get("deliveries") or {}).values()]
+        if states:
+            print(f"  webhooks for {doc.get('alert_type')} at {doc.get('threshold', 0):.0%}: "
+                  + ", ".join(f"{states.count(k)} {k}" for k in ("delivered", "blocked", "failed", "retrying") if k in states)
+                  + " (signed; blocked = refused by the SSRF guard)")
 
 
 def print_app_url() -> None:

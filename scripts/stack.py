@@ -13,6 +13,10 @@ What it does, in order:
      firebase-tools download its own;
   4. starts scripts/openrouter_standin.py with a random key, unless OPENROUTER_BASE_URL is set
      (then OPENROUTER_BASE_URL and OPENROUTER_API_KEY are used as they are);
+  4b. with the stand-in, unless TOKENLEDGER_ALERT_WEBHOOKS is set (even empty), starts the webhook
+     sink (scripts/webhook_sink.py on loopback) and points the alert webhooks at it and at targets
+     the SSRF guard must refuse (stackkit/webhooks.py); TOKENLEDGER_WEBHOOK_SECRET (from the
+     environment, else made up) goes to functions/.secret.local like OPENROUTER_API_KEY;
   5. writes functions/.env.local and functions/.secret.local for the functions emulator and
      restores whatever was there on exit (see "How config reaches the functions" below);
   6. starts `firebase emulators:start` and waits until the emulators are up, the `api`
@@ -67,7 +71,7 @@ from stackkit.base import (
     StackError,
     say,
 )
-from stackkit import warmup
+from stackkit import warmup, webhooks
 from stackkit.envfiles import EnvFiles
 from stackkit.java import setup_emulator_binaries, setup_java
 from stackkit.ports import check_ports, emulator_ports, firebase_config
@@ -117,8 +121,10 @@ def function_settings(standin: bool) -> dict[str, str]:
 
 
 def function_env_files(base_url: str, api_key: str, settings: dict[str, str]) -> EnvFiles:
-    dotenv = {"OPENROUTER_BASE_URL": base_url, **settings}
-    return EnvFiles({".env.local": dotenv, ".secret.local": {"OPENROUTER_API_KEY": api_key}})
+    dotenv = {"OPENROUTER_BASE_URL": base_url,
+              **{k: v for k, v in settings.items() if k not in webhooks.SECRET_SETTINGS and k.startswith("TOKENLEDGER_")}}
+    secret = {"OPENROUTER_API_KEY": api_key, **{k: settings[k] for k in webhooks.SECRET_SETTINGS if k in settings}}
+    return EnvFiles({".env.local": dotenv, ".secret.local": secret})
 
 
 def start_emulators(procs: Procs, ports: dict[str, tuple[str, int]], fb_env: dict[str, str],
@@ -197,7 +203,7 @@ def keep_up(stack_env: dict[str, str], fb: subprocess.Popen, fb_log: Path, procs
     with os.fdopen(fd, "w") as f:
         f.writelines(f"export {k}={shlex.quote(v)}\n" for k, v in stack_env.items())
     for k, v in stack_env.items():
-        print(f"  {k}={'(hidden)' if k == 'OPENROUTER_API_KEY' else v}", flush=True)
+        print(f"  {k}={'(hidden)' if k in ('OPENROUTER_API_KEY', webhooks.SECRET) else v}", flush=True)
     say(f"ready; Ctrl-C to stop. In another shell: . {env_file.relative_to(ROOT)}")
     print(f"\nThe web app: {stack_env['APP_URL']}\n  accounts to sign in with: . {env_file.relative_to(ROOT)} && "
           "functions/venv/bin/python scripts/web_users.py\n", flush=True)
@@ -239,6 +245,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         base_url, api_key, standin_url = openrouter(procs, t0, deadline)
         settings = function_settings(standin=standin_url is not None)
+        settings[webhooks.SECRET] = webhooks.webhook_secret()
+        if standin_url is not None and "TOKENLEDGER_ALERT_WEBHOOKS" not in os.environ:
+            settings.update(webhooks.sink_settings(*webhooks.start_sink(procs, deadline)))
+            say(f"webhook sink ready at {settings['WEBHOOK_SINK_URL']} (alerts are delivered there)")
         env_files = function_env_files(base_url, api_key, settings)
         env_files.write()
         fb, fb_log, functions_url, api_url, app_url = start_emulators(procs, ports, fb_env, t0, deadline)

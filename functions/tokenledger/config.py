@@ -163,6 +163,27 @@ SETTINGS: tuple[Setting, ...] = (
             "before the call; 0: one reservation per call (docs/budgets.md)"),
     Setting("TOKENLEDGER_MAIL_ENABLED", "mail_enabled", "bool", "false",
             "write a `mail/{id}` document (Trigger Email extension format) with each alert"),
+    Setting("TOKENLEDGER_ALERT_WEBHOOKS", "alert_webhooks", "list", "",
+            "comma-separated URLs every alert is delivered to (signed JSON event; a `hooks.slack.com` host or a "
+            "`slack+https://` prefix gets Slack's incoming-webhook body); empty = none (docs/alerts.md)"),
+    Setting("TOKENLEDGER_WEBHOOK_SECRET", "webhook_secret", "str", "",
+            "key of the `X-Tokenledger-Signature` HMAC-SHA256: `firebase functions:secrets:set "
+            "TOKENLEDGER_WEBHOOK_SECRET`; never logged or sent", source="secret"),
+    Setting("TOKENLEDGER_WEBHOOK_ALLOW_HTTP", "webhook_allow_http", "list", "",
+            "`host:port` pairs a webhook may reach over plain http and on a non-public address (local receivers "
+            "in development and tests); everything else must be https to a public address"),
+    Setting("TOKENLEDGER_FORECAST_DAYS", "forecast_days", "int", "7",
+            "a `budget_forecast` projects the month's end from the average of the last this-many days "
+            "(0 = no forecasts)"),
+    Setting("TOKENLEDGER_SPIKE_FACTOR", "spike_factor", "decimal", "5",
+            "a `usage_spike` is written when a day's cost is more than this many times the user's median daily "
+            "cost over the previous 14 days (0 = no spike alerts)..."),
+    Setting("TOKENLEDGER_SPIKE_MIN_USD", "spike_min_usd", "decimal", "0.50",
+            "...and above this many USD"),
+    Setting("TOKENLEDGER_APP_MONTHLY_BUDGET", "app_monthly_budget", "optional_decimal", "",
+            "USD the whole app may spend in a month, for the operator's `app_spend` alerts (empty = none)"),
+    Setting("TOKENLEDGER_APP_ALERT_THRESHOLDS", "app_alert_thresholds", "decimals", "0.8,1.0",
+            "shares of `TOKENLEDGER_APP_MONTHLY_BUDGET` at which an `app_spend` alert is written"),
     Setting("TOKENLEDGER_BUDGET_CHECK_PAGE_SIZE", "budget_check_page_size", "int", "500",
             "budgets read per page by the scheduled check"),
     Setting("TOKENLEDGER_ALLOW_WEB_SEARCH", "allow_web_search", "bool", "false",
@@ -249,6 +270,9 @@ _PARAMS = {
     if s.source != "deploy"
 }
 OPENROUTER_API_KEY = _PARAMS["OPENROUTER_API_KEY"]
+WEBHOOK_SECRET = _PARAMS["TOKENLEDGER_WEBHOOK_SECRET"]
+# The sweep that re-drives undelivered alerts (notify/sweep.py).
+ALERT_SWEEP_SCHEDULE = "every 10 minutes"
 
 
 def _deploy_value(setting: Setting) -> Any:

@@ -79,3 +79,21 @@ def grant_paid_credits(uid: str, payment_id: str, doc: dict | None, settings: co
     from tokenledger.credits import payments
 
     return payments.on_payment_written(store.client(), uid, payment_id, doc, settings or config.settings())
+
+
+def deliver_alert(snapshot, settings: config.Settings | None = None):
+    """The alert-created trigger: deliver the new alert document to every target (notify/)."""
+    from tokenledger.notify import deliver
+
+    if snapshot is None or not snapshot.exists:
+        return None
+    settings = settings or config.settings()
+    return deliver.on_alert_created(store.client(), settings, settings.webhook_secret, snapshot.reference.path)
+
+
+def sweep_alert_deliveries(settings: config.Settings | None = None):
+    from tokenledger.notify import deliver, sweep
+
+    settings = settings or config.settings()
+    # The sweep's function has 540 s; it stops starting deliveries after 400.
+    return sweep.sweep(deliver.Worker(store.client(), settings, settings.webhook_secret, run_s=400.0))

@@ -39,6 +39,10 @@ USAGE_QUEUED = "usage_queued"  # WARNING; the inline commit failed, the record i
 USAGE_HEALED = "usage_healed"  # INFO; the outbox's record is in the ledger
 USAGE_HEAL_RETRY = "usage_heal_retry"  # WARNING; not committed yet: Pub/Sub redelivers it
 LEDGER_DEAD_LETTER = "ledger_dead_letter"  # ERROR; `record` is what replay_usage needs
+# --- alert delivery (notify/) --------------------------------------------------------------
+WEBHOOK_BLOCKED = "webhook_blocked"  # the SSRF guard refused a target; never retried
+WEBHOOK_FAILED = "webhook_failed"  # a target answered for good with an error, or the sweep gave up
+ALERT_SWEEP_DONE = "alert_sweep_done"
 
 
 def usage_not_recorded(reason: str, record: dict | None, **context) -> None:
@@ -170,3 +174,15 @@ def plan_unknown(plan_id: str, fallback: str | None) -> None:
 
 def plans_read_failed(error: str) -> None:
     _flog.warn(PLANS_READ_FAILED, error=error)
+
+
+def webhook_blocked(alert: str, target: str, reason: str) -> None:
+    _flog.warn(WEBHOOK_BLOCKED, alert=alert, target=target, reason=reason)
+
+
+def webhook_failed(alert: str, target: str, error: str) -> None:
+    _flog.warn(WEBHOOK_FAILED, alert=alert, target=target, error=error)
+
+
+def alert_sweep_done(**counts) -> None:
+    _flog.info(ALERT_SWEEP_DONE, **counts)

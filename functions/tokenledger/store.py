@@ -33,6 +33,7 @@ TOTALS = "usage_totals"
 SHARDS = "shards"
 BUDGETS = "user_budgets"
 ALERTS = "budget_alerts"
+ADMIN_ALERTS = "admin_alerts"  # the operator's alerts (ledger drift, app spend, ...)
 PRICING = "model_pricing"
 PRICING_CURRENT = "current"
 MAIL = "mail"

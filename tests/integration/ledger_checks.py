@@ -144,3 +144,11 @@ def actual_rollup(doc: dict) -> dict:
             for key, v in (doc.get(name) or {}).items()
         }
     return result
+
+
+def expected_day_costs(rows: list[dict]) -> dict:
+    """The month document's `day_costs` the rows imply: cost per day of the month, in nanos."""
+    days = Counter()
+    for row in rows:
+        days[row["day"][8:10]] += row["cost_nanos"]
+    return {day: nanos for day, nanos in days.items() if nanos}

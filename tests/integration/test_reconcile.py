@@ -15,7 +15,7 @@ from scripts.devkit.sse import events
 from scripts.trigger_schedule import trigger
 from tokenledger import money
 
-from .ledger_checks import actual_rollup, expected_rollup, month_doc, rows_for
+from .ledger_checks import actual_rollup, expected_day_costs, expected_rollup, month_doc, rows_for
 from .served_api import served_api
 from .test_streaming import LONG_TEXT, stream
 
@@ -33,6 +33,7 @@ def charged_nanos(standin, gen_id) -> int:
 def assert_rollups_match_rows(db, uid):
     rows = rows_for(db, uid)
     assert actual_rollup(month_doc(db, uid, rows[0]["month"])) == expected_rollup(rows)
+    assert month_doc(db, uid, rows[0]["month"]).get("day_costs") == expected_day_costs(rows)  # corrected too
 
 
 def test_stream_without_usage_is_settled_to_the_charged_cost(api, user, standin, db):

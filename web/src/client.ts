@@ -113,7 +113,7 @@ export interface Alert {
   user_id: string;
   month: string;
   threshold: number;
-  alert_type: "budget_threshold" | "budget_exceeded" | "credits_low";
+  alert_type: "budget_threshold" | "budget_exceeded" | "budget_forecast" | "usage_spike" | "credits_low" | string;
   /** credits_low: the wallet's balance when it was written (USD). */
   balance?: number;
   current_cost: number;
@@ -121,6 +121,14 @@ export interface Alert {
   percentage_used: number;
   source: "realtime" | "scheduled";
   created_at: string | null;
+  /** budget_forecast */
+  projected?: number;
+  projected_day?: string;
+  method?: string;
+  /** usage_spike */
+  day?: string;
+  day_cost?: number;
+  median_day_cost?: number;
 }
 
 export interface Page<T> { data: T[]; next_page_token: string | null }

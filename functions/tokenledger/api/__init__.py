@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, jsonify
 
-from tokenledger.api import analytics, budgets, chat, credits, errors, ledger, plans, users
+from tokenledger.api import analytics, budgets, chat, credits, deliveries, errors, ledger, plans, users
 
 # Response headers a browser page may read. CORS hides every non-basic header from a page on
 # another origin unless listed here, and Firebase's CorsOptions has no setting for it.
@@ -24,6 +24,7 @@ def create_app() -> Flask:
     flask_app.register_blueprint(credits.bp)
     flask_app.register_blueprint(plans.bp)
     flask_app.register_blueprint(users.bp)
+    flask_app.register_blueprint(deliveries.bp)
 
     @flask_app.after_request
     def expose_headers(response):

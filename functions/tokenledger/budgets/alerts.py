@@ -147,6 +147,10 @@ def list_for_month(db, month: str, limit: int, page_token: str | None = None):
     return _newest_first(db, "month", month, limit, page_token)
 
 
+TREND_FIELDS = ("projected", "projected_day", "rate_per_day", "method", "day", "day_cost", "median_day_cost",
+                "factor", "min_usd")
+
+
 def public(doc_id: str, doc: dict) -> dict:
     created = doc.get("created_at")
     return {
@@ -154,6 +158,8 @@ def public(doc_id: str, doc: dict) -> dict:
         **{k: doc.get(k) for k in ("user_id", "month", "threshold", "alert_type", "current_cost",
                                    "monthly_budget", "percentage_used", "source")},
         **({"balance": doc.get("balance")} if doc.get("alert_type") == LOW_CREDITS else {}),
+        # budget_forecast and usage_spike (budgets/trend_alerts.py): only the fields the kind has
+        **{k: doc[k] for k in TREND_FIELDS if k in doc},
         "created_at": created.isoformat() if hasattr(created, "isoformat") else created,
     }
 

@@ -19,6 +19,10 @@ run then pages through `user_budgets` (one read per budget) and reads the page's
 with one get_all (one read per budget, + the shards of a hot user), as a months scan would read
 every active user.
 
+Forecasts and spikes (budgets/trends.py) come from the same month document (`day_costs`): no
+read more. The app's own spend (budgets/app_spend.py) costs one read per global counter shard
+per run, whatever the number of users (`app_spend_reads`).
+
 Never the usage rows; never the alert documents (the month document says which alerts were
 sent, `alerts_sent`). Every write is once-only (alerts by create(), releases by precondition),
 so a run that stops halfway, or two runs at the same time, are safe: re-running writes only
@@ -34,10 +38,10 @@ from datetime import datetime
 from google.cloud import firestore
 
 from tokenledger import logs, periods, store
-from tokenledger.budgets import alerts, copies, plan_users, reservations, rules
+from tokenledger.budgets import alerts, app_spend, copies, plan_users, reservations, rules, trend_alerts, trends
 from tokenledger.config import Settings
 
-MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "sharded"]
+MONTH_FIELDS = ["cost_nanos", "reserved_nanos", "alerts_sent", "sharded", trends.FIELD]
 SCAN_FIELDS = MONTH_FIELDS + ["shard", copies.FIELD]  # what the months scan reads of each document
 
 
@@ -55,6 +59,8 @@ class CheckReport:
     plan_reads: int = 0  # the plans, one query per run (plans: docs/budgets.md); users' claims come from Auth
     seconds: float = 0.0
     alerts: list[str] = field(default_factory=list)  # ids written, for the logs and the demo
+    trend_alerts: int = 0  # of alerts_written: budget_forecast and usage_spike (budgets/trends.py)
+    app_spend_reads: int = 0  # the app's month counters and its app_spend alerts (budgets/app_spend.py)
 
 
 def check_budgets(db, settings: Settings, now: datetime, progress=None) -> CheckReport:
@@ -71,6 +77,10 @@ def check_budgets(db, settings: Settings, now: datetime, progress=None) -> Check
         _scan_months(db, settings, now, report, progress, book)
     else:
         _scan_budget_documents(db, settings, now, report, progress, book)
+    app = app_spend.check(db, settings, now)
+    report.app_spend_reads += app.reads
+    report.alerts_written += len(app.written)
+    report.alerts.extend(app.written)
     report.seconds = time.monotonic() - started
     return report
 
@@ -84,6 +94,10 @@ def _check_user(db, settings: Settings, now: datetime, report: CheckReport, uid:
                                    alerts.SCHEDULED, now, settings.mail_enabled)
     report.alerts_written += len(written)
     report.alerts.extend(alerts.alert_id(uid, report.month, t) for t in written)
+    trend = trend_alerts.write_trends(db, settings, now, uid, budget, docs, totals.cost_nanos, totals.alerts_sent)
+    report.alerts_written += len(trend)
+    report.trend_alerts += len(trend)
+    report.alerts.extend(trend)
 
 
 def _pages(query, report: CheckReport, page_size: int):

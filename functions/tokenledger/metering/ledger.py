@@ -100,7 +100,7 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     The month document's write is the batch's first: the commit's first WriteResult holds its
     counters after the call (store.counter_values with the paths returned here)."""
     user_delta = rollups.user_delta(record)
-    month_delta = dict(user_delta)
+    month_delta = rollups.month_delta(record)
     # A pending row keeps its reservation until reconcile.py settles it (and releases it).
     holds_reservation = record.cost_source == COST_PENDING and not replay
     # A final row releases the call's reservation in this batch; a pending row takes it over

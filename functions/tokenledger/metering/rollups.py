@@ -63,6 +63,13 @@ def user_delta(record: UsageRecord) -> dict:
     }
 
 
+def month_delta(record: UsageRecord) -> dict:
+    """Counters added to user_usage/{uid}/months/{m}: the user's, plus the call's cost under its
+    day of the month (`day_costs.<DD>`, nanos), which the scheduled check's forecasts and spikes
+    read from the month document it reads anyway (budgets/trends.py)."""
+    return {**user_delta(record), "day_costs": {record.day[8:10]: record.cost_nanos}}
+
+
 def totals_delta(record: UsageRecord) -> dict:
     """Counters added to one shard of usage_totals/{month}."""
     return _counters(record)

@@ -143,7 +143,8 @@ def apply_settlement(db, snapshot, old: UsageRecord, new: UsageRecord, settings:
     user = rollups.difference(rollups.user_delta(new), rollups.user_delta(old))
     # The plain fields too: a document the fold (metering/fold.py) emptied is found by its month.
     plain = {"user_id": old.user_id, "month": old.month}
-    month = {**increments(user), **plain, "updated_at": firestore.SERVER_TIMESTAMP}
+    month = {**increments(rollups.difference(rollups.month_delta(new), rollups.month_delta(old))), **plain,
+             "updated_at": firestore.SERVER_TIMESTAMP}
     if old.reserved_nanos:
         month["reserved_nanos"] = firestore.Increment(-old.reserved_nanos)
         month["reserved"] = firestore.Increment(-money.usd_float(old.reserved_nanos))  # the USD twin (budgets)

@@ -7,6 +7,8 @@ import { readDrift } from "../rollups";
 import { ledgerHealthSection } from "../ledgerHealth";
 import { adminCreditsSection } from "./credits";
 import { emailsOf, findUserSection, plansSection } from "./admin_plans";
+import { alertKind } from "../alertkinds";
+import { undeliveredSection } from "./admin_deliveries";
 
 interface TopUsers { month: string; users: Array<{ rank: number; user_id: string; calls: number; total_tokens: number; cost_nanos: number }> }
 interface Totals { month: string; totals: Record<string, number>; active_users: number }
@@ -31,6 +33,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
   const top = el("div", { id: "admin-top" });
   const alerts = el("div", { id: "admin-alerts" });
   const drift = el("p", { id: "drift" });
+  const undelivered = undeliveredSection(api);
   const uid = el("input", { id: "budget-uid", required: "", autocomplete: "off" });
   const amount = el("input", { id: "budget-amount", type: "number", min: "0", step: "any", required: "" });
   const enforce = el("input", { id: "budget-enforce", type: "checkbox" });
@@ -54,6 +57,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
     plans.section,
     el("section", { "aria-labelledby": "alerts-h" }, el("h2", { id: "alerts-h", text: "Alerts" }), alerts),
     el("section", { "aria-labelledby": "drift-h" }, el("h2", { id: "drift-h", text: "Ledger drift" }), drift),
+    undelivered.section,
   );
   const healing = ledgerHealthSection(api);
   root.append(healing.section);
@@ -87,8 +91,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
       alerts.replaceChildren(table("alerts-table", `Budget alerts of ${m}`, ["User", "Kind", "Spent", "Budget", "Source"],
         a.data.map((x) => x.alert_type === "credits_low"
           ? [x.user_id, "credits low", usdFromFloat(x.balance ?? 0), `below ${usdFromFloat(x.threshold)}`, x.source]
-          : [x.user_id, x.alert_type === "budget_exceeded" ? "exceeded" : `${Math.round(x.threshold * 100)}%`,
-            usdFromFloat(x.current_cost), usdFromFloat(x.monthly_budget), x.source])));
+          : [x.user_id, alertKind(x), usdFromFloat(x.current_cost), usdFromFloat(x.monthly_budget), x.source])));
       drift.dataset.state = !d.checked ? "unchecked" : d.above_tolerance ? "drift" : "ok";
       drift.textContent = !d.checked
         ? `Not reconciled yet for ${m}.`
@@ -96,6 +99,7 @@ export const adminPage: Page = (root, { services, api, isAdmin }) => {
           `OpenRouter ${usdFromNanos(d.openrouter_total_nanos ?? 0)}, difference ${usdFromNanos(d.drift_nanos ?? 0)}` +
           (d.checked_at ? ` (checked ${d.checked_at.slice(0, 16).replace("T", " ")} UTC)` : "") +
           (d.alerted ? ". An admin alert is open." : ".");
+      await undelivered.load(m);
       root.dataset.ready = "true";
     } catch (err) {
       status.textContent = sentence(err);

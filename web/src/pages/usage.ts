@@ -5,6 +5,7 @@ import { drawGauge } from "../gauge";
 import type { Page } from "../context";
 import { count, currentMonth, el, monthSpan, usdFromNanos } from "../format";
 import { sentence } from "../messages";
+import { alertSentence } from "../alertkinds";
 import { watchBudget, watchMonth, type Breakdown, type MonthView } from "../rollups";
 import { creditsSection } from "./credits";
 
@@ -115,14 +116,8 @@ export const usagePage: Page = (root, { services, user, api }, param) => {
       budget = b;
       renderGauge();
       const mine = a.data.filter((x) => x.month === month);
-      alerts.replaceChildren(...(mine.length ? mine.map((x) => el("li", {
-        text: (x.alert_type === "credits_low"
-          ? `Credit balance low: ${usdFromNanos(Math.round((x.balance ?? 0) * 1e9))} (alert below ` +
-            `${usdFromNanos(Math.round(x.threshold * 1e9))})`
-          : `${x.alert_type === "budget_exceeded" ? "Budget exceeded" : `Crossed ${Math.round(x.threshold * 100)}%`}: ` +
-            `${usdFromNanos(Math.round(x.current_cost * 1e9))} of ${usdFromNanos(Math.round(x.monthly_budget * 1e9))}`) +
-          (x.created_at ? ` (${x.created_at.slice(0, 16).replace("T", " ")} UTC)` : ""),
-      })) : [el("li", { text: "No alerts this month." })]));
+      alerts.replaceChildren(...(mine.length ? mine.map((x) => el("li", { text: alertSentence(x) }))
+        : [el("li", { text: "No alerts this month." })]));
     } catch (err) {
       status.textContent = sentence(err);
     }
