@@ -7,14 +7,15 @@ import re
 from flask import Blueprint, jsonify
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
 from tokenledger import money, store
 from tokenledger.api import query, validation
 from tokenledger.api.auth import current_caller, require_admin
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
-from tokenledger.api.plans import MODEL_PATTERN, caller_plan
+from tokenledger.api.allowance import PLAIN_FIELDS, AllowanceUpdate, Number, stored_fields
+from tokenledger.api.plans import caller_plan
 from tokenledger.audit import log as audit
 from tokenledger.budgets import admission, alerts, copies, reservations, rules
 
@@ -22,33 +23,16 @@ bp = Blueprint("budgets", __name__)
 
 UID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # a sanity check; delivery is the mail extension's job
-Number = StrictInt | StrictFloat
 
 
-class BudgetUpdate(BaseModel):
+class BudgetUpdate(AllowanceUpdate):
     """The body of PUT /v1/admin/budgets/<uid>: the whole budget. An omitted field takes the
     configured default (TOKENLEDGER_DEFAULT_*, and follows it when it changes); `null` means none
-    (no dollar budget, no cap); `0` means none allowed."""
+    (no dollar budget, no cap); `0` means none allowed. downgrade_to/downgrade_at: the
+    budget-aware downgrade for this user alone (beats their plan's; docs/budgets.md)."""
 
-    model_config = ConfigDict(extra="forbid")
-    monthly_budget: Number | None = Field(default=None, ge=0, le=1_000_000)
-    alert_thresholds: list[Number] = Field(default_factory=lambda: [0.8, 1.0], max_length=20)
-    enforce: StrictBool = False
     email: str | None = Field(default=None, max_length=254, pattern=EMAIL_PATTERN)
-    free_daily_requests: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
-    requests_per_minute: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
-    max_in_flight: StrictInt | None = Field(default=None, ge=0, le=10_000)
-    # The budget-aware downgrade for this user alone (beats their plan's; docs/budgets.md).
-    downgrade_to: str | None = Field(default=None, pattern=MODEL_PATTERN)
     downgrade_at: Number | None = Field(default=None, gt=0, le=1)
-
-    @field_validator("alert_thresholds")
-    @classmethod
-    def _thresholds(cls, values: list) -> list:
-        problem = rules.check_thresholds([rules.threshold_decimal(v) for v in values])
-        if problem:
-            raise ValueError(problem)
-        return values
 
 
 def _uid(uid: str) -> str:
@@ -110,19 +94,9 @@ def put_budget(uid: str):
         update = BudgetUpdate.model_validate(body)
     except ValidationError as exc:
         raise ApiError(400, "invalid_budget", validation.describe(exc))
-    given = update.model_fields_set
     doc: dict = {name: firestore.DELETE_FIELD for name in rules.BUDGET_FIELDS}  # omitted: the default
     doc["monthly_budget_nanos"] = firestore.DELETE_FIELD
-    if "monthly_budget" in given:
-        amount = None if update.monthly_budget is None else money.to_decimal(update.monthly_budget)
-        doc["monthly_budget"] = None if amount is None else float(amount)
-        doc["monthly_budget_nanos"] = None if amount is None else money.to_nanos(amount)
-    if "alert_thresholds" in given:
-        doc["alert_thresholds"] = [float(t) for t in update.alert_thresholds]
-    for name in ("enforce", "email", "free_daily_requests", "requests_per_minute", "max_in_flight",
-                 "downgrade_to", "downgrade_at"):
-        if name in given:
-            doc[name] = getattr(update, name)
+    doc.update(stored_fields(update, (*PLAIN_FIELDS, "email")))
     if update.downgrade_to is not None and not validation.is_allowed(update.downgrade_to, svc.settings):
         raise ApiError(400, "invalid_budget", f"downgrade_to: the model '{update.downgrade_to}' is not allowed "
                        "by this app.")

@@ -8,46 +8,29 @@ from datetime import datetime
 from flask import Blueprint, jsonify
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from tokenledger import money, store
+from tokenledger import store
 from tokenledger.api import query, validation
+from tokenledger.api.allowance import MODEL_PATTERN, PLAIN_FIELDS, AllowanceUpdate, Number, stored_fields
 from tokenledger.api.auth import Caller, require_admin
 from tokenledger.api.context import Services, services
 from tokenledger.api.errors import ApiError
 from tokenledger.audit import log as audit
-from tokenledger.budgets import plans, rules
+from tokenledger.budgets import plans
 from tokenledger.budgets.plan_book import PlansUnavailable
 from tokenledger.budgets.plans import Plan
 from tokenledger.policy.candidates import Tier, is_allowed
 
 bp = Blueprint("plans", __name__)
-Number = StrictInt | StrictFloat
-MODEL_PATTERN = r"^[A-Za-z0-9._:/*?\[\]@~+-]{1,200}$"
 
 
-class PlanUpdate(BaseModel):
+class PlanUpdate(AllowanceUpdate):
     """The body of PUT /v1/admin/plans/<planId>: the whole plan. An omitted field takes the
     configured default (a user's own override still beats it); `null` means none."""
 
-    model_config = ConfigDict(extra="forbid")
-    monthly_budget: Number | None = Field(default=None, ge=0, le=1_000_000)
-    alert_thresholds: list[Number] = Field(default_factory=lambda: [0.8, 1.0], max_length=20)
-    enforce: StrictBool = False
-    free_daily_requests: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
-    requests_per_minute: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
-    max_in_flight: StrictInt | None = Field(default=None, ge=0, le=10_000)
     allowed_models: list[str] = Field(default_factory=list, max_length=100)
-    downgrade_to: str | None = Field(default=None, pattern=MODEL_PATTERN)
     downgrade_at: Number = Field(default=1.0, gt=0, le=1)
-
-    @field_validator("alert_thresholds")
-    @classmethod
-    def _thresholds(cls, values: list) -> list:
-        problem = rules.check_thresholds([rules.threshold_decimal(v) for v in values])
-        if problem:
-            raise ValueError(problem)
-        return values
 
     @field_validator("allowed_models")
     @classmethod
@@ -67,18 +50,7 @@ def plan_id(value: str) -> str:
 
 def plan_doc(update: PlanUpdate, settings) -> dict:
     """What a PUT stores: only the fields the admin sent (the others follow the defaults)."""
-    given = update.model_fields_set
-    doc: dict = {}
-    if "monthly_budget" in given:
-        amount = None if update.monthly_budget is None else money.to_decimal(update.monthly_budget)
-        doc["monthly_budget"] = None if amount is None else float(amount)
-        doc["monthly_budget_nanos"] = None if amount is None else money.to_nanos(amount)
-    if "alert_thresholds" in given:
-        doc["alert_thresholds"] = [float(t) for t in update.alert_thresholds]
-    for name in ("enforce", "free_daily_requests", "requests_per_minute", "max_in_flight", "allowed_models",
-                 "downgrade_to", "downgrade_at"):
-        if name in given:
-            doc[name] = getattr(update, name)
+    doc = stored_fields(update, (*PLAIN_FIELDS, "allowed_models"))
     target = doc.get("downgrade_to")
     if target is not None and not validation.is_allowed(target, settings):
         raise ApiError(400, "invalid_plan", f"downgrade_to: the model '{target}' is not allowed by this app.",
