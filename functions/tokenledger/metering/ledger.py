@@ -88,6 +88,21 @@ def increments(delta: dict) -> dict:
     }
 
 
+def _row(record: UsageRecord, settings: Settings, replay: bool, healed: bool, holds_reservation: bool) -> dict:
+    """The usage_tracking document of the call."""
+    row = record.row()
+    # A replayed or healed call keeps the time it happened; a live one takes the server's clock.
+    row["timestamp"] = record.occurred_at if replay or healed else firestore.SERVER_TIMESTAMP
+    row["recorded_at"] = firestore.SERVER_TIMESTAMP
+    if replay:
+        row["replayed"] = True
+    if healed:
+        row["healed"] = True
+    row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
+    row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
+    return row
+
+
 def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: bool = False, shard: int = 0,
                     mark_sharded: bool = False, healed: bool = False) -> list:
     """Add one call's writes (row create + rollup increments) to a batch; commit is the caller's.
@@ -129,17 +144,8 @@ def add_call_writes(batch, db, record: UsageRecord, settings: Settings, replay: 
     month_paths = store.add_merge_increments(
         batch, store.user_month_shard_doc(db, record.user_id, record.month, shard), month_plain, month_delta)
 
-    row = record.row()
-    # A replayed or healed call keeps the time it happened; a live one takes the server's clock.
-    row["timestamp"] = record.occurred_at if replay or healed else firestore.SERVER_TIMESTAMP
-    row["recorded_at"] = firestore.SERVER_TIMESTAMP
-    if replay:
-        row["replayed"] = True
-    if healed:
-        row["healed"] = True
-    row["expire_at"] = record.occurred_at + timedelta(days=settings.usage_ttl_days)
-    row["reserved_nanos"] = record.reserved_nanos if holds_reservation else 0
-    store.add_create(batch, store.usage_doc(db, record.generation_id), row)
+    store.add_create(batch, store.usage_doc(db, record.generation_id),
+                     _row(record, settings, replay, healed, holds_reservation))
     _add_hold_writes(batch, db, record, replay, lease, from_lease)
     if shard and mark_sharded:
         store.add_sharded_mark(batch, db, record.user_id, record.month)
