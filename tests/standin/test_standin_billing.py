@@ -7,41 +7,19 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
+from scripts.devkit.standin_driver import AUTH, HELLO, chat, script, test_client
 
-from openrouter_standin import create_app  # noqa: E402
-
-KEY = "sk-or-v1-test"
-AUTH = {"Authorization": f"Bearer {KEY}"}
 MINI_IN, MINI_OUT = D("0.00000015"), D("0.0000006")
 GPT4O_IN, GPT4O_OUT = D("0.0000025"), D("0.00001")
-HELLO = [{"role": "user", "content": "Hello world"}]  # 4 + ceil(11/4) = 7 prompt tokens, 17 natural
 
 
 @pytest.fixture
 def client():
-    return create_app(api_key=KEY).test_client()
-
-
-def chat(client, expect: int = 200, **body):
-    body.setdefault("model", "openai/gpt-4o-mini")
-    body.setdefault("messages", HELLO)
-    resp = client.post("/api/v1/chat/completions", json=body, headers=AUTH)
-    assert resp.status_code == expect, resp.data
-    return json.loads(resp.data, parse_float=D)
-
-
-def script(client, *responses):
-    resp = client.post("/_control/script", json={"user": None, "responses": list(responses)})
-    assert resp.status_code == 200, resp.data
+    return test_client()
 
 
 def test_free_model_falls_back_to_a_paid_model_and_bills_it(client):

@@ -9,40 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
+from scripts.devkit.standin_driver import chat, script, test_client
 
-from openrouter_standin import create_app  # noqa: E402
-
-KEY = "sk-or-v1-test"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-HELLO = [{"role": "user", "content": "Hello world"}]  # 4 + ceil(11/4) = 7 prompt tokens, 17 natural
 FREE = "meta-llama/llama-3.3-70b-instruct:free"
 
 
 @pytest.fixture
 def client():
-    return create_app(api_key=KEY).test_client()
-
-
-def chat(client, expect: int = 200, **body):
-    body.setdefault("model", "openai/gpt-4o-mini")
-    body.setdefault("messages", HELLO)
-    resp = client.post("/api/v1/chat/completions", json=body, headers=AUTH)
-    assert resp.status_code == expect, resp.data
-    return json.loads(resp.data, parse_float=D)
-
-
-def script(client, *responses):
-    resp = client.post("/_control/script", json={"user": None, "responses": list(responses)})
-    assert resp.status_code == 200, resp.data
+    return test_client()
 
 
 def test_a_deep_research_model_bills_every_search_and_every_internal_step(client):

@@ -5,26 +5,16 @@ before generating and nothing is billed. gpt-4o-mini lists $0.15 / $0.60 per mil
 from __future__ import annotations
 
 import json
-import sys
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "scripts") not in sys.path:
-    sys.path.insert(0, str(ROOT / "scripts"))
-
-from openrouter_standin import create_app  # noqa: E402
-
-KEY = "sk-or-v1-test"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-HELLO = [{"role": "user", "content": "Hello world"}]
+from scripts.devkit.standin_driver import AUTH, HELLO, test_client
 
 
 @pytest.fixture
 def client():
-    return create_app(api_key=KEY).test_client()
+    return test_client()
 
 
 def post(client, **body):
