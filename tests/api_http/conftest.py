@@ -17,6 +17,7 @@ import base64
 import json
 import threading
 import time
+import types
 from pathlib import Path
 
 import functions_framework
@@ -100,7 +101,9 @@ def recorded(monkeypatch, settings):
     for module in (chat, analytics, budgets, auth):
         monkeypatch.setattr(module, "services", lambda: svc)
     # The account's standing (disabled, revoked) is read from the Auth backend: an emulator matter.
-    monkeypatch.setattr(auth, "check_standing", lambda claims, uid: None)
+    # Here every account is in good standing (the chat path and the others look it up alike).
+    good = types.SimpleNamespace(disabled=False, tokens_valid_after_timestamp=0)
+    monkeypatch.setattr(auth, "_standing", auth.UserStanding(60, lookup=lambda uid: good))
     monkeypatch.setattr(chat_steps, "admit", lambda svc, call: None)  # no budget: a Firestore matter
     for module in (chat, chat_steps):  # no plans: they are Firestore documents
         monkeypatch.setattr(module, "caller_plan", lambda svc, caller, now: None)

@@ -3,19 +3,24 @@
 The uid always comes from the verified token, never from the request body. A token stays valid
 for up to an hour after its user is disabled or its tokens are revoked, so the user's Auth record
 is looked up too (UserStanding) — once per uid per instance per TOKENLEDGER_REVOCATION_CACHE_S,
-not on every call: that lookup is a round trip to the Auth backend (see docs/budgets.md).
+not on every call: that lookup is a round trip to the Auth backend (see docs/budgets.md). A chat
+call runs it beside the budget gate's round trip and waits for it before anything goes upstream
+(caller_standing_pending): a revoked user is still refused before OpenRouter, at no added latency.
 Optionally a Firebase App Check token is required as well (TOKENLEDGER_ENFORCE_APP_CHECK).
 """
 from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Callable
 
 from firebase_admin import app_check as fb_app_check
 from firebase_admin import auth as fb_auth
 from flask import request
 
+from tokenledger import background
 from tokenledger.api.context import services
 from tokenledger.api.errors import ApiError
 from tokenledger.budgets.plans import claimed_plan
@@ -66,9 +71,13 @@ class UserStanding:
         self._entries: dict[str, Standing] = {}
         self._lock = threading.Lock()
 
-    def get(self, uid: str, now: float) -> Standing:
+    def cached(self, uid: str, now: float) -> Standing | None:
         entry = self._entries.get(uid)
-        if entry is not None and 0 <= now - entry.checked_at < self.ttl_s:
+        return entry if entry is not None and 0 <= now - entry.checked_at < self.ttl_s else None
+
+    def get(self, uid: str, now: float) -> Standing:
+        entry = self.cached(uid, now)
+        if entry is not None:
             return entry
         try:
             record = self.lookup(uid)
@@ -101,9 +110,22 @@ def user_standing() -> UserStanding:
 
 def check_standing(claims: dict, uid: str) -> None:
     """Refuse a disabled user, and a token issued before the user's tokens were revoked."""
-    svc = services()
+    judge_standing(claims, lambda: user_standing().get(uid, services().now().timestamp()))
+
+
+def start_standing(uid: str) -> Future:
+    """The user's standing: at once when this instance looked it up within the cache time, else
+    its lookup started beside the call's other round trips (background.py); judge_standing waits."""
+    standing = user_standing()
+    now = services().now().timestamp()
+    cached = standing.cached(uid, now)
+    return background.done(cached) if cached is not None else background.submit(standing.get, uid, now)
+
+
+def judge_standing(claims: dict, standing_of) -> None:
+    """Raises the refusal of a disabled or revoked user; `standing_of()` gives their Standing."""
     try:
-        standing = user_standing().get(uid, svc.now().timestamp())
+        standing = standing_of()
     except (fb_auth.UserNotFoundError, ValueError):
         raise ApiError(401, "invalid_token", "The ID token names no user.", CHALLENGE)
     except Exception:  # noqa: BLE001 - Auth backend unreachable: fail closed, never let a revoked user in
@@ -137,6 +159,21 @@ def require_app_check(token: str, verify=None) -> None:
 
 
 def current_caller() -> Caller:
+    caller, claims = _verified()
+    check_standing(claims, caller.uid)
+    return caller
+
+
+def caller_standing_pending() -> tuple[Caller, Callable[[], None]]:
+    """The caller, and the check of their standing still running (a chat call's gate runs beside
+    it): call the second before anything is sent upstream; it raises the caller's refusal."""
+    caller, claims = _verified()
+    pending = start_standing(caller.uid)
+    return caller, lambda: judge_standing(claims, pending.result)
+
+
+def _verified() -> tuple[Caller, dict]:
+    """The caller named by a valid ID token (no network: Google's certificates are cached)."""
     check_app_check()
     token = _token()
     try:
@@ -156,9 +193,8 @@ def current_caller() -> Caller:
     uid = claims.get("uid") or claims.get("sub")
     if not uid:
         raise ApiError(401, "invalid_token", "The ID token names no user.", CHALLENGE)
-    check_standing(claims, uid)
     return Caller(uid=uid, admin=claims.get("admin") is True, email=claims.get("email"),
-                  plan_claim=claimed_plan(claims, services().settings.plan_claim))
+                  plan_claim=claimed_plan(claims, services().settings.plan_claim)), claims
 
 
 def require_admin() -> Caller:
