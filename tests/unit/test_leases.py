@@ -134,7 +134,7 @@ def test_a_lease_whose_amount_is_uncertain_is_forgotten_after_its_call():
     uncertain = lease(busy=True, uncertain=True)
     book = book_with(uncertain)
     book.put_back(uncertain)
-    assert book.take("u1", MONTH, BUDGET, W, 1_000.0, None) is None and book.spare("u1") is None
+    assert book.take("u1", MONTH, BUDGET, W, 1_000.0, None) is None and book.spare("u1", MONTH, None) is None
 
 
 def test_the_book_remembers_the_month_last_seen_for_sizing():

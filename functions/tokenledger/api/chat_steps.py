@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 
 from tokenledger import logs, money
 from tokenledger.api import downgrade, validation
-from tokenledger.api.auth import Caller, current_caller
+from tokenledger.api.auth import Caller, caller_standing_pending
 from tokenledger.api.context import Services
 from tokenledger.api.errors import ApiError
-from tokenledger.budgets import admission
+from tokenledger.budgets import admission, renewal
 from tokenledger.api.plans import caller_plan, tier_of
 from tokenledger.budgets.plans import Plan
 from tokenledger.metering import ledger, usage
@@ -59,10 +59,26 @@ class PreparedCall:
 
 def prepare_call(svc: Services) -> PreparedCall:
     """Authenticate, validate and admit against the budget; raises ApiError when the call may not
-    go (nothing is written then, and nothing is left reserved)."""
+    go (nothing is written then, and nothing is left reserved). The caller's Auth lookup (for
+    revocation) runs beside the gate's round trip and is waited for before returning: a refused
+    caller hears that (not a budget or validation answer), and their hold goes back."""
     started = time.perf_counter()
     now = svc.now()
-    caller = current_caller()
+    caller, confirm_standing = caller_standing_pending()
+    try:
+        call = _admitted_call(svc, caller, now, started)
+    except Exception:
+        confirm_standing()
+        raise
+    try:
+        confirm_standing()
+    except ApiError:
+        abandon_call(svc, call)
+        raise
+    return call
+
+
+def _admitted_call(svc: Services, caller: Caller, now: datetime, started: float) -> PreparedCall:
     account_plan = caller_plan(svc, caller, now)
     body = validation.json_body(svc.settings)
     catalog, plan = plan_with_catalog(svc, body, tier_of(account_plan))
@@ -319,6 +335,9 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
     if lease is not None:
         admission.settled(svc.gate, call.admission, outcome, record)
         call.lease_nanos = 0 if outcome.reservation_gone else lease.nanos
+        if svc.gate.leases.holds(lease):  # idle again: its successor is taken ahead when it runs out
+            renewal.after_settle(svc.db, svc.settings, svc.gate, lease, call.admission.reserved_nanos
+                                 + call.admission.credits_reserved_nanos, call.account_plan, svc.now())
     return True
 
 

@@ -32,8 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from tokenledger import store
-from tokenledger.budgets import features, reservations, rules
+from tokenledger import background, store
+from tokenledger.budgets import cold, features, reservations, rules
 from tokenledger.budgets.admitted import (BUDGET_READ, FIRESTORE_ERRORS, QUICK_RETRY, Admission, BudgetExceeded,
                                           BudgetUnavailable, FreeQuotaExceeded, Gate, WalletSeen, read_wallet,
                                           unchecked, wallet_seen)
@@ -79,7 +79,20 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
     month = now.strftime("%Y-%m")
     budget = resolved(gate.budgets.get(uid, now.timestamp()), plan, settings)  # their document cached, on their plan
     wants_features = gate.features.needs_read(uid, month, feature, settings.max_features)
-    alerts_sent = None
+    guessed = cold.guess(settings, plan, is_free) if budget is None else None
+    if guessed is not None:  # nothing cached: the commit goes out beside the read (cold.py)
+        pending = background.submit(_read_before, db, settings, uid, month, True, wants_features)
+
+        def learn() -> cold.Learned:
+            return _learn(gate, settings, uid, month, plan, now, pending.result(), wants_features)
+
+        try:
+            return GateCall(db, settings, gate, uid, guessed, now, lambda: _counted_as(gate, settings, uid, month,
+                            feature, False), None, is_free, worst_case_nanos, ADMISSION_PATIENCE_S, learn).admit()
+        except cold.GuessWrong as wrong:
+            budget, wants_features, alerts_sent = wrong.learned.budget, False, wrong.learned.alerts_sent
+    else:
+        alerts_sent = None
     names_unknown = False  # the month's feature names could not be read: count under `other`
     if budget is None or wants_features:
         try:
@@ -91,21 +104,49 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
             names_unknown = wants_features
         if read is not None:
             if budget is None:
-                gate.budgets.put(uid, read.budget, now.timestamp())
-                gate.wallets.put(uid, read.wallet, now.timestamp())
-                budget = read.budget.resolve(plan, settings)
+                budget = _learn(gate, settings, uid, month, plan, now, read, False).budget
             if wants_features:
                 gate.features.learn(uid, month, read.features)
             alerts_sent = read.alerts_sent
 
     def counted_as() -> str | None:  # chosen once admitted: a refused call adds no name
-        return features.OTHER if names_unknown else gate.features.choose(uid, month, feature, settings.max_features)
+        return _counted_as(gate, settings, uid, month, feature, names_unknown)
 
     if not budget.gated(is_free):
         gate.limiter.acquire(uid, budget, now)  # per-instance rate limits; nothing in Firestore
         return Admission(budget, month, now.strftime("%Y-%m-%d"), local_slot=True, uid=uid, feature=counted_as())
     return GateCall(db, settings, gate, uid, budget, now, counted_as, alerts_sent, is_free,
                     worst_case_nanos, ADMISSION_PATIENCE_S).admit()
+
+
+def budget_for_renewal(db, settings: Settings, gate: Gate, uid: str, plan: Plan | None, now: datetime,
+                       ahead_s: int) -> rules.Budget | None:
+    """The user's budget for a lease renewed ahead (renewal.py): as cached, unless the cache
+    would expire within `ahead_s`: then read again (and cached), so the calls after the renewal
+    find it cached too. None when it cannot be read."""
+    cached = gate.budgets.get(uid, now.timestamp() + ahead_s)
+    if cached is not None:
+        return resolved(cached, plan, settings)
+    try:
+        read = _read_before(db, settings, uid, now.strftime("%Y-%m"), read_budget=True, read_features=False)
+    except FIRESTORE_ERRORS:
+        return None
+    return _learn(gate, settings, uid, now.strftime("%Y-%m"), plan, now, read, False).budget
+
+
+def _counted_as(gate: Gate, settings: Settings, uid: str, month: str, feature: str | None,
+                names_unknown: bool) -> str | None:
+    return features.OTHER if names_unknown else gate.features.choose(uid, month, feature, settings.max_features)
+
+
+def _learn(gate: Gate, settings: Settings, uid: str, month: str, plan: Plan | None, now: datetime,
+           read: "_ReadBefore", features_read: bool) -> cold.Learned:
+    """A budget document read: cached (with the wallet), resolved on the caller's plan."""
+    gate.budgets.put(uid, read.budget, now.timestamp())
+    gate.wallets.put(uid, read.wallet, now.timestamp())
+    if features_read:
+        gate.features.learn(uid, month, read.features)
+    return cold.Learned(read.budget.resolve(plan, settings), read.alerts_sent, read.wallet)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 from google.cloud import firestore
 
-from tokenledger import logs, money, store
-from tokenledger.budgets import alerts, ceiling, lease_gate, leases, limits, reservations, rules
+from tokenledger import background, logs, money, store
+from tokenledger.budgets import alerts, ceiling, cold, lease_gate, leases, limits, reservations, rules
 from tokenledger.budgets.admitted import (FIRESTORE_ERRORS, QUICK_RETRY, Admission, BudgetExceeded,
                                           FreeQuotaExceeded, Gate, WalletSeen, read_wallet, unchecked)
 from tokenledger.config import Settings
@@ -19,7 +19,8 @@ from tokenledger.config import Settings
 MINUTE_DOC_TTL = timedelta(days=1)  # minute counters expire (Firestore TTL on expire_at)
 UNKNOWN_ROOM = 1 << 62  # a wallet the commit did not read: whatever the call needs, to be asked
 WALLET_RECHECK_S = 5  # a refused call re-reads a wallet this instance last read longer ago than this
-MAX_REFITS = 2  # asks re-split from what a commit read back, at most this often per call
+MAX_REFITS = 2
+RENEWAL_WAIT_S = 2.0  # a call waits at most this for its user's lease renewal under way  # asks re-split from what a commit read back, at most this often per call
 
 
 class _Unreachable(Exception):
@@ -35,8 +36,15 @@ class GateCall:
     allowance ran out since this instance last saw it), it asks again at once, split as read."""
 
     def __init__(self, db, settings: Settings, gate: Gate, uid: str, budget: rules.Budget, now: datetime,
-                 counted_as, alerts_sent: dict | None, is_free: bool, worst_case_nanos: int, patience_s: float):
+                 counted_as, alerts_sent: dict | None, is_free: bool, worst_case_nanos: int, patience_s: float,
+                 learn=None, renewing: bool = False):
         self.db, self.settings, self.gate, self.uid, self.budget, self.now = db, settings, gate, uid, budget, now
+        # `budget` guessed (cold.py): learn() gives the budget read beside the commit, waited for
+        # after the commit and before any decision.
+        self.learn, self.is_free, self.worst_nanos = learn, is_free, worst_case_nanos
+        # A lease renewed ahead (renewal.py): takes no lease of the book, hands none back, and a
+        # refusal is not remembered (it was not a call of the user).
+        self.renewing = renewing
         self.counted_as, self.alerts_sent = counted_as, alerts_sent
         self.month, self.day, self.minute = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d"), limits.minute_key(now)
         self.minute_ref = store.user_minute_doc(db, uid, self.minute)
@@ -60,8 +68,11 @@ class GateCall:
         self.patience_s = patience_s  # admission.ADMISSION_PATIENCE_S
 
     def admit(self) -> Admission:
-        if self.lease_calls:
+        # A lease admits a call under the budget it was taken on: not on a guessed budget.
+        if self.lease_calls and not self.renewing and self.learn is None:
             lease = self._take_lease()
+            if lease is None and self.gate.leases.await_renewal(self.uid, RENEWAL_WAIT_S):
+                lease = self._take_lease()
             if lease is not None:
                 return lease
         total = leases.ask_nanos(self.amount, self.budget, self.lease_calls, self._seen_spent())
@@ -71,7 +82,7 @@ class GateCall:
         # An idle lease this instance holds for the user goes back in the same commit (near the
         # ceiling too: what it holds is then room for this call).
         returned = (lease_gate.returnable(self.gate, self.db, self.uid, self.month, self.budget, self.now,
-                                          self.lease_minute) if self.settings.lease_calls else None)
+                                          self.lease_minute) if self.settings.lease_calls and not self.renewing else None)
         deadline, pause = time.monotonic() + self.patience_s, 0.05
         while True:
             try:
@@ -86,6 +97,8 @@ class GateCall:
             except _Unreachable:
                 return unchecked(self.settings, self.uid, self.budget, self.now, self.counted_as())
             returned = None  # given back in that commit
+            if self.learn is not None and not self._learned(reservation, leasing):
+                return unchecked(self.settings, self.uid, self.budget, self.now, self.counted_as())
             if self._over_limits(reservation, totals, counted):
                 continue
             rooms = self._rooms(totals, asks)
@@ -98,11 +111,32 @@ class GateCall:
             retry = self._retry_asks(rooms, asks, totals, deadline, pause)
             if retry is None:  # waited for other calls' holds to settle
                 pause = min(pause * 1.5, 0.3)
-                lease = self._take_lease() if self.lease_calls else None
+                lease = self._take_lease() if self.lease_calls and not self.renewing else None
                 if lease is not None:  # a call of this user on this instance ended meanwhile: its lease serves
                     return lease
                 continue
             asks, leasing = retry, False
+
+    def _learned(self, reservation, leasing: bool) -> bool:
+        """The budget read beside the commit, taken in (cold.py); False: it could not be read (the
+        hold is given back). Raises cold.GuessWrong when it does not fit the commit."""
+        learn, self.learn = self.learn, None
+        guessed = cold.shape(self.budget, self.is_free, self.worst_nanos, self.lease_calls if leasing else 0)
+        try:
+            learned = learn()
+        except FIRESTORE_ERRORS:
+            _give_back(self.db, reservation, self._undo_all)
+            return False
+        if not learned.budget.gated(self.is_free):
+            background.submit(_give_back, self.db, reservation, self._undo_all)  # off the call's path
+            raise cold.GuessWrong(learned)
+        if cold.shape(learned.budget, self.is_free, self.worst_nanos, self.lease_calls if leasing else 0) != guessed:
+            _give_back(self.db, reservation, self._undo_all)
+            raise cold.GuessWrong(learned)
+        self.budget, self.alerts_sent = learned.budget, learned.alerts_sent
+        if learned.wallet is not None and learned.wallet.exists and self.amount:
+            self.wallet = learned.wallet  # not asked by this commit: asked in a refit if the allowance falls short
+        return True
 
     def _seen_spent(self) -> int | None:
         """The month's allowance spent and held as last seen, less the wallet's room last seen: a
@@ -140,11 +174,18 @@ class GateCall:
         return tuple(counters)
 
     def _undo(self, batch) -> None:
-        """A refused call's increments back, but for the one request it was."""
+        """A refused call's increments back, but for the one request it was (a renewal was none)."""
         if self.count_free:
             batch.set(self.day_ref, {"free_requests": firestore.Increment(-1)}, merge=True)
-        if self.budget.requests_per_minute and self.asked_requests > 1:
-            batch.set(self.minute_ref, {"requests": firestore.Increment(1 - self.asked_requests)}, merge=True)
+        made = 0 if self.renewing else 1
+        if self.budget.requests_per_minute and self.asked_requests > made:
+            batch.set(self.minute_ref, {"requests": firestore.Increment(made - self.asked_requests)}, merge=True)
+
+    def _undo_all(self, batch) -> None:
+        """A guessed commit's increments back, the request included: the call goes through again."""
+        self._undo(batch)
+        if self.budget.requests_per_minute:
+            batch.set(self.minute_ref, {"requests": firestore.Increment(-1)}, merge=True)
 
     def _hold(self, asks: list[int], leasing: bool, returned) -> tuple:
         """The one commit: every account's ask and the counters, read back."""
@@ -183,7 +224,8 @@ class GateCall:
                 return True
         if refusal is not None:
             _give_back(self.db, reservation, self._undo)
-            self.gate.limiter.remember(self.uid, refusal, self.now)
+            if not self.renewing:
+                self.gate.limiter.remember(self.uid, refusal, self.now)
             raise refusal
         if self.count_free and counted["free_requests"] > self.budget.free_daily_requests:
             _give_back(self.db, reservation, self._undo)

@@ -23,11 +23,17 @@ def returnable(gate, db, uid: str, month: str, budget: rules.Budget, now: dateti
                minute: str | None) -> reservations.Returned | None:
     """An idle lease of this user to give back in the commit that takes the next reservation:
     one that can admit nothing more, else one too small for this call."""
-    lease = gate.leases.stale(uid, month, budget, now.timestamp(), minute) or gate.leases.spare(uid)
+    lease = gate.leases.stale(uid, month, budget, now.timestamp(), minute) or gate.leases.spare(uid, month, minute)
     if lease is None:
         return None
-    unused = lease.requests if lease.minute is not None and lease.minute == limits.minute_key(now) else 0
-    return reservations.Returned(lease.reservation(), store.user_minute_doc(db, uid, lease.minute) if unused else None,
+    return returned_of(db, lease, now)
+
+
+def returned_of(db, lease: leases.Lease, now: datetime) -> reservations.Returned:
+    """A lease as a commit gives it back: its document, and the requests of its grant not used
+    when its minute has not passed (they count against the limit no more)."""
+    unused = lease.requests if lease.minute is not None and lease.minute >= limits.minute_key(now) else 0
+    return reservations.Returned(lease.reservation(), store.user_minute_doc(db, lease.uid, lease.minute) if unused else None,
                                  unused)
 
 

@@ -72,6 +72,7 @@ class Lease:
     staying: bool = False  # its call is settling and it stays for the next calls (closes_with_call)
     credits_nanos: int = 0  # its wallet hold (ceiling.py) not spent yet: with `nanos`, what it covers
     credits_spent_nanos: int = 0  # spent of that hold by its calls: charged to the balance when it closes
+    calls: int = 1  # calls admitted from it (a lease renewed ahead starts with none: renewal.py)
 
     def reservation(self):
         """The reservation document it is, as releasing it gives it back (budgets/reservations.py)."""
@@ -127,6 +128,7 @@ class LeaseBook:
         self._by_user: dict[str, list[Lease]] = {}
         self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()  # (uid, month) -> cost + reserved
         self._count = 0
+        self._renewing: dict[str, threading.Event] = {}  # users whose lease is being renewed ahead now
         self._max = max_leases
         self._lock = threading.Lock()
 
@@ -138,6 +140,7 @@ class LeaseBook:
                 if not lease.busy and _admits(lease, month, budget, worst_nanos, now_s, minute):
                     lease.busy = True
                     lease.requests -= 1 if lease.minute is not None else 0
+                    lease.calls += 1
                     return lease
         return None
 
@@ -151,11 +154,12 @@ class LeaseBook:
                     return lease
         return None
 
-    def spare(self, uid: str) -> Lease | None:
-        """Any idle lease of this user, out of the book (renewed when none admits a larger call)."""
+    def spare(self, uid: str, month: str, minute: str | None) -> Lease | None:
+        """Any idle lease of this user that has begun, out of the book (renewed when none admits a
+        larger call); one renewed ahead for the next minute stays for it."""
         with self._lock:
             for lease in self._by_user.get(uid, ()):
-                if not lease.busy:
+                if not lease.busy and not _ahead(lease, month, minute):
                     self._remove(lease)
                     return lease
         return None
@@ -178,6 +182,33 @@ class LeaseBook:
             self._by_user.setdefault(lease.uid, []).append(lease)
             self._count += 1
 
+    def holds(self, lease: Lease) -> bool:
+        """Is the lease in the book (not dropped or closed)?"""
+        with self._lock:
+            return any(held is lease for held in self._by_user.get(lease.uid, ()))
+
+    def begin_renewal(self, uid: str) -> bool:
+        """True for the one caller that may renew this user's lease now (renewal.py)."""
+        with self._lock:
+            if uid in self._renewing:
+                return False
+            self._renewing[uid] = threading.Event()
+            return True
+
+    def end_renewal(self, uid: str) -> None:
+        with self._lock:
+            done = self._renewing.pop(uid, None)
+        if done is not None:
+            done.set()
+
+    def await_renewal(self, uid: str, timeout_s: float) -> bool:
+        """Wait for a renewal of the user's lease under way (its commit is already out: waiting for
+        it is shorter than a commit of the call's own, and a call racing it could be refused the
+        requests it takes). False when none was under way."""
+        with self._lock:
+            done = self._renewing.get(uid)
+        return done is not None and done.wait(timeout_s)
+
     def closes_with_call(self, lease: Lease) -> bool:
         """Is the lease closed when its call settles (ledger: released whole, in the same
         commit)? Yes when this instance keeps another lease of the user and month for the next
@@ -186,8 +217,8 @@ class LeaseBook:
         instance keeps at most one idle lease per user, so idle slots do not pile up against the
         user's in-flight limit after a burst."""
         with self._lock:
-            if any(other is not lease and other.month == lease.month and (not other.busy or other.staying)
-                   for other in self._by_user.get(lease.uid, ())):
+            if any(other is not lease and other.month == lease.month and other.minute == lease.minute
+                   and (not other.busy or other.staying) for other in self._by_user.get(lease.uid, ())):
                 return True
             lease.staying = True
             return False
@@ -221,11 +252,17 @@ class LeaseBook:
 
 
 def _spent(lease: Lease, month: str, budget: rules.Budget, now_s: float, minute: str | None) -> bool:
-    return (lease.month != month or lease.budget != budget or now_s >= lease.admit_until
-            or (lease.minute is not None and (lease.minute != minute or lease.requests <= 0)))
+    """It can admit nothing more (a lease renewed ahead for a minute or month to come has not)."""
+    return (lease.month < month or lease.budget != budget or now_s >= lease.admit_until
+            or (lease.minute is not None and (minute is None or lease.minute < minute or lease.requests <= 0)))
+
+
+def _ahead(lease: Lease, month: str, minute: str | None) -> bool:
+    """Taken ahead for a minute (or month) that has not begun (renewal.py)."""
+    return lease.month > month or (lease.minute is not None and minute is not None and lease.minute > minute)
 
 
 def _admits(lease: Lease, month: str, budget: rules.Budget, worst_nanos: int, now_s: float, minute: str | None) -> bool:
-    if _spent(lease, month, budget, now_s, minute):
+    if _spent(lease, month, budget, now_s, minute) or _ahead(lease, month, minute):
         return False
     return lease.nanos + lease.credits_nanos >= worst_nanos if budget.enforced else True

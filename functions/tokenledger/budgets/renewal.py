@@ -1,0 +1,107 @@
+"""Leases renewed ahead, off the call's path: a user who keeps calling never waits on a renewal.
+
+When a call admitted from a lease settles and the lease will not admit the user's next call of
+the same size (`due`: its amount, its minute's request grant, its admission time or the cached
+budget running out), the instance takes the next lease in the background, through the same gate
+commit a call makes (gate_call.GateCall: blind increments read back, the ceiling decided on
+what the commit read), so a renewal racing calls of the user holds the budget like one more
+call would. The old lease closes with its next call's commit (leases.LeaseBook.closes_with_call).
+
+A lease renewed because its minute ends is taken for the next minute: its request grant is
+counted in that minute's document, and it admits calls from that minute on. A renewal refused
+(the ceiling, the per-minute limit, the in-flight limit) leaves nothing held and remembers no
+refusal: the user's next call goes through the gate as it would have. Time-based renewals are
+made only for a lease that served more than one call (a user calling again), so a user who
+calls once costs no lease they will not use.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from google.cloud import firestore
+
+from tokenledger import background, logs, store
+from tokenledger.budgets import admission, gate_call, lease_gate, leases, limits, reservations
+from tokenledger.budgets.admitted import FIRESTORE_ERRORS, BudgetExceeded, BudgetUnavailable, FreeQuotaExceeded
+from tokenledger.budgets.plans import Plan
+from tokenledger.config import Settings
+
+AHEAD_S = 10  # renew this long before a lease (or its minute, or the cached budget) runs out
+REFUSALS = (BudgetExceeded, BudgetUnavailable, FreeQuotaExceeded, limits.RateLimited)
+
+
+def due(lease: leases.Lease, worst_nanos: int, now: datetime, budget_age_s: float, budget_ttl_s: int) -> bool:
+    """Will the user's next call like this one need a new lease soon? (pure)"""
+    if lease.uncertain:
+        return False
+    if lease.budget.enforced and lease.nanos + lease.credits_nanos < worst_nanos:
+        return True  # spent: the next call of this size does not fit
+    if lease.minute is not None and lease.requests <= 0:
+        return True  # its minute's request grant is used up
+    if lease.calls < 2:
+        return False  # one call so far: not (yet) a user who keeps calling
+    soon = now.timestamp() + AHEAD_S
+    minute_ends = lease.minute is not None and limits.seconds_to_next_minute(now) <= AHEAD_S
+    return (lease.admit_until <= soon or minute_ends
+            or (budget_ttl_s > AHEAD_S and budget_age_s >= budget_ttl_s - AHEAD_S))
+
+
+def starts_at(lease: leases.Lease, now: datetime) -> datetime:
+    """When the new lease is taken for: now, or the next minute when this one's ends within
+    AHEAD_S (its grant counted in that minute)."""
+    if lease.minute is None or limits.seconds_to_next_minute(now) > AHEAD_S:
+        return now
+    return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def after_settle(db, settings: Settings, gate, lease: leases.Lease, worst_nanos: int, plan: Plan | None,
+                 now: datetime) -> None:
+    """A call admitted from `lease` (idle again) has settled: renew ahead when due, else give back
+    a lease of the user that can admit nothing more (both in the background)."""
+    uid, month, minute = lease.uid, now.strftime("%Y-%m"), limits.minute_key(now)
+    age = now.timestamp() - gate.budgets.seen_at(uid)
+    if due(lease, worst_nanos, now, age, settings.budget_cache_s) and gate.leases.begin_renewal(uid):
+        background.submit(_renew, db, settings, gate, uid, worst_nanos, plan, now, starts_at(lease, now))
+        return
+    stale = gate.leases.stale(uid, month, lease.budget, now.timestamp(), minute if lease.minute else None)
+    if stale is not None:
+        background.submit(_give_back, db, stale, now)
+
+
+def _renew(db, settings: Settings, gate, uid: str, worst_nanos: int, plan: Plan | None, now: datetime,
+           start: datetime) -> None:
+    try:
+        budget = admission.budget_for_renewal(db, settings, gate, uid, plan, now, AHEAD_S)
+        if budget is None or not budget.gated(False):
+            return
+        admitted = gate_call.GateCall(db, settings, gate, uid, budget, start, lambda: None, None, False, worst_nanos,
+                                      0.0, renewing=True).admit()
+        if admitted.lease is not None:
+            admitted.lease.calls = 0  # and its whole grant unused (the gate counts one for the call taking it)
+            admitted.lease.requests += 1 if admitted.lease.minute is not None else 0
+            gate.leases.put_back(admitted.lease)  # idle: the user's next call takes it
+        elif admitted.reservation is not None:  # near the ceiling: no lease, and no call to hold for
+            minute = limits.minute_key(start) if budget.requests_per_minute else None
+            reservations.release(db, admitted.reservation, also=lambda batch: _uncount(batch, db, uid, minute, 1))
+    except REFUSALS:
+        return  # nothing held: the next call goes through the gate
+    except FIRESTORE_ERRORS as exc:
+        logs.reservation_release_failed(reservation_id=f"renewal:{uid}", error=type(exc).__name__)
+    finally:
+        gate.leases.end_renewal(uid)
+
+
+def _uncount(batch, db, uid: str, minute: str | None, requests: int) -> None:
+    """Requests a renewal counted and no call will make, out of their minute's count."""
+    if minute is not None and requests:
+        batch.set(store.user_minute_doc(db, uid, minute), {"requests": firestore.Increment(-requests)}, merge=True)
+
+
+def _give_back(db, lease: leases.Lease, now: datetime) -> None:
+    returned = lease_gate.returned_of(db, lease, now)
+    minute = lease.minute if returned.minute_ref is not None else None
+    try:
+        reservations.release(db, returned.reservation,
+                             also=lambda batch: _uncount(batch, db, lease.uid, minute, returned.unused_requests))
+    except FIRESTORE_ERRORS as exc:  # it expires; the check releases it
+        logs.reservation_release_failed(reservation_id=lease.lease_id, error=type(exc).__name__)
