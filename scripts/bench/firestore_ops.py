@@ -6,6 +6,7 @@ import time
 
 import requests
 
+from scripts.bench import paths
 from scripts.bench.served import OpsProbe, served_api
 from scripts.devkit.api_client import ApiClient
 from scripts.devkit.auth_emulator import AuthEmulator
@@ -92,6 +93,7 @@ def run(stack) -> None:
                          f"{ops['commits'] / CALLS:.2f}", f"${usd_per_1000(per_call):.5f}",
                          "-" if streamed else f"{headers_seen}/{CALLS}"])
             print(f"    {name}: done", flush=True)
+        paths.run(api, auth, admin, session, base, BODY)
     print_table(
         ["user", "reads/call", "writes/call", "deletes/call", "commits/call", "USD per 1,000 calls",
          f"{OVERHEAD_HEADER} present"],

@@ -12,6 +12,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from scripts.bench import roundtrips
+
 _lock = threading.Lock()
 
 
@@ -47,10 +49,11 @@ def _short(name: str) -> str:
 
 
 class _Counting:
-    """Iterates a server stream, counting what each response bills."""
+    """Iterates a server stream, counting what each response bills (and timing it: roundtrips.py)."""
 
-    def __init__(self, inner, per_response, minimum: int = 0):
+    def __init__(self, inner, per_response, minimum: int = 0, kind: str = "read"):
         self._inner = inner
+        self._kind, self._start = kind, time.monotonic()
         self._it = iter(inner)
         self._per_response = per_response
         self._minimum = minimum
@@ -63,6 +66,7 @@ class _Counting:
         try:
             response = next(self._it)
         except StopIteration:
+            roundtrips.record(self._kind, self._start)
             if self._counted < self._minimum:
                 with _lock:
                     OPS.reads += self._minimum - self._counted
@@ -105,14 +109,17 @@ def install() -> None:
         return _Counting(originals["batch_get_documents"](self, *args, **kwargs), _batch_get_reads)
 
     def run_query(self, *args, **kwargs):
-        return _Counting(originals["run_query"](self, *args, **kwargs), _query_reads, minimum=1)
+        return _Counting(originals["run_query"](self, *args, **kwargs), _query_reads, minimum=1, kind="query")
 
     def run_aggregation_query(self, *args, **kwargs):
-        return _Counting(originals["run_aggregation_query"](self, *args, **kwargs), _aggregation_reads, minimum=1)
+        return _Counting(originals["run_aggregation_query"](self, *args, **kwargs), _aggregation_reads, minimum=1,
+                         kind="query")
 
     def commit(self, *args, **kwargs):
         request = kwargs.get("request") or (args[0] if args else None)
+        start = time.monotonic()
         result = originals["commit"](self, *args, **kwargs)
+        roundtrips.record("commit", start)
         now = time.monotonic()
         writes = list(getattr(request, "writes", None) or request.get("writes", []))
         with _lock:

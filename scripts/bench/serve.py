@@ -1,6 +1,7 @@
 """`python -m scripts.bench.serve PORT`: functions/main.py's `api` under functions-framework's
 gunicorn server (as Cloud Run serves it), with the Firestore operations of the process counted
-(opcount.py) and two bench-only routes: GET /_bench/ops (counts, memory) and POST /_bench/reset.
+(opcount.py) and bench-only routes: GET /_bench/ops (counts, memory), POST /_bench/reset, POST
+/_bench/trips (the round trips timed since the last ask: roundtrips.py).
 
 Bench only: the deployed function is served by functions-framework itself, without any of this.
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from scripts.bench import opcount  # noqa: E402
+from scripts.bench import opcount, roundtrips  # noqa: E402
 
 
 def memory_kb() -> dict:
@@ -35,6 +36,7 @@ def main(port: int) -> None:
 
     os.chdir(ROOT / "functions")
     app = functions_framework.create_app(target="api", source=str(ROOT / "functions" / "main.py"))
+    roundtrips.install()
 
     def ops():
         since = float(os.environ.get("BENCH_SINCE", "0"))
@@ -50,6 +52,10 @@ def main(port: int) -> None:
         with opcount._lock:
             return jsonify([[t, p] for t, p in opcount.OPS.doc_writes])
 
+    def trips():
+        return jsonify([[t.kind, t.start, t.end, t.background] for t in roundtrips.take()])
+
+    app.add_url_rule("/_bench/trips", "bench_trips", trips, methods=["POST"])
     app.add_url_rule("/_bench/ops", "bench_ops", ops, methods=["GET"])
     app.add_url_rule("/_bench/reset", "bench_reset", reset, methods=["POST"])
     app.add_url_rule("/_bench/doc_writes", "bench_doc_writes", doc_writes, methods=["GET"])

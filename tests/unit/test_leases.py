@@ -143,3 +143,21 @@ def test_the_book_remembers_the_month_last_seen_for_sizing():
     book.saw("u1", MONTH, 60 * W, 9 * W)
     assert book.seen_spent("u1", MONTH) == 69 * W
     assert leases.ask_nanos(W, BUDGET, 8, book.seen_spent("u1", MONTH)) is None  # room 31 W
+
+
+def test_a_spent_idle_lease_does_not_make_a_good_one_close_with_its_call():
+    spent = lease(lease_id="old", minute=MINUTE, requests=0, budget=PER_MINUTE)  # its minute's grant used up
+    renewed = lease(lease_id="new", minute=MINUTE, requests=2, budget=PER_MINUTE, busy=True, admit_until=1_090.0)
+    book = book_with(spent, renewed)
+    assert book.closes_with_call(renewed) is False  # it stays for the next calls; the spent one goes back
+    good = lease(lease_id="other", minute=MINUTE, requests=3, budget=PER_MINUTE, admit_until=1_090.0)
+    assert book_with(good, renewed).closes_with_call(renewed) is True  # one idle lease per user is enough
+
+
+def test_a_lease_renewed_for_the_next_minute_admits_from_that_minute_on():
+    ahead = lease(minute="2030-05-06T07:09", requests=2, budget=PER_MINUTE, admit_until=1_120.0)
+    book = book_with(ahead)
+    assert book.take("u1", MONTH, PER_MINUTE, W, 1_050.0, MINUTE) is None  # 07:08: not yet
+    assert book.stale("u1", MONTH, PER_MINUTE, 1_050.0, MINUTE) is None  # nor handed back as spent
+    assert book.spare("u1", MONTH, MINUTE) is None
+    assert book.take("u1", MONTH, PER_MINUTE, W, 1_061.0, "2030-05-06T07:09") is ahead

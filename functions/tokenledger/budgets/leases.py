@@ -217,8 +217,8 @@ class LeaseBook:
         instance keeps at most one idle lease per user, so idle slots do not pile up against the
         user's in-flight limit after a burst."""
         with self._lock:
-            if any(other is not lease and other.month == lease.month and other.minute == lease.minute
-                   and (not other.busy or other.staying) for other in self._by_user.get(lease.uid, ())):
+            if any(other is not lease and (not other.busy or other.staying) and _serves_for(other, lease)
+                   for other in self._by_user.get(lease.uid, ())):
                 return True
             lease.staying = True
             return False
@@ -255,6 +255,13 @@ def _spent(lease: Lease, month: str, budget: rules.Budget, now_s: float, minute:
     """It can admit nothing more (a lease renewed ahead for a minute or month to come has not)."""
     return (lease.month < month or lease.budget != budget or now_s >= lease.admit_until
             or (lease.minute is not None and (minute is None or lease.minute < minute or lease.requests <= 0)))
+
+
+def _serves_for(other: Lease, lease: Lease) -> bool:
+    """Can `other` admit the calls `lease` would (same month, minute and budget, requests left,
+    for as long)? A spent lease does not make a good one close (renewal.py gives it back)."""
+    return (other.month == lease.month and other.minute == lease.minute and other.budget == lease.budget
+            and (other.minute is None or other.requests > 0) and other.admit_until >= lease.admit_until)
 
 
 def _ahead(lease: Lease, month: str, minute: str | None) -> bool:
