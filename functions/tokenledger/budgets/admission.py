@@ -90,9 +90,13 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
             return GateCall(db, settings, gate, uid, guessed, now, lambda: _counted_as(gate, settings, uid, month,
                             feature, False), None, is_free, worst_case_nanos, ADMISSION_PATIENCE_S, learn).admit()
         except cold.GuessWrong as wrong:
-            budget, wants_features, alerts_sent = wrong.learned.budget, False, wrong.learned.alerts_sent
-    else:
-        alerts_sent = None
+            if wrong.learned.budget.gated(is_free):  # gated again on the budget read, the guess handed back
+                return GateCall(db, settings, gate, uid, wrong.learned.budget, now,
+                                lambda: _counted_as(gate, settings, uid, month, feature, False),
+                                wrong.learned.alerts_sent, is_free, worst_case_nanos, ADMISSION_PATIENCE_S,
+                                handed_back=wrong.returned).admit()
+            budget, wants_features = wrong.learned.budget, False
+    alerts_sent = None
     names_unknown = False  # the month's feature names could not be read: count under `other`
     if budget is None or wants_features:
         try:

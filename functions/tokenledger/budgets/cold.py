@@ -8,8 +8,8 @@ call, counts the minute's requests and how many. When the document read beside i
   * same shape: the call is decided on the budget READ (its amounts, limits, wallet) from what
     the commit read back — exactly as if the read had come first;
   * a budget that gates nothing: what the commit asked is given back off the call's path;
-  * another shape: everything asked is given back and the call goes through the gate again on
-    the budget read (two round trips, as before).
+  * another shape: the call goes through the gate again on the budget read, and that commit
+    also gives back everything the first one took (two round trips, as before this path).
 Nothing is sent upstream before the commit and the read are both back and the decision is made.
 """
 from __future__ import annotations
@@ -30,11 +30,14 @@ class Learned:
 
 
 class GuessWrong(Exception):
-    """The budget read does not fit the commit built on the guess: it was given back."""
+    """The budget read does not fit the commit built on the guess. What that commit took is given
+    back: already, or (`returned`, a reservations.Returned) in the commit that gates the call again
+    on the budget read — one commit, not two."""
 
-    def __init__(self, learned: Learned):
+    def __init__(self, learned: Learned, returned=None):
         super().__init__("budget guessed wrong")
         self.learned = learned
+        self.returned = returned
 
 
 def guess(settings: Settings, plan: Plan | None, is_free: bool) -> rules.Budget | None:

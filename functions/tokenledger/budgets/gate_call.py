@@ -37,7 +37,7 @@ class GateCall:
 
     def __init__(self, db, settings: Settings, gate: Gate, uid: str, budget: rules.Budget, now: datetime,
                  counted_as, alerts_sent: dict | None, is_free: bool, worst_case_nanos: int, patience_s: float,
-                 learn=None, renewing: bool = False):
+                 learn=None, renewing: bool = False, handed_back: reservations.Returned | None = None):
         self.db, self.settings, self.gate, self.uid, self.budget, self.now = db, settings, gate, uid, budget, now
         # `budget` guessed (cold.py): learn() gives the budget read beside the commit, waited for
         # after the commit and before any decision.
@@ -45,6 +45,7 @@ class GateCall:
         # A lease renewed ahead (renewal.py): takes no lease of the book, hands none back, and a
         # refusal is not remembered (it was not a call of the user).
         self.renewing = renewing
+        self.handed_back = handed_back  # a wrong guess's hold, given back in this call's commit (cold.py)
         self.counted_as, self.alerts_sent = counted_as, alerts_sent
         self.month, self.day, self.minute = now.strftime("%Y-%m"), now.strftime("%Y-%m-%d"), limits.minute_key(now)
         self.minute_ref = store.user_minute_doc(db, uid, self.minute)
@@ -55,7 +56,8 @@ class GateCall:
         # other gated call may be admitted against a lease of this instance (leases.py).
         self.lease_calls = 0 if self.count_free else settings.lease_calls
         self.lease_minute = self.minute if budget.requests_per_minute else None
-        seen = gate.wallets.get(uid, now.timestamp())
+        # recent: a call of this user that started after this one may have cached it meanwhile
+        seen = gate.wallets.recent(uid, now.timestamp())
         self.wallet: WalletSeen | None = seen if seen is not None and seen.exists and self.amount else None
         # A wallet this instance read as absent a while ago is read again when the call is refused
         # for its budget (credits bought since are used at once); one it never read (its budget
@@ -74,6 +76,8 @@ class GateCall:
             if lease is None and self.gate.leases.await_renewal(self.uid, RENEWAL_WAIT_S):
                 lease = self._take_lease()
             if lease is not None:
+                if self.handed_back is not None:
+                    background.submit(lease_gate.give_back, self.db, self.handed_back)
                 return lease
         total = leases.ask_nanos(self.amount, self.budget, self.lease_calls, self._seen_spent())
         leasing = total is not None
@@ -81,8 +85,9 @@ class GateCall:
         asks = self._split(self.amount if total is None else total)
         # An idle lease this instance holds for the user goes back in the same commit (near the
         # ceiling too: what it holds is then room for this call).
-        returned = (lease_gate.returnable(self.gate, self.db, self.uid, self.month, self.budget, self.now,
-                                          self.lease_minute) if self.settings.lease_calls and not self.renewing else None)
+        returned = self.handed_back or (
+            lease_gate.returnable(self.gate, self.db, self.uid, self.month, self.budget, self.now, self.lease_minute)
+            if self.settings.lease_calls and not self.renewing else None)
         deadline, pause = time.monotonic() + self.patience_s, 0.05
         while True:
             try:
@@ -131,8 +136,12 @@ class GateCall:
             background.submit(_give_back, self.db, reservation, self._undo_all)  # off the call's path
             raise cold.GuessWrong(learned)
         if cold.shape(learned.budget, self.is_free, self.worst_nanos, self.lease_calls if leasing else 0) != guessed:
-            _give_back(self.db, reservation, self._undo_all)
-            raise cold.GuessWrong(learned)
+            if self.count_free:  # the day's free count is not one a commit hands back: now
+                _give_back(self.db, reservation, self._undo_all)
+                raise cold.GuessWrong(learned)
+            counted = self.asked_requests if self.budget.requests_per_minute else 0
+            raise cold.GuessWrong(learned, reservations.Returned(reservation, self.minute_ref if counted else None,
+                                                                 counted))
         self.budget, self.alerts_sent = learned.budget, learned.alerts_sent
         if learned.wallet is not None and learned.wallet.exists and self.amount:
             self.wallet = learned.wallet  # not asked by this commit: asked in a refit if the allowance falls short

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from google.api_core import exceptions as gexc
+from google.cloud import firestore
 
 from tokenledger import logs, store
 from tokenledger.budgets import ceiling, leases, limits, reservations, rules
@@ -35,6 +36,19 @@ def returned_of(db, lease: leases.Lease, now: datetime) -> reservations.Returned
     unused = lease.requests if lease.minute is not None and lease.minute >= limits.minute_key(now) else 0
     return reservations.Returned(lease.reservation(), store.user_minute_doc(db, lease.uid, lease.minute) if unused else None,
                                  unused)
+
+
+def give_back(db, returned: reservations.Returned) -> None:
+    """A hold given back by a commit of its own, its unused requests with it (best effort: when
+    it fails, the hold expires and the check releases it)."""
+    def unused_requests(batch) -> None:
+        if returned.minute_ref is not None and returned.unused_requests:
+            batch.set(returned.minute_ref, {"requests": firestore.Increment(-returned.unused_requests)}, merge=True)
+
+    try:
+        reservations.release(db, returned.reservation, also=unused_requests)
+    except FIRESTORE_ERRORS as exc:
+        logs.reservation_release_failed(reservation_id=returned.reservation.reservation_id, error=type(exc).__name__)
 
 
 def keep(db, gate, reservation: reservations.Reservation, budget: rules.Budget, seen: tuple[int, int],

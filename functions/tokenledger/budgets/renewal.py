@@ -98,10 +98,4 @@ def _uncount(batch, db, uid: str, minute: str | None, requests: int) -> None:
 
 
 def _give_back(db, lease: leases.Lease, now: datetime) -> None:
-    returned = lease_gate.returned_of(db, lease, now)
-    minute = lease.minute if returned.minute_ref is not None else None
-    try:
-        reservations.release(db, returned.reservation,
-                             also=lambda batch: _uncount(batch, db, lease.uid, minute, returned.unused_requests))
-    except FIRESTORE_ERRORS as exc:  # it expires; the check releases it
-        logs.reservation_release_failed(reservation_id=lease.lease_id, error=type(exc).__name__)
+    lease_gate.give_back(db, lease_gate.returned_of(db, lease, now))
