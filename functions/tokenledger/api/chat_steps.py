@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from tokenledger import logs, money
 from tokenledger.api import downgrade, validation
@@ -337,8 +337,14 @@ def meter_call(svc: Services, call: PreparedCall, record: usage.UsageRecord) -> 
         call.lease_nanos = 0 if outcome.reservation_gone else lease.nanos
         if svc.gate.leases.holds(lease):  # idle again: its successor is taken ahead when it runs out
             renewal.after_settle(svc.db, svc.settings, svc.gate, lease, call.admission.reserved_nanos
-                                 + call.admission.credits_reserved_nanos, call.account_plan, svc.now())
+                                 + call.admission.credits_reserved_nanos, call.account_plan, call_clock(call))
     return True
+
+
+def call_clock(call: PreparedCall) -> datetime:
+    """Now by the call's clock (its start plus the time since): a stream settles after its
+    request, when a clock set for the request (tests) is gone."""
+    return call.now + timedelta(seconds=time.perf_counter() - call.started)
 
 
 def queue_record(svc: Services, record: usage.UsageRecord, reason: str) -> bool:

@@ -113,14 +113,18 @@ class GateCall:
                 self._low_balance(totals, asks, kept)
                 return self._admitted(reservation, totals, asks, kept, leasing, counted)
             _give_back(self.db, reservation, self._undo)
+            if self.renewing:  # a renewal is not worth a wait or a second ask: the next call asks for itself
+                raise self._exceeded(totals, asks)
             retry = self._retry_asks(rooms, asks, totals, deadline, pause)
             if retry is None:  # waited for other calls' holds to settle
                 pause = min(pause * 1.5, 0.3)
                 lease = self._take_lease() if self.lease_calls and not self.renewing else None
                 if lease is not None:  # a call of this user on this instance ended meanwhile: its lease serves
                     return lease
-                continue
-            asks, leasing = retry, False
+                # It waits with its own worst case only: re-asking a whole lease each time would
+                # hold room other waiting calls need (a burst of cold calls refusing each other).
+                retry = self._split(self.amount)
+            asks, leasing, self.asked_requests = retry, False, 1
 
     def _learned(self, reservation, leasing: bool) -> bool:
         """The budget read beside the commit, taken in (cold.py); False: it could not be read (the

@@ -187,6 +187,19 @@ class LeaseBook:
         with self._lock:
             return any(held is lease for held in self._by_user.get(lease.uid, ()))
 
+    def alone(self, lease: Lease) -> bool:
+        """Is it the only lease of its user on this instance (no call of theirs running beside it)?"""
+        with self._lock:
+            return all(other is lease for other in self._by_user.get(lease.uid, ()))
+
+    def withdraw(self, lease: Lease) -> bool:
+        """Take an idle lease out of the book (to be given back); False when it is busy or gone."""
+        with self._lock:
+            if lease.busy or not any(held is lease for held in self._by_user.get(lease.uid, ())):
+                return False
+            self._remove(lease)
+            return True
+
     def begin_renewal(self, uid: str) -> bool:
         """True for the one caller that may renew this user's lease now (renewal.py)."""
         with self._lock:

@@ -46,6 +46,12 @@ def due(lease: leases.Lease, worst_nanos: int, now: datetime, budget_age_s: floa
             or (budget_ttl_s > AHEAD_S and budget_age_s >= budget_ttl_s - AHEAD_S))
 
 
+def used_up(lease: leases.Lease, worst_nanos: int) -> bool:
+    """It cannot admit the user's next call of this size (its amount or its minute's grant)."""
+    return ((lease.budget.enforced and lease.nanos + lease.credits_nanos < worst_nanos)
+            or (lease.minute is not None and lease.requests <= 0))
+
+
 def starts_at(lease: leases.Lease, now: datetime) -> datetime:
     """When the new lease is taken for: now, or the next minute when this one's ends within
     AHEAD_S (its grant counted in that minute)."""
@@ -56,26 +62,43 @@ def starts_at(lease: leases.Lease, now: datetime) -> datetime:
 
 def after_settle(db, settings: Settings, gate, lease: leases.Lease, worst_nanos: int, plan: Plan | None,
                  now: datetime) -> None:
-    """A call admitted from `lease` (idle again) has settled: renew ahead when due, else give back
-    a lease of the user that can admit nothing more (both in the background)."""
+    """A call admitted from `lease` (idle again) has settled: the user's leases that can admit
+    nothing more are given back, and the next one is taken ahead when due (in the background).
+    A spent lease goes back in its successor's own commit, so the user's in-flight slots and
+    holds do not rise for it; one still good for a few seconds keeps its slot beside it until it
+    is spent (at most AHEAD_S). Not across a month's end: the new month's first call takes its own."""
     uid, month, minute = lease.uid, now.strftime("%Y-%m"), limits.minute_key(now)
-    age = now.timestamp() - gate.budgets.seen_at(uid)
-    if due(lease, worst_nanos, now, age, settings.budget_cache_s) and gate.leases.begin_renewal(uid):
-        background.submit(_renew, db, settings, gate, uid, worst_nanos, plan, now, starts_at(lease, now))
-        return
-    stale = gate.leases.stale(uid, month, lease.budget, now.timestamp(), minute if lease.minute else None)
-    if stale is not None:
-        background.submit(_give_back, db, stale, now)
+    if lease.month != month:
+        return  # settled after its month ended: it expires (the new month's first call takes its own)
+    start = starts_at(lease, now)
+    renew = (start.strftime("%Y-%m") == month
+             and due(lease, worst_nanos, now, now.timestamp() - gate.budgets.seen_at(uid), settings.budget_cache_s)
+             and (used_up(lease, worst_nanos) or gate.leases.alone(lease))  # ahead of time: a user calling one by one
+             and gate.leases.begin_renewal(uid))
+    spent = []
+    while (stale := gate.leases.stale(uid, month, lease.budget, now.timestamp(), minute if lease.minute else None)):
+        spent.append(stale)
+    if renew and used_up(lease, worst_nanos) and not any(s is lease for s in spent) and gate.leases.withdraw(lease):
+        spent.append(lease)  # its successor's commit gives it back
+    handed = next((s for s in spent if s is lease), spent[0]) if renew and spent else None
+    for other in spent:
+        if other is not handed:
+            background.submit(_give_back, db, other, now)
+    if renew:
+        returned = lease_gate.returned_of(db, handed, now) if handed is not None else None
+        background.submit(_renew, db, settings, gate, uid, worst_nanos, plan, now, start, returned)
 
 
 def _renew(db, settings: Settings, gate, uid: str, worst_nanos: int, plan: Plan | None, now: datetime,
-           start: datetime) -> None:
+           start: datetime, returned: reservations.Returned | None) -> None:
     try:
         budget = admission.budget_for_renewal(db, settings, gate, uid, plan, now, AHEAD_S)
         if budget is None or not budget.gated(False):
+            if returned is not None:
+                lease_gate.give_back(db, returned)
             return
         admitted = gate_call.GateCall(db, settings, gate, uid, budget, start, lambda: None, None, False, worst_nanos,
-                                      0.0, renewing=True).admit()
+                                      0.0, renewing=True, handed_back=returned).admit()
         if admitted.lease is not None:
             admitted.lease.calls = 0  # and its whole grant unused (the gate counts one for the call taking it)
             admitted.lease.requests += 1 if admitted.lease.minute is not None else 0
