@@ -115,7 +115,8 @@ class GateCall:
                 if lease is not None:  # a call of this user on this instance ended meanwhile: its lease serves
                     return lease
                 continue
-            asks, leasing = retry, False
+            # Not a lease any more: the call's own request only (the first commit's grant beyond it went back)
+            asks, leasing, self.asked_requests = retry, False, 1
 
     def _learned(self, reservation, leasing: bool) -> bool:
         """The budget read beside the commit, taken in (cold.py); False: it could not be read (the
