@@ -126,3 +126,15 @@ def test_a_renewal_is_begun_once_and_waited_for():
     book.end_renewal("u1")
     assert book.await_renewal("u1", 0.01) is False  # over: nothing to wait for
     assert book.begin_renewal("u1")
+
+
+def test_a_lease_run_out_is_retired_from_the_book_only_while_idle():
+    old = lease(nanos=W - 1)
+    assert renewal.runs_out(old, W) and not renewal.runs_out(lease(), W)
+    book = leases.LeaseBook()
+    book.add(old)
+    old.busy = True
+    assert not book.retire(old) and book.holds(old)  # a call took it meanwhile: it closes with that call
+    old.busy = False
+    assert book.retire(old) and not book.holds(old)
+    assert not book.retire(old)  # gone: not given back twice

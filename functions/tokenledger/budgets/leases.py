@@ -230,6 +230,14 @@ class LeaseBook:
             if lease.uncertain:
                 self._remove(lease)
 
+    def retire(self, lease: Lease) -> bool:
+        """Take an idle lease out of the book to give it back (False: busy with a call, or gone)."""
+        with self._lock:
+            if lease.busy or not any(held is lease for held in self._by_user.get(lease.uid, ())):
+                return False
+            self._remove(lease)
+            return True
+
     def drop(self, lease: Lease) -> None:
         """Forget a lease whose document's state is unknown (a commit that may or may not have
         landed): never admit against it again; it expires and the check releases it."""

@@ -34,16 +34,20 @@ def due(lease: leases.Lease, worst_nanos: int, now: datetime, budget_age_s: floa
     """Will the user's next call like this one need a new lease soon? (pure)"""
     if lease.uncertain:
         return False
-    if lease.budget.enforced and lease.nanos + lease.credits_nanos < worst_nanos:
-        return True  # spent: the next call of this size does not fit
-    if lease.minute is not None and lease.requests <= 0:
-        return True  # its minute's request grant is used up
+    if runs_out(lease, worst_nanos):
+        return True
     if lease.calls < 2:
         return False  # one call so far: not (yet) a user who keeps calling
     soon = now.timestamp() + AHEAD_S
     minute_ends = lease.minute is not None and limits.seconds_to_next_minute(now) <= AHEAD_S
     return (lease.admit_until <= soon or minute_ends
             or (budget_ttl_s > AHEAD_S and budget_age_s >= budget_ttl_s - AHEAD_S))
+
+
+def runs_out(lease: leases.Lease, worst_nanos: int) -> bool:
+    """It cannot admit the user's next call of this size: spent, or its minute's grant used up (pure)."""
+    return ((lease.budget.enforced and lease.nanos + lease.credits_nanos < worst_nanos)
+            or (lease.minute is not None and lease.requests <= 0))
 
 
 def starts_at(lease: leases.Lease, now: datetime) -> datetime:
@@ -61,7 +65,7 @@ def after_settle(db, settings: Settings, gate, lease: leases.Lease, worst_nanos:
     uid, month, minute = lease.uid, now.strftime("%Y-%m"), limits.minute_key(now)
     age = now.timestamp() - gate.budgets.seen_at(uid)
     if due(lease, worst_nanos, now, age, settings.budget_cache_s) and gate.leases.begin_renewal(uid):
-        background.submit(_renew, db, settings, gate, uid, worst_nanos, plan, now, starts_at(lease, now))
+        background.submit(_renew, db, settings, gate, uid, worst_nanos, plan, now, starts_at(lease, now), lease)
         return
     stale = gate.leases.stale(uid, month, lease.budget, now.timestamp(), minute if lease.minute else None)
     if stale is not None:
@@ -69,7 +73,7 @@ def after_settle(db, settings: Settings, gate, lease: leases.Lease, worst_nanos:
 
 
 def _renew(db, settings: Settings, gate, uid: str, worst_nanos: int, plan: Plan | None, now: datetime,
-           start: datetime) -> None:
+           start: datetime, old: leases.Lease) -> None:
     try:
         budget = admission.budget_for_renewal(db, settings, gate, uid, plan, now, AHEAD_S)
         if budget is None or not budget.gated(False):
@@ -80,6 +84,10 @@ def _renew(db, settings: Settings, gate, uid: str, worst_nanos: int, plan: Plan 
             admitted.lease.calls = 0  # and its whole grant unused (the gate counts one for the call taking it)
             admitted.lease.requests += 1 if admitted.lease.minute is not None else 0
             gate.leases.put_back(admitted.lease)  # idle: the user's next call takes it
+            # The lease run out goes back now: idle beside the new one, it would make the NEW one
+            # close with the next call (LeaseBook.closes_with_call keeps one idle lease per user).
+            if runs_out(old, worst_nanos) and gate.leases.retire(old):
+                _give_back(db, old, now)
         elif admitted.reservation is not None:  # near the ceiling: no lease, and no call to hold for
             minute = limits.minute_key(start) if budget.requests_per_minute else None
             reservations.release(db, admitted.reservation, also=lambda batch: _uncount(batch, db, uid, minute, 1))
