@@ -8,8 +8,12 @@ the month's allowance first, then the wallet, each never beyond what it held for
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
-from tokenledger.budgets import ceiling, reservations
+from google.cloud import firestore
+
+from tokenledger import logs
+from tokenledger.budgets import ceiling, lease_gate, reservations
 from tokenledger.metering.usage import COST_PENDING
 
 
@@ -25,6 +29,30 @@ def abandon(db, gate, admission) -> None:
     if admission.reservation is not None:
         reservations.release(db, admission.reservation)
         admission.reservation = None
+
+
+def give_up(db, gate, admission, now: datetime) -> None:
+    """The caller was refused after the gate admitted the call (revoked or disabled: their Auth
+    lookup ran beside the gate): as abandon, but the lease it was admitted from goes back whole,
+    with its unused requests — no call of theirs will use it, and kept it would hold its amount
+    and an in-flight slot until it expires."""
+    lease = admission.lease if admission is not None else None
+    if lease is None or lease.uncertain:
+        abandon(db, gate, admission)
+        return
+    finish(gate, admission)
+    admission.lease = None
+    gate.leases.drop(lease)
+    returned = lease_gate.returned_of(db, lease, now)
+
+    def uncount(batch) -> None:
+        if returned.minute_ref is not None:
+            batch.set(returned.minute_ref, {"requests": firestore.Increment(-returned.unused_requests)}, merge=True)
+
+    try:
+        reservations.release(db, returned.reservation, also=uncount)
+    except lease_gate.FIRESTORE_ERRORS as exc:  # it expires; the check releases it
+        logs.reservation_release_failed(reservation_id=lease.lease_id, error=type(exc).__name__)
 
 
 def _split(record, allowance_hold: int, credits_hold: int):
