@@ -83,3 +83,87 @@ def test_a_budget_lowered_between_calls_is_in_force_at_once_on_the_instance(base
     assert len(requests_from(standin, user.uid)) == 1
     cost, reserved, in_flight = held(db, user.uid, month())
     assert (reserved, in_flight) == (0, 0) and reservation_docs(db, user.uid) == []  # the old lease went back
+
+
+def test_renewals_racing_bursts_on_three_instances_fit_the_budget_exactly(api, auth, db, standin, tmp_path):
+    """Leases of 2 calls (TOKENLEDGER_LEASE_CALLS=2) so renewals run constantly in the
+    background; 3 served instances x 3 threads of one user call until refused, then one by one
+    round the instances until the first 402. A budget a few leases deep admits exactly the calls
+    that fit one by one: n = (budget - reserve) // cost + 1; every one is in the ledger once, and
+    nothing is held once the leases are given back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .budget_helpers import BODY as CALL, put_budget as put, worst_case
+    from .ledger_checks import expire_leases, held_beyond_leases, rows_for
+
+    admin = auth.create_user("admin", admin=True)
+    probe, user = auth.create_user("probe"), auth.create_user("renewals")
+    assert api.request("POST", "/v1/chat/completions", probe, json=CALL).status_code == 200
+    cost, reserve = rows_for(db, probe.uid)[0]["cost_nanos"], worst_case(api, probe)
+    budget = 40 * cost + reserve + cost // 2
+    fits = (budget - reserve) // cost + 1
+    put(api, admin, user.uid, monthly_budget=float(budget) / 1e9, enforce=True, max_in_flight=None,
+        requests_per_minute=None)
+    stored = db.collection("user_budgets").document(user.uid).get().to_dict()
+    budget = int(stored.get("monthly_budget_nanos") or round(float(stored["monthly_budget"]) * 1e9))
+    fits = (budget - reserve) // cost + 1
+    env = {"TOKENLEDGER_LEASE_CALLS": "2", "TOKENLEDGER_RATE_LIMIT_PER_MINUTE": "0"}
+    with served_api(tmp_path / "a.log", **env) as a, served_api(tmp_path / "b.log", **env) as b, \
+            served_api(tmp_path / "c.log", **env) as c:
+        bases = [a, b, c]
+        session = requests.Session()
+
+        def call(base: str) -> requests.Response:
+            return session.post(f"{base}/v1/chat/completions", json=CALL, headers=user.headers, timeout=120)
+
+        def caller(k: int) -> list[int]:
+            statuses, refused = [], 0
+            while refused < 3:
+                status = call(bases[k % 3]).status_code
+                statuses.append(status)
+                refused = refused + 1 if status == 402 else 0
+            return statuses
+
+        with ThreadPoolExecutor(9) as pool:
+            statuses = [s for one in pool.map(caller, range(9)) for s in one]
+        assert set(statuses) <= {200, 402}
+        admitted, k, in_a_row = statuses.count(200), 0, 0
+        while in_a_row < 3:  # every instance's idle lease goes back in its refused call's commit
+            response = call(bases[k % 3])
+            k += 1
+            assert response.status_code in (200, 402), response.text
+            admitted, in_a_row = (admitted + 1, 0) if response.status_code == 200 else (admitted, in_a_row + 1)
+    rows = rows_for(db, user.uid)
+    assert admitted == len(rows) == len(requests_from(standin, user.uid)) == fits
+    assert sum(r["cost_nanos"] for r in rows) == fits * cost <= budget
+    month_of = rows[0]["month"]
+    assert eventually(lambda: held_beyond_leases(db, user.uid, month_of), (0, 0)) == (0, 0)
+    expire_leases(db, user.uid)
+    assert held(db, user.uid, month_of) == (fits * cost, 0, 0)
+
+
+def test_concurrent_first_requests_on_a_fresh_instance_share_its_lease_book(auth, db, standin, tmp_path):
+    """Four calls of one user released at once at an instance that has served nothing yet. The
+    instance keeps one idle lease for the user afterwards (a second closes with its call), and
+    nothing else is held. Its per-process state (budget cache, lease book) was built by each of
+    the first requests for itself (an unlocked functools.lru_cache): the leases taken in the
+    copies thrown away were lost to the instance, each holding 8 worst cases and an in-flight slot
+    for nobody until it expired."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .ledger_checks import held_beyond_leases, leases_of
+
+    user = auth.create_user("fresh")
+    with served_api(tmp_path / "fresh.log") as fresh:
+        start = threading.Barrier(4)
+
+        def fire(_: int) -> int:
+            start.wait()
+            return requests.post(f"{fresh}/v1/chat/completions", headers=user.headers, json=BODY, timeout=60).status_code
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(fire, range(4))) == [200] * 4
+        assert chat(fresh, user).status_code == 200  # from the instance's idle lease
+    assert held_beyond_leases(db, user.uid, month()) == (0, 0)
+    assert len(leases_of(db, user.uid)) == 1
