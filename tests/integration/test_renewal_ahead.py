@@ -17,7 +17,7 @@ from tokenledger.budgets import admission
 from tokenledger.config import Settings
 
 from .cold_helpers import DOLLAR, W, eventually, held, reservation_docs, settle, write_budget
-from .ledger_checks import expire_leases, leases_of, rows_for
+from .ledger_checks import expire_leases, held_beyond_leases, leases_of, rows_for
 
 pytestmark = pytest.mark.usefixtures("calm_gate")  # tests/integration/conftest.py
 
@@ -75,15 +75,20 @@ def test_renewed_ahead_leases_do_not_pile_up_on_the_instance(db, ops):
 def test_a_user_calling_across_a_minute_boundary_is_admitted_with_no_commit(db, ops):
     """Calls every 0.5 s from 45 s into a minute to 9 s into the next: the leases of the minute's
     last 10 s are taken for the next minute (their grant counted there).
-    FAILS on ae21086: a lease whose grant runs out in the minute's last AHEAD_S is renewed for the
-    NEXT minute (renewal.starts_at), so the calls of those seconds have no lease and commit on
-    their own path (with leases of 2 calls: every other call from :51 to :59)."""
+    (Failed on ae21086: a lease whose grant ran out in the minute's last AHEAD_S was renewed for
+    the NEXT minute, so the calls of those seconds had no lease and committed on their own path:
+    with leases of 2 calls, every other call from :51 to :59.)"""
     uid = user()
     start = NOW.replace(second=45)
     gate, before_call = calls_in_a_row(db, ops, uid, start, 48, 0.5)
     with_commits = [k for k, counted in enumerate(before_call[1:], start=1) if counted["commits"]]
     assert with_commits == []
     assert held(db, uid, MONTH)[0] == 48 * COST
+    # nothing piled up: the lease of the minute that passed and the one taken for the next at most
+    assert eventually(lambda: held_beyond_leases(db, uid, MONTH), (0, 0)) == (0, 0)
+    assert len(leases_of(db, uid)) <= 2
+    expire_leases(db, uid)
+    assert held(db, uid, MONTH) == (48 * COST, 0, 0)
 
 
 def test_a_user_calling_across_a_month_boundary_has_each_call_in_its_month(db, ops):

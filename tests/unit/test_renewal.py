@@ -70,15 +70,22 @@ def test_a_lease_is_due_when_the_cached_budget_expires_within_ahead_s():
 
 def test_the_new_lease_starts_now_unless_the_minute_of_a_minute_lease_ends_within_ahead_s():
     assert renewal.starts_at(lease(), at(55)) == at(55)
-    minute_lease = lease(budget=PER_MINUTE, minute=MINUTE, requests=0)
-    assert renewal.starts_at(minute_lease, at(49)) == at(49)
-    assert renewal.starts_at(minute_lease, at(50.25)) == datetime(2030, 5, 6, 7, 9, tzinfo=timezone.utc)
+    minute_lease = lease(budget=PER_MINUTE, minute=MINUTE, requests=3)
+    assert renewal.starts_at(minute_lease, at(49), W) == at(49)
+    assert renewal.starts_at(minute_lease, at(50.25), W) == datetime(2030, 5, 6, 7, 9, tzinfo=timezone.utc)
+
+
+def test_a_lease_that_runs_out_in_the_last_seconds_of_its_minute_is_renewed_for_now():
+    """The user's next call, still in this minute, needs it (the next minute's is taken by a
+    later call's settle)."""
+    assert renewal.starts_at(lease(budget=PER_MINUTE, minute=MINUTE, requests=0), at(55), W) == at(55)
+    assert renewal.starts_at(lease(budget=PER_MINUTE, minute=MINUTE, requests=3, nanos=W - 1), at(55), W) == at(55)
 
 
 def test_a_lease_renewed_in_the_last_seconds_of_a_month_starts_in_the_next_month():
     end = datetime(2030, 5, 31, 23, 59, 55, tzinfo=timezone.utc)
-    minute_lease = lease(budget=PER_MINUTE, minute="2030-05-31T23:59", requests=0)
-    assert renewal.starts_at(minute_lease, end) == datetime(2030, 6, 1, 0, 0, tzinfo=timezone.utc)
+    minute_lease = lease(budget=PER_MINUTE, minute="2030-05-31T23:59", requests=3)
+    assert renewal.starts_at(minute_lease, end, W) == datetime(2030, 6, 1, 0, 0, tzinfo=timezone.utc)
 
 
 # ---- a lease taken for the next minute (or month): not begun, not spent ---------------------------
@@ -114,6 +121,7 @@ def test_the_book_neither_admits_nor_hands_back_a_lease_for_the_next_minute_befo
     assert book.take("u1", MONTH, PER_MINUTE, W, now_s, MINUTE) is None
     assert book.spare("u1", MONTH, MINUTE) is None
     assert book.stale("u1", MONTH, PER_MINUTE, now_s, MINUTE) is None
+    assert book.has_ahead("u1", MONTH, MINUTE) and not book.has_ahead("u1", MONTH, NEXT_MINUTE)
     taken = book.take("u1", MONTH, PER_MINUTE, W, now_s + 40, NEXT_MINUTE)  # the minute has begun
     assert taken is ahead and (ahead.requests, ahead.calls, ahead.busy) == (2, 3, True)
 

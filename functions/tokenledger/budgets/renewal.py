@@ -50,10 +50,11 @@ def runs_out(lease: leases.Lease, worst_nanos: int) -> bool:
             or (lease.minute is not None and lease.requests <= 0))
 
 
-def starts_at(lease: leases.Lease, now: datetime) -> datetime:
+def starts_at(lease: leases.Lease, now: datetime, worst_nanos: int = 0) -> datetime:
     """When the new lease is taken for: now, or the next minute when this one's ends within
-    AHEAD_S (its grant counted in that minute)."""
-    if lease.minute is None or limits.seconds_to_next_minute(now) > AHEAD_S:
+    AHEAD_S (its grant counted in that minute) — but now when this one runs out: the user's next
+    call, within this minute, needs it (the next minute's is taken by a later call's settle)."""
+    if lease.minute is None or limits.seconds_to_next_minute(now) > AHEAD_S or runs_out(lease, worst_nanos):
         return now
     return now.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
@@ -64,8 +65,10 @@ def after_settle(db, settings: Settings, gate, lease: leases.Lease, worst_nanos:
     a lease of the user that can admit nothing more (both in the background)."""
     uid, month, minute = lease.uid, now.strftime("%Y-%m"), limits.minute_key(now)
     age = now.timestamp() - gate.budgets.seen_at(uid)
-    if due(lease, worst_nanos, now, age, settings.budget_cache_s) and gate.leases.begin_renewal(uid):
-        background.submit(_renew, db, settings, gate, uid, worst_nanos, plan, now, starts_at(lease, now), lease)
+    start = starts_at(lease, now, worst_nanos)
+    taken = start != now and gate.leases.has_ahead(uid, month, minute)  # the next minute's is in the book
+    if not taken and due(lease, worst_nanos, now, age, settings.budget_cache_s) and gate.leases.begin_renewal(uid):
+        background.submit(_renew, db, settings, gate, uid, worst_nanos, plan, now, start, lease)
         return
     stale = gate.leases.stale(uid, month, lease.budget, now.timestamp(), minute if lease.minute else None)
     if stale is not None:
@@ -81,7 +84,9 @@ def _renew(db, settings: Settings, gate, uid: str, worst_nanos: int, plan: Plan 
         admitted = gate_call.GateCall(db, settings, gate, uid, budget, start, lambda: None, None, False, worst_nanos,
                                       0.0, renewing=True).admit()
         if admitted.lease is not None:
-            admitted.lease.calls = 0  # and its whole grant unused (the gate counts one for the call taking it)
+            # The calls of the lease it follows (a user who keeps calling), and its whole grant unused
+            # (the gate counts one for the call taking it).
+            admitted.lease.calls = old.calls
             admitted.lease.requests += 1 if admitted.lease.minute is not None else 0
             gate.leases.put_back(admitted.lease)  # idle: the user's next call takes it
             # The lease run out goes back now: idle beside the new one, it would make the NEW one
