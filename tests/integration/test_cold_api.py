@@ -168,3 +168,49 @@ def test_concurrent_first_requests_on_a_fresh_instance_share_its_lease_book(auth
         assert chat(fresh, user).status_code == 200  # from the instance's idle lease
     assert held_beyond_leases(db, user.uid, month()) == (0, 0)
     assert len(leases_of(db, user.uid)) == 1
+
+
+FREE = "meta-llama/llama-3.3-70b-instruct:free"
+
+
+def test_a_tiny_budget_with_a_downgrade_is_served_downgraded_on_the_first_call(base, admin, auth, standin, db):
+    """The guess ($1) would admit the paid call; the real budget refuses it and serves it on its
+    `downgrade_to` model, counted once against the free quota, nothing left held."""
+    from .cold_helpers import free_requests
+
+    user = auth.create_user("downgraded")
+    put_budget(base, admin, user.uid, monthly_budget=0.000001, enforce=True, downgrade_to=FREE,
+               free_daily_requests=5)
+    response = chat(base, user)
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Tokenledger-Downgraded"] == f"{PAID} -> {FREE}"
+    assert [r["body"]["model"] for r in requests_from(standin, user.uid)] == [FREE]
+    assert free_requests(db, user.uid, datetime.now(timezone.utc)) == 1
+    cost, reserved, in_flight = held(db, user.uid, month())
+    assert (cost, reserved, in_flight) == (0, 0, 0) and reservation_docs(db, user.uid) == []
+
+
+@pytest.fixture(scope="module")
+def looks_up_every_call(stack, tmp_path_factory):
+    """An instance that looks every caller up in Auth on every call (TOKENLEDGER_REVOCATION_CACHE_S=0)."""
+    with served_api(tmp_path_factory.mktemp("standing") / "function.log", TOKENLEDGER_REVOCATION_CACHE_S="0",
+                    TOKENLEDGER_RATE_LIMIT_PER_MINUTE="0") as url:
+        yield url
+
+
+def test_a_user_disabled_after_a_call_gives_the_instances_lease_back_on_their_next_call(
+        looks_up_every_call, auth, standin, db):
+    """Their next call is admitted from the instance's lease (no commit) while their Auth lookup
+    runs; refused 403, the lease goes back whole: nothing is held for them any more."""
+    from .ledger_checks import leases_of, rows_for
+
+    user = auth.create_user("disabled-later")
+    assert chat(looks_up_every_call, user).status_code == 200
+    assert len(leases_of(db, user.uid)) == 1  # kept by the instance for their next call
+    auth.disable(user.uid)
+    refused = chat(looks_up_every_call, user)
+    assert (refused.status_code, refused.json()["error"]["code"]) == (403, "user_disabled"), refused.text
+    assert len(requests_from(standin, user.uid)) == 1
+    [row] = rows_for(db, user.uid)
+    assert held(db, user.uid, month()) == (row["cost_nanos"], 0, 0)
+    assert reservation_docs(db, user.uid) == []
