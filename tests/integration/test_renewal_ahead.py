@@ -157,3 +157,55 @@ def test_renewals_racing_a_burst_keep_the_ceiling_and_settle_to_nothing_held(db)
     assert [r for r in reservation_docs(db, uid) if not r.get("lease")] == []
     expire_leases(db, uid)
     assert held(db, uid, MONTH) == (len(admitted) * cost, 0, 0)
+
+
+def test_a_call_that_finds_the_renewal_under_way_waits_for_it_and_takes_its_lease(db, monkeypatch):
+    """The renewal's commit is slowed down (300 ms); the user's next call comes at once, finds no
+    lease that admits it and the renewal under way: it waits and is admitted from the renewed
+    lease — not a commit and a lease of its own beside it (two slots held for one user)."""
+    import time as clock
+
+    from tokenledger.budgets import renewal
+
+    uid = user()
+    slow = renewal.admission.budget_for_renewal
+
+    def slowed(*args, **kwargs):
+        clock.sleep(0.3)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(renewal.admission, "budget_for_renewal", slowed)
+    gate = admission.Gate(SETTINGS)
+    for k in range(2):  # the lease's grant of 2 used up: renewed when the second call settles
+        settle(db, gate, SETTINGS, admission.admit(db, SETTINGS, gate, uid, False, W, NOW), COST, NOW)
+    third = admission.admit(db, SETTINGS, gate, uid, False, W, NOW)
+    assert third.lease is not None and third.lease.calls == 3  # the renewed lease (it carries the 2 calls)
+    assert held(db, uid, MONTH)[1:] == (2 * W, 1)  # one lease, one slot: the one run out went back
+    settle(db, gate, SETTINGS, third, COST, NOW)
+    expire_leases(db, uid)
+    assert held(db, uid, MONTH) == (3 * COST, 0, 0)
+
+
+def test_calls_one_by_one_to_the_ceiling_with_renewals_ahead_admit_exactly_what_fits(db):
+    """$0.10 enforced, no per-minute limit, worst case $0.01, cost $0.004: a lease of 2 worst
+    cases serves 3 calls and is renewed ahead when it runs out, near the ceiling a renewal keeps
+    no lease (the call's own reservation, given back). One by one, call k is admitted while
+    (k - 1) x cost + W <= budget: (100 - 10) // 4 + 1 = 23 calls."""
+    uid = user()
+    budget = 100_000_000
+    write_budget(db, uid, monthly_budget_nanos=budget, enforce=True, requests_per_minute=None)
+    gate = admission.Gate(SETTINGS)
+    admitted = 0
+    while True:
+        gate.leases.await_renewal(uid, 5)
+        try:
+            granted = admission.admit(db, SETTINGS, gate, uid, False, W, NOW + timedelta(seconds=admitted))
+        except admission.BudgetExceeded as refused:
+            assert (refused.spent_nanos, refused.budget_nanos) == (23 * COST, budget)
+            break
+        settle(db, gate, SETTINGS, granted, COST, NOW + timedelta(seconds=admitted))
+        admitted += 1
+    assert admitted == (budget - W) // COST + 1 == 23
+    assert len(rows_for(db, uid)) == 23
+    assert eventually(lambda: held(db, uid, MONTH), (23 * COST, 0, 0)) == (23 * COST, 0, 0)
+    assert reservation_docs(db, uid) == []
