@@ -241,3 +241,29 @@ def test_a_first_call_is_not_refused_for_the_requests_other_first_calls_guessed(
     for t in early:
         t.join(60)
     assert outcomes == ["admitted"] * 3
+
+
+def test_a_prepaid_user_refused_on_a_cold_instance_beside_a_later_call_hears_credits_exhausted(db, monkeypatch):
+    """Calls of one user run at once on a cold instance; each read its clock as it began. One
+    learns the budget (another shape than the guess: no per-minute limit) and is gated again,
+    while a call that began a moment later has cached the wallet it read, stamped with its later
+    clock. The first must still see the wallet: refused 402 credits_exhausted with the balance —
+    not budget_exceeded on a $0 allowance, as if the user had no credits."""
+    from tokenledger.budgets import admission as admission_module
+
+    uid = user()
+    write_budget(db, uid, monthly_budget_nanos=0, enforce=True, requests_per_minute=None)
+    wallet.grant(db, uid, W - 1, wallet.GRANT, wallet.entry_id_for("admin", f"{uid}-seed"), {"reason": "seed"})
+    learn = admission_module._learn
+
+    def learned_then_a_later_call_caches_the_wallet(gate, settings, uid_, month, plan, now, read, features_read):
+        result = learn(gate, settings, uid_, month, plan, now, read, features_read)
+        gate.wallets.put(uid_, read.wallet, now.timestamp() + 0.05)  # the later call's clock
+        return result
+
+    monkeypatch.setattr(admission_module, "_learn", learned_then_a_later_call_caches_the_wallet)
+    with pytest.raises(admission.BudgetExceeded) as refused:
+        admit(db, cold(), uid)
+    assert refused.value.wallet is not None and refused.value.wallet.balance_nanos == W - 1
+    assert wallet_of(db, uid) == (W - 1, 0)
+    assert held(db, uid, MONTH) == (0, 0, 0) and reservation_docs(db, uid) == []
