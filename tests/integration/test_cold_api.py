@@ -161,7 +161,7 @@ def test_concurrent_first_requests_on_a_fresh_instance_share_its_lease_book(auth
 
         def fire(_: int) -> int:
             start.wait()
-            return requests.post(f"{fresh}/v1/chat/completions", headers=user.headers, json=BODY, timeout=60).status_code
+            return chat(fresh, user).status_code
 
         with ThreadPoolExecutor(4) as pool:
             assert list(pool.map(fire, range(4))) == [200] * 4

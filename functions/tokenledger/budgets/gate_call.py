@@ -55,7 +55,7 @@ class GateCall:
         # other gated call may be admitted against a lease of this instance (leases.py).
         self.lease_calls = 0 if self.count_free else settings.lease_calls
         self.lease_minute = self.minute if budget.requests_per_minute else None
-        seen = gate.wallets.get(uid, now.timestamp())
+        seen = gate.wallets.recent(uid, now.timestamp())  # cached by a call that began after this one too
         self.wallet: WalletSeen | None = seen if seen is not None and seen.exists and self.amount else None
         # A wallet this instance read as absent a while ago is read again when the call is refused
         # for its budget (credits bought since are used at once); one it never read (its budget
