@@ -5,10 +5,14 @@ the same size (`due`: its amount, its minute's request grant, its admission time
 budget running out), the instance takes the next lease in the background, through the same gate
 commit a call makes (gate_call.GateCall: blind increments read back, the ceiling decided on
 what the commit read), so a renewal racing calls of the user holds the budget like one more
-call would. The old lease closes with its next call's commit (leases.LeaseBook.closes_with_call).
+call would. An old lease that has run out (money, grant) goes back as soon as the new one is in
+the book (LeaseBook.retire: idle beside it, it would make the NEW one close with the next call);
+one that still admits closes with its next call's commit (leases.LeaseBook.closes_with_call).
 
 A lease renewed because its minute ends is taken for the next minute: its request grant is
-counted in that minute's document, and it admits calls from that minute on. A renewal refused
+counted in that minute's document, and it admits calls from that minute on (one such lease at a
+time: LeaseBook.has_ahead). A lease that runs out in those last seconds is renewed for now: the
+next call is still in this minute. A renewed lease carries its predecessor's call count. A renewal refused
 (the ceiling, the per-minute limit, the in-flight limit) leaves nothing held and remembers no
 refusal: the user's next call goes through the gate as it would have. Time-based renewals are
 made only for a lease that served more than one call (a user calling again), so a user who
