@@ -39,22 +39,20 @@ def test_the_guess_follows_the_callers_plan():
     assert cold.guess(settings(), plan, is_free=False).monthly_budget_nanos == 20 * 10**9
 
 
-def test_amounts_and_thresholds_do_not_change_the_shape_of_the_commit():
+def test_amounts_thresholds_and_the_size_of_a_per_minute_limit_do_not_change_the_shape_of_the_commit():
     other = replace(ENFORCED, monthly_budget_nanos=5, alert_thresholds=(rules.threshold_decimal("0.5"),),
-                    email="a@example.com")
-    assert cold.shape(other, False, W, 8) == cold.shape(ENFORCED, False, W, 8)
+                    email="a@example.com", requests_per_minute=2)
+    assert cold.shape(other, False, W) == cold.shape(ENFORCED, False, W)
 
 
 def test_what_the_commit_holds_and_counts_changes_its_shape():
-    base = cold.shape(ENFORCED, False, W, 8)
-    assert cold.shape(replace(ENFORCED, enforce=False), False, W, 8) != base  # holds no money
-    assert cold.shape(replace(ENFORCED, requests_per_minute=0), False, W, 8) != base  # counts no minute
-    assert cold.shape(replace(ENFORCED, requests_per_minute=8), False, W, 8) != base  # a grant of 2, not 8
-    # a grant of 8 either way (at most a quarter of the limit, at most the lease's calls)
-    assert cold.shape(replace(ENFORCED, requests_per_minute=120), False, W, 8) == base
+    base = cold.shape(ENFORCED, False, W)
+    assert base == (True, False, True)
+    assert cold.shape(replace(ENFORCED, enforce=False), False, W) == (False, False, True)  # holds no money
+    assert cold.shape(replace(ENFORCED, requests_per_minute=0), False, W) == (True, False, False)  # no minute
 
 
 def test_a_free_call_counted_against_a_daily_quota_has_its_own_shape():
     quota = replace(ENFORCED, free_daily_requests=50)
-    assert cold.shape(quota, True, 0, 8) == (False, True, True, 1)  # counted one by one: no lease grant
-    assert cold.shape(ENFORCED, True, 0, 8) == (False, False, True, 8)
+    assert cold.shape(quota, True, 0) == (False, True, True)
+    assert cold.shape(ENFORCED, True, 0) == (False, False, True)

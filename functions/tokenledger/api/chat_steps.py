@@ -14,7 +14,7 @@ from tokenledger.api import downgrade, validation
 from tokenledger.api.auth import Caller, caller_standing_pending
 from tokenledger.api.context import Services
 from tokenledger.api.errors import ApiError
-from tokenledger.budgets import admission, renewal
+from tokenledger.budgets import admission, renewal, settling
 from tokenledger.api.plans import caller_plan, tier_of
 from tokenledger.budgets.plans import Plan
 from tokenledger.metering import ledger, usage
@@ -73,7 +73,7 @@ def prepare_call(svc: Services) -> PreparedCall:
     try:
         confirm_standing()
     except ApiError:
-        abandon_call(svc, call)
+        settling.give_up(svc.db, svc.gate, call.admission, now)  # their lease too: they may not call
         raise
     return call
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -56,8 +57,21 @@ def request_clock() -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-@functools.lru_cache(maxsize=1)
+_build_lock = threading.Lock()
+
+
 def services() -> Services:
+    """The instance's services, built once: the first requests of a fresh instance arrive
+    together (several threads), and each must get the same budget cache and lease book (a lease
+    taken in a copy thrown away would hold its amount and a slot for nobody until it expired)."""
+    if _build.cache_info().currsize:
+        return _build()
+    with _build_lock:
+        return _build()
+
+
+@functools.lru_cache(maxsize=1)
+def _build() -> Services:
     config.init()
     settings = config.settings()
     client = OpenRouterClient(settings)

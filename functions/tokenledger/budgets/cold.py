@@ -4,7 +4,7 @@ read of their budget document instead of after it, so the call waits one round t
 The commit is built on a guess: the budget a user without a document has on their plan (the
 deployment's default; most users of an app have no document of their own). What the commit does
 depends on the budget only through its shape (`shape`): whether it holds money, counts a free
-call, counts the minute's requests and how many. When the document read beside it comes back:
+call, counts the minute's requests (only the call's own: a grant follows with the lease's renewal). When the document read beside it comes back:
   * same shape: the call is decided on the budget READ (its amounts, limits, wallet) from what
     the commit read back — exactly as if the read had come first;
   * a budget that gates nothing: what the commit asked is given back off the call's path;
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenledger.budgets import leases, rules
+from tokenledger.budgets import rules
 from tokenledger.budgets.plans import Plan
 from tokenledger.config import Settings
 
@@ -47,10 +47,11 @@ def guess(settings: Settings, plan: Plan | None, is_free: bool) -> rules.Budget 
     return budget if budget.gated(is_free) else None
 
 
-def shape(budget: rules.Budget, is_free: bool, worst_nanos: int, lease_calls: int) -> tuple:
-    """What of a budget the gate's commit is built from (gate_call.GateCall.__init__, _counters)."""
+def shape(budget: rules.Budget, is_free: bool, worst_nanos: int) -> tuple:
+    """What of a budget the gate's commit is built from (gate_call.GateCall.__init__, _counters).
+    A guessed commit counts the call's own request only, not a lease's grant (another instance's
+    guess would otherwise count requests the user never made against them): so any per-minute
+    limit fits it, and the lease's grant comes with its renewal, after the call."""
     holds_money = bool(worst_nanos) and not is_free and budget.enforced
     counts_free = is_free and budget.free_daily_requests is not None
-    leasing = lease_calls > 0 and not counts_free
-    requests = leases.ask_requests(budget, lease_calls) if leasing else 1
-    return holds_money, counts_free, bool(budget.requests_per_minute), requests
+    return holds_money, counts_free, bool(budget.requests_per_minute)

@@ -56,8 +56,7 @@ class GateCall:
         # other gated call may be admitted against a lease of this instance (leases.py).
         self.lease_calls = 0 if self.count_free else settings.lease_calls
         self.lease_minute = self.minute if budget.requests_per_minute else None
-        # recent: a call of this user that started after this one may have cached it meanwhile
-        seen = gate.wallets.recent(uid, now.timestamp())
+        seen = gate.wallets.recent(uid, now.timestamp())  # cached by a call that began after this one too
         self.wallet: WalletSeen | None = seen if seen is not None and seen.exists and self.amount else None
         # A wallet this instance read as absent a while ago is read again when the call is refused
         # for its budget (credits bought since are used at once); one it never read (its budget
@@ -81,7 +80,8 @@ class GateCall:
                 return lease
         total = leases.ask_nanos(self.amount, self.budget, self.lease_calls, self._seen_spent())
         leasing = total is not None
-        self.asked_requests = leases.ask_requests(self.budget, self.lease_calls) if leasing else 1
+        # a guessed budget's commit asks the call's own request only (cold.shape)
+        self.asked_requests = leases.ask_requests(self.budget, self.lease_calls) if leasing and not self.learn else 1
         asks = self._split(self.amount if total is None else total)
         # An idle lease this instance holds for the user goes back in the same commit (near the
         # ceiling too: what it holds is then room for this call).
@@ -102,7 +102,7 @@ class GateCall:
             except _Unreachable:
                 return unchecked(self.settings, self.uid, self.budget, self.now, self.counted_as())
             returned = None  # given back in that commit
-            if self.learn is not None and not self._learned(reservation, leasing):
+            if self.learn is not None and not self._learned(reservation):
                 return unchecked(self.settings, self.uid, self.budget, self.now, self.counted_as())
             if self._over_limits(reservation, totals, counted):
                 continue
@@ -124,13 +124,14 @@ class GateCall:
                 # It waits with its own worst case only: re-asking a whole lease each time would
                 # hold room other waiting calls need (a burst of cold calls refusing each other).
                 retry = self._split(self.amount)
+            # Not a lease any more: the call's own request only (the first commit's grant beyond it went back)
             asks, leasing, self.asked_requests = retry, False, 1
 
-    def _learned(self, reservation, leasing: bool) -> bool:
+    def _learned(self, reservation) -> bool:
         """The budget read beside the commit, taken in (cold.py); False: it could not be read (the
         hold is given back). Raises cold.GuessWrong when it does not fit the commit."""
         learn, self.learn = self.learn, None
-        guessed = cold.shape(self.budget, self.is_free, self.worst_nanos, self.lease_calls if leasing else 0)
+        guessed = cold.shape(self.budget, self.is_free, self.worst_nanos)
         try:
             learned = learn()
         except FIRESTORE_ERRORS:
@@ -139,7 +140,7 @@ class GateCall:
         if not learned.budget.gated(self.is_free):
             background.submit(_give_back, self.db, reservation, self._undo_all)  # off the call's path
             raise cold.GuessWrong(learned)
-        if cold.shape(learned.budget, self.is_free, self.worst_nanos, self.lease_calls if leasing else 0) != guessed:
+        if cold.shape(learned.budget, self.is_free, self.worst_nanos) != guessed:
             if self.count_free:  # the day's free count is not one a commit hands back: now
                 _give_back(self.db, reservation, self._undo_all)
                 raise cold.GuessWrong(learned)

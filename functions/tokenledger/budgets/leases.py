@@ -72,7 +72,7 @@ class Lease:
     staying: bool = False  # its call is settling and it stays for the next calls (closes_with_call)
     credits_nanos: int = 0  # its wallet hold (ceiling.py) not spent yet: with `nanos`, what it covers
     credits_spent_nanos: int = 0  # spent of that hold by its calls: charged to the balance when it closes
-    calls: int = 1  # calls admitted from it (a lease renewed ahead starts with none: renewal.py)
+    calls: int = 1  # calls admitted from it (a lease renewed ahead starts with its predecessor's: renewal.py)
 
     def reservation(self):
         """The reservation document it is, as releasing it gives it back (budgets/reservations.py)."""
@@ -192,14 +192,6 @@ class LeaseBook:
         with self._lock:
             return all(other is lease for other in self._by_user.get(lease.uid, ()))
 
-    def withdraw(self, lease: Lease) -> bool:
-        """Take an idle lease out of the book (to be given back); False when it is busy or gone."""
-        with self._lock:
-            if lease.busy or not any(held is lease for held in self._by_user.get(lease.uid, ())):
-                return False
-            self._remove(lease)
-            return True
-
     def begin_renewal(self, uid: str) -> bool:
         """True for the one caller that may renew this user's lease now (renewal.py)."""
         with self._lock:
@@ -242,6 +234,19 @@ class LeaseBook:
             lease.busy = lease.staying = False
             if lease.uncertain:
                 self._remove(lease)
+
+    def has_ahead(self, uid: str, month: str, minute: str | None) -> bool:
+        """Does the book hold a lease of the user taken for a minute (or month) to come?"""
+        with self._lock:
+            return any(_ahead(lease, month, minute) for lease in self._by_user.get(uid, ()))
+
+    def retire(self, lease: Lease) -> bool:
+        """Take an idle lease out of the book to give it back (False: busy with a call, or gone)."""
+        with self._lock:
+            if lease.busy or not any(held is lease for held in self._by_user.get(lease.uid, ())):
+                return False
+            self._remove(lease)
+            return True
 
     def drop(self, lease: Lease) -> None:
         """Forget a lease whose document's state is unknown (a commit that may or may not have

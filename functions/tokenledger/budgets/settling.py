@@ -8,8 +8,9 @@ the month's allowance first, then the wallet, each never beyond what it held for
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
-from tokenledger.budgets import ceiling, reservations
+from tokenledger.budgets import ceiling, lease_gate, reservations
 from tokenledger.metering.usage import COST_PENDING
 
 
@@ -25,6 +26,21 @@ def abandon(db, gate, admission) -> None:
     if admission.reservation is not None:
         reservations.release(db, admission.reservation)
         admission.reservation = None
+
+
+def give_up(db, gate, admission, now: datetime) -> None:
+    """The caller was refused after the gate admitted the call (revoked or disabled: their Auth
+    lookup ran beside the gate): as abandon, but the lease it was admitted from goes back whole,
+    with its unused requests — no call of theirs will use it, and kept it would hold its amount
+    and an in-flight slot until it expires."""
+    lease = admission.lease if admission is not None else None
+    if lease is None or lease.uncertain:
+        abandon(db, gate, admission)
+        return
+    finish(gate, admission)
+    admission.lease = None
+    gate.leases.drop(lease)
+    lease_gate.give_back(db, lease_gate.returned_of(db, lease, now))
 
 
 def _split(record, allowance_hold: int, credits_hold: int):
