@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import hmac
 import secrets
-import socket
 import string
 import time
 from datetime import datetime, timezone
@@ -34,46 +33,18 @@ from .billing import (
 from . import images as images_mod
 from .catalog import ZERO, Catalog
 from .jsontext import dumps
+from .responses import DEFAULT_ERROR_MESSAGES, drop_connection, error_response, json_response, scripted_error
 from .state import State
 
 API = "/api/v1"
 BYOK_FEE_RATE = Decimal("0.05")
 _ALNUM = string.ascii_letters + string.digits
 
-# Messages OpenRouter-style clients expect when a behaviour gives only a status.
 MILLION = Decimal(10**6)  # provider.max_price is USD per million tokens
-_DEFAULT_ERROR_MESSAGES = {
-    400: "Bad request",
-    401: "Invalid API key",
-    402: "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
-    403: "Input was flagged by moderation",
-    404: "Not found",
-    408: "Request timed out",
-    413: "Request too large",
-    422: "Unprocessable request",
-    429: "Rate limit exceeded",
-    500: "Internal Server Error",
-    502: "Provider returned error",
-    503: "No available provider could serve this request",
-    524: "Provider timed out",
-    529: "Provider overloaded",
-}
 
 # Usage override keys that live inside the *_details objects.
 _PROMPT_DETAIL_KEYS = {"cached_tokens", "cache_write_tokens", "audio_tokens", "video_tokens"}
 _COMPLETION_DETAIL_KEYS = {"reasoning_tokens"}
-
-
-def json_response(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(dumps(obj), status=status, mimetype="application/json", headers=headers)
-
-
-def error_response(code: int, message: str, metadata: dict | None = None,
-                   headers: dict | None = None) -> Response:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if metadata:
-        error["metadata"] = metadata
-    return json_response({"error": error}, code, headers)
 
 
 def _new_generation_id() -> str:
@@ -89,39 +60,6 @@ def _int_override(overrides: dict, key: str, default: int) -> int:
     value = overrides.get(key, default)
     # Non-int overrides (e.g. null) only change what is reported, not the maths.
     return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _drop_connection() -> Response:
-    """A response that closes the socket before any byte is sent.
-
-    The error is raised while werkzeug iterates the body (outside Flask's own
-    error handling), and werkzeug treats ConnectionError as a dropped client, so
-    nothing is written and nothing is logged as a server error.
-    """
-    sock = request.environ.get("werkzeug.socket")
-
-    def body() -> Iterator[bytes]:
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        raise ConnectionAbortedError("standin: scripted drop_connection")
-        yield b""  # pragma: no cover - makes this a generator
-
-    return Response(body())
-
-
-def _scripted_error(behaviour: dict) -> Response:
-    status = behaviour["status"]
-    metadata = dict(behaviour.get("metadata") or {})
-    if behaviour.get("error_type"):
-        metadata["error_type"] = behaviour["error_type"]
-    headers = {}
-    if behaviour.get("retry_after") is not None:
-        headers["Retry-After"] = str(behaviour["retry_after"])
-    message = behaviour.get("message") or _DEFAULT_ERROR_MESSAGES.get(status, "Error")
-    return error_response(status, message, metadata or None, headers)
 
 
 def _build_usage(tokens: Tokens, cost, charged: Decimal, upstream: Decimal, byok: bool,
@@ -335,11 +273,11 @@ def _chat(catalog: Catalog, state: State) -> Response:
     if latency_ms:
         time.sleep(latency_ms / 1000)
     if behaviour.get("drop_connection"):
-        return _drop_connection()
+        return drop_connection()
     # status means "fail before generating", unless it describes an in-stream error.
     stream_error = stream and "stream_error_after" in behaviour
     if behaviour.get("status") and not stream_error:
-        return _scripted_error(behaviour)
+        return scripted_error(behaviour)
     stream_stall = stream and "stream_stall_after" in behaviour
 
     # Which model serves: the first of model + models that is up (a fallback bills as the model
@@ -347,7 +285,7 @@ def _chat(catalog: Catalog, state: State) -> Response:
     down = set(behaviour.get("unavailable") or [])
     chosen = next((m for m in chain if m not in down and catalog.resolve(m)[0] not in down), None)
     if chosen is None:
-        return error_response(503, _DEFAULT_ERROR_MESSAGES[503])
+        return error_response(503, DEFAULT_ERROR_MESSAGES[503])
     base, variant = catalog.resolve(chosen)
     if catalog.prices(base).variable or catalog.route(base) != base:  # a router
         served = behaviour.get("served_model") or _routed(catalog, base, body.get("plugins"))
