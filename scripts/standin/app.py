@@ -9,7 +9,7 @@ import string
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
@@ -32,9 +32,9 @@ from .billing import (
 )
 from . import images as images_mod
 from .catalog import ZERO, Catalog
-from .jsontext import dumps
 from .responses import DEFAULT_ERROR_MESSAGES, drop_connection, error_response, json_response, scripted_error
 from .state import State
+from .streaming import sse_response, stream_events
 
 API = "/api/v1"
 BYOK_FEE_RATE = Decimal("0.05")
@@ -426,13 +426,11 @@ def _chat(catalog: Catalog, state: State) -> Response:
         }
         return json_response(payload, headers=headers)
 
-    events = _stream_events(
+    events = stream_events(
         head, pieces, usage, finish_reason, native_finish, behaviour,
         delay_s, config["stream_stall_s"], state.stall_event(),
     )
-    headers["Cache-Control"] = "no-cache"
-    headers["X-Accel-Buffering"] = "no"
-    return Response(events, mimetype="text/event-stream", headers=headers)
+    return sse_response(events, headers)
 
 
 def _over_max_price(provider, listed) -> str | None:
@@ -461,59 +459,3 @@ def _routed(catalog: Catalog, router: str, plugins) -> str:
             if pool:
                 return max(pool, key=lambda m: (catalog.prices(m).completion, catalog.prices(m).prompt))
     return catalog.route(router)
-
-
-def _stream_events(head: dict, pieces: list[str], usage: dict, finish_reason: str,
-                   native_finish: str | None, behaviour: dict, delay_s: float,
-                   stall_s: float, stall_event) -> Iterator[str]:
-    """SSE lines as OpenRouter sends them; werkzeug flushes each one as yielded."""
-
-    def event(choices: list, **extra: Any) -> str:
-        chunk = {"id": head["id"], "provider": head["provider"], "model": head["model"],
-                 "object": "chat.completion.chunk", "created": head["created"],
-                 "choices": choices, **extra}
-        return "data: " + dumps(chunk) + "\n\n"
-
-    error_after = behaviour.get("stream_error_after") if finish_reason == "error" else None
-    stall_after = behaviour.get("stream_stall_after")
-    stop_at = min(x for x in (error_after, stall_after, len(pieces)) if x is not None)
-    sent = 0
-
-    def pause() -> None:
-        if delay_s and sent:
-            time.sleep(delay_s)
-
-    yield ": OPENROUTER PROCESSING\n\n"
-    for piece in pieces[:stop_at]:
-        pause()
-        yield event([{"index": 0, "delta": {"role": "assistant", "content": piece},
-                      "finish_reason": None, "native_finish_reason": None, "logprobs": None}])
-        sent += 1
-
-    if error_after is not None:
-        pause()
-        error = {"code": behaviour.get("status") or 502,
-                 "message": behaviour.get("message") or "Provider returned error"}
-        metadata = dict(behaviour.get("metadata") or {})
-        if behaviour.get("error_type"):
-            metadata["error_type"] = behaviour["error_type"]
-        if metadata:
-            error["metadata"] = metadata
-        yield event([{"index": 0, "delta": {}, "finish_reason": "error",
-                      "native_finish_reason": "error"}], error=error)
-        yield "data: [DONE]\n\n"
-        return
-    if stall_after is not None:
-        # Hold the connection open with no bytes so the client's read times out.
-        # /_control/reset sets the event, freeing this thread early.
-        stall_event.wait(stall_s)
-        return
-
-    pause()
-    yield event([{"index": 0, "delta": {"role": "assistant", "content": ""},
-                  "finish_reason": finish_reason, "native_finish_reason": native_finish,
-                  "logprobs": None}])
-    if not behaviour.get("stream_no_usage"):
-        pause()
-        yield event([], usage=usage)
-    yield "data: [DONE]\n\n"
