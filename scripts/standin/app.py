@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hmac
 import secrets
 import string
@@ -31,16 +30,15 @@ from .billing import (
     web_search,
 )
 from . import images as images_mod
-from .catalog import ZERO, Catalog
-from .responses import DEFAULT_ERROR_MESSAGES, drop_connection, error_response, json_response, scripted_error
+from .catalog import Catalog
+from .responses import ApiError, drop_connection, error_response, json_response, scripted_error
+from .routing import check_max_price, pick_route
 from .state import State
 from .streaming import sse_response, stream_events
 
 API = "/api/v1"
 BYOK_FEE_RATE = Decimal("0.05")
 _ALNUM = string.ascii_letters + string.digits
-
-MILLION = Decimal(10**6)  # provider.max_price is USD per million tokens
 
 # Usage override keys that live inside the *_details objects.
 _PROMPT_DETAIL_KEYS = {"cached_tokens", "cache_write_tokens", "audio_tokens", "video_tokens"}
@@ -280,19 +278,11 @@ def _chat(catalog: Catalog, state: State) -> Response:
         return scripted_error(behaviour)
     stream_stall = stream and "stream_stall_after" in behaviour
 
-    # Which model serves: the first of model + models that is up (a fallback bills as the model
-    # that served), routers pick a model, variants are served by their base model.
-    down = set(behaviour.get("unavailable") or [])
-    chosen = next((m for m in chain if m not in down and catalog.resolve(m)[0] not in down), None)
-    if chosen is None:
-        return error_response(503, DEFAULT_ERROR_MESSAGES[503])
-    base, variant = catalog.resolve(chosen)
-    if catalog.prices(base).variable or catalog.route(base) != base:  # a router
-        served = behaviour.get("served_model") or _routed(catalog, base, body.get("plugins"))
-    else:
-        served = behaviour.get("served_model") or base
-    priced = served if served in catalog and not catalog.prices(served).variable else catalog.route(base)
-    provider = behaviour.get("provider") or catalog.provider(served if served in catalog else priced)
+    try:
+        route = pick_route(catalog, chain, behaviour, body.get("plugins"))
+    except ApiError as exc:
+        return exc.response()
+    variant, served, priced, provider = route.variant, route.served, route.priced, route.provider
 
     asked = request_prompt(body)
     size = behaviour.get("image_size")
@@ -335,9 +325,10 @@ def _chat(catalog: Catalog, state: State) -> Response:
     prices = catalog.prices(priced).in_force(largest_call, wants_1h_cache(messages))
     if variant == "floor":
         prices = prices.scaled(FLOOR_FACTOR)
-    over = _over_max_price(body.get("provider"), listed.scaled(FLOOR_FACTOR) if variant == "floor" else listed)
-    if over:
-        return error_response(404, f"No endpoints found for {served} within provider.max_price ({over})")
+    try:
+        check_max_price(body, route, listed)
+    except ApiError as exc:
+        return exc.response()
     reasoning = min(_int_override(overrides, "reasoning_tokens", plan.reasoning_tokens), completion)
     tokens = Tokens(
         prompt=_int_override(overrides, "prompt_tokens", prompt_tokens),
@@ -431,31 +422,3 @@ def _chat(catalog: Catalog, state: State) -> Response:
         delay_s, config["stream_stall_s"], state.stall_event(),
     )
     return sse_response(events, headers)
-
-
-def _over_max_price(provider, listed) -> str | None:
-    """provider.max_price (USD per million tokens; per request, per image): OpenRouter serves a
-    request only from an endpoint whose listed prices are all within it. The price field over it."""
-    limits = provider.get("max_price") if isinstance(provider, dict) else None
-    if not isinstance(limits, dict):
-        return None
-    asked = {"prompt": listed.prompt * MILLION, "completion": listed.completion * MILLION,
-             "request": listed.request, "image": listed.image or ZERO}
-    for name, price in asked.items():
-        limit = limits.get(name)
-        if isinstance(limit, (int, float)) and not isinstance(limit, bool) and price > Decimal(repr(limit)):
-            return name
-    return None
-
-
-def _routed(catalog: Catalog, router: str, plugins) -> str:
-    """The model a router serves: within the auto router's allowed_models when pinned (the
-    dearest of them: a router owes the caller no thrift), else the catalog's route."""
-    for plugin in plugins if isinstance(plugins, list) else ():
-        if isinstance(plugin, dict) and plugin.get("id") == "auto-router":
-            patterns = [p for p in plugin.get("allowed_models") or [] if isinstance(p, str)]
-            pool = [m for m in catalog.ids() if not catalog.prices(m).variable
-                    and any(fnmatch.fnmatchcase(m, p) for p in patterns)]
-            if pool:
-                return max(pool, key=lambda m: (catalog.prices(m).completion, catalog.prices(m).prompt))
-    return catalog.route(router)
