@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Response, request
 
@@ -109,7 +109,7 @@ def _generation_record(gen_id: str, req: ChatRequest, route: Route, bill: Bill, 
         "num_media_prompt": tokens.images or None,
         "external_user": req.user,
         "origin": request.headers.get("HTTP-Referer", ""),
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
     }
 
 

@@ -6,7 +6,8 @@ Every other module builds its answers here, so the error body is written in one 
 from __future__ import annotations
 
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Response, request
 

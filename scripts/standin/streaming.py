@@ -5,7 +5,8 @@ it, an in-stream error chunk or a stall with no bytes at all."""
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from flask import Response
 
