@@ -1,9 +1,10 @@
 """Flask app speaking the OpenRouter API (/api/v1) plus test-only /_control routes.
 
 Only wiring lives here: one catalog and one state per app (so each test's app is independent),
-errors in OpenRouter's JSON shape, and the two route groups. Imports run one way:
-app -> api_routes, control_routes -> chat -> chat_request, routing, metering, usage, streaming
--> responses, billing, images, catalog, state, jsontext."""
+errors in OpenRouter's JSON shape, and the two route groups. Imports run one way (no cycles):
+  app -> api_routes, control_routes
+  api_routes -> chat -> streaming, usage -> metering -> routing, chat_request
+  the leaves they all use: responses (-> jsontext), billing (-> catalog), images, catalog, state."""
 
 from __future__ import annotations
 
