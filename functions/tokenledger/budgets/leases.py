@@ -50,6 +50,7 @@ HEADROOM_SHARE = 4
 # at most 1/HEADROOM_SHARE of the limit): unused ones count against the limit until the minute
 # ends, unless the lease is renewed within it (they are given back).
 ADMIT_S = 60  # a lease admits calls for this long after it was taken (request clock)
+RENEW_AHEAD_S = 10  # a lease is renewed this long before it (its minute, the cached budget) runs out
 MAX_LEASES = 20_000  # per-instance memory bound (idle leases first to go: they expire by themselves)
 MAX_SEEN = 10_000
 
@@ -277,9 +278,10 @@ def _spent(lease: Lease, month: str, budget: rules.Budget, now_s: float, minute:
 
 def _serves_for(other: Lease, lease: Lease) -> bool:
     """Can `other` admit the calls `lease` would (same month, minute and budget, requests left,
-    for as long)? A spent lease does not make a good one close (renewal.py gives it back)."""
+    for about as long)? A spent lease, or one about to expire, does not make a lease renewed
+    ahead of it close (renewal.py gives such a one back)."""
     return (other.month == lease.month and other.minute == lease.minute and other.budget == lease.budget
-            and (other.minute is None or other.requests > 0) and other.admit_until >= lease.admit_until)
+            and (other.minute is None or other.requests > 0) and other.admit_until > lease.admit_until - RENEW_AHEAD_S)
 
 
 def _ahead(lease: Lease, month: str, minute: str | None) -> bool:

@@ -33,7 +33,7 @@ from tokenledger.budgets.admitted import FIRESTORE_ERRORS, BudgetExceeded, Budge
 from tokenledger.budgets.plans import Plan
 from tokenledger.config import Settings
 
-AHEAD_S = 10  # renew this long before a lease (or its minute, or the cached budget) runs out
+AHEAD_S = leases.RENEW_AHEAD_S  # renew this long before a lease (or its minute, or the cached budget) runs out
 REFUSALS = (BudgetExceeded, BudgetUnavailable, FreeQuotaExceeded, limits.RateLimited)
 
 
