@@ -31,6 +31,21 @@ def _stream(session: requests.Session, url: str, user) -> None:
             pass
 
 
+def _give(api, auth, admin, user, budget: str) -> None:
+    """The user's kind: none, soft or hard budget, credits, or a plan."""
+    if budget == "credits":  # pure prepaid: every call paid by credits (docs/credits.md)
+        api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
+                    json={"monthly_budget": 0, "enforce": True}).raise_for_status()
+        api.request("POST", f"/v1/admin/credits/{user.uid}", admin,
+                    json={"amount": 1000, "reason": "bench", "idempotency_key": user.uid}).raise_for_status()
+    elif budget == "plan":
+        auth.set_claims(user.uid, {"stripeRole": "bench-ops-pro"})
+        auth.refresh(user)
+    elif budget != "none":
+        api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
+                    json={"monthly_budget": 1000, "enforce": budget == "hard"}).raise_for_status()
+
+
 def run(stack) -> None:
     print("\n== Firestore operations and their cost per call (issue 11) ==")
     auth = AuthEmulator(stack.auth_host, stack.project)
@@ -71,17 +86,7 @@ def run(stack) -> None:
         for name, (budget, streamed, hot) in kinds.items():
             users = [auth.create_user("bench-ops") for _ in range(1 if hot else CALLS)]
             for user in users:
-                if budget == "credits":  # pure prepaid: every call paid by credits (docs/credits.md)
-                    api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
-                                json={"monthly_budget": 0, "enforce": True}).raise_for_status()
-                    api.request("POST", f"/v1/admin/credits/{user.uid}", admin,
-                                json={"amount": 1000, "reason": "bench", "idempotency_key": user.uid}).raise_for_status()
-                elif budget == "plan":
-                    auth.set_claims(user.uid, {"stripeRole": "bench-ops-pro"})
-                    auth.refresh(user)
-                elif budget != "none":
-                    api.request("PUT", f"/v1/admin/budgets/{user.uid}", admin,
-                                json={"monthly_budget": 1000, "enforce": budget == "hard"}).raise_for_status()
+                _give(api, auth, admin, user, budget)
                 call(user, streamed)  # warms the instance's caches for this user
             if not hot:
                 time.sleep(1.1)  # every measured call comes over a second after its user's last

@@ -51,9 +51,10 @@ def _short(name: str) -> str:
 class _Counting:
     """Iterates a server stream, counting what each response bills (and timing it: roundtrips.py)."""
 
-    def __init__(self, inner, per_response, minimum: int = 0, kind: str = "read"):
+    def __init__(self, inner, per_response, minimum: int = 0, kind: str = "read", start: float | None = None):
         self._inner = inner
-        self._kind, self._start = kind, time.monotonic()
+        # when the RPC was sent: the SDK waits for its first answer before it hands back the stream
+        self._kind, self._start = kind, start if start is not None else time.monotonic()
         self._it = iter(inner)
         self._per_response = per_response
         self._minimum = minimum
@@ -106,14 +107,18 @@ def install() -> None:
     originals = {name: getattr(cls, name) for name in ("batch_get_documents", "run_query", "run_aggregation_query", "commit")}
 
     def batch_get_documents(self, *args, **kwargs):
-        return _Counting(originals["batch_get_documents"](self, *args, **kwargs), _batch_get_reads)
+        start = time.monotonic()
+        return _Counting(originals["batch_get_documents"](self, *args, **kwargs), _batch_get_reads, start=start)
 
     def run_query(self, *args, **kwargs):
-        return _Counting(originals["run_query"](self, *args, **kwargs), _query_reads, minimum=1, kind="query")
+        start = time.monotonic()
+        return _Counting(originals["run_query"](self, *args, **kwargs), _query_reads, minimum=1, kind="query",
+                         start=start)
 
     def run_aggregation_query(self, *args, **kwargs):
+        start = time.monotonic()
         return _Counting(originals["run_aggregation_query"](self, *args, **kwargs), _aggregation_reads, minimum=1,
-                         kind="query")
+                         kind="query", start=start)
 
     def commit(self, *args, **kwargs):
         request = kwargs.get("request") or (args[0] if args else None)
