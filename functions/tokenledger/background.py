@@ -4,15 +4,9 @@ path (a lease renewed ahead). Network waits only: the threads release the GIL wh
 """
 from __future__ import annotations
 
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-# A thread handed a round trip must send it at once, not when the request thread next blocks:
-# CPython lets a waiting thread take the GIL only after this long (5 ms by default, longer than
-# a Firestore round trip on the emulator), so the side round trips would start one after the
-# other. Process-wide; the cost is more frequent thread switches under CPU load.
-SWITCH_INTERVAL_S = 0.0005
 # Enough for every call in flight on an instance (API_CONCURRENCY) to have its side round trips
 # running at once; more only queue behind the Firestore channel.
 MAX_WORKERS = 64
@@ -26,7 +20,6 @@ def pool() -> ThreadPoolExecutor:
     if _pool is None:
         with _lock:
             if _pool is None:
-                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
                 _pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="tokenledger-io")
     return _pool
 

@@ -26,7 +26,7 @@ NOW = datetime(2048, 2, 10, 9, 30, 5, tzinfo=timezone.utc)  # a month no other t
 MONTH = "2048-02"
 # The defaults: $1 enforced, 60 requests a minute, 8 in flight, 50 free calls a day, leases of 8 calls.
 SETTINGS = Settings(record_deadline_s=5)
-GUESSED_GRANT = 1  # a guessed commit counts the call's own request only (cold.shape)
+GUESSED_GRANT = 2  # a guessed commit's grant: the call's own request and one more (cold.GUESSED_GRANT)
 LEASE_GRANT = 8  # a lease's request grant on the default budget: min(8, 60 // 4)
 COST = 4_000_000
 
@@ -75,17 +75,16 @@ def test_a_budget_one_nano_below_the_room_refuses_and_one_that_fits_admits_a_cal
 # ---- (b) another shape: given back whole, gated again, counted once ------------------------------
 
 def test_a_per_minute_limit_of_another_size_fits_the_guessed_commit_and_is_counted_once(db):
-    """The guess counts the call's own request only, so the user's own limit (12, a grant of 3)
-    needs no second commit: the lease has no request left after this call, and its renewal
-    (after the call) takes the grant."""
+    """The guess asks a grant of 2, so the user's own limit (12, a grant of 3) needs no second
+    commit: the lease keeps the 2 (one for this call), and its renewal takes the full grant."""
     uid = user()
     write_budget(db, uid, monthly_budget_nanos=DOLLAR, enforce=True, requests_per_minute=12)
     gate = cold()
     granted = admit(db, gate, uid)
     lease = granted.lease
     assert lease is not None and lease.budget.requests_per_minute == 12
-    assert (lease.nanos, lease.requests) == (8 * W, 0)  # the call's own request, used by it
-    assert minute_requests(db, uid, NOW) == 1
+    assert (lease.nanos, lease.requests) == (8 * W, GUESSED_GRANT - 1)  # one used by this call
+    assert minute_requests(db, uid, NOW) == GUESSED_GRANT
     assert held(db, uid, MONTH) == (0, 8 * W, 1)
     assert [int(r["amount_nanos"]) for r in reservation_docs(db, uid)] == [8 * W]
     settle(db, gate, SETTINGS, granted, COST, NOW)
@@ -99,7 +98,7 @@ def test_an_alerts_only_budget_holds_no_money_after_a_guess_that_held_some(db):
     granted = admit(db, gate, uid)
     assert granted.lease is not None and granted.lease.nanos == 0 and not granted.budget.enforce
     assert held(db, uid, MONTH) == (0, 0, 1)  # the guessed lease's 8 W given back
-    assert minute_requests(db, uid, NOW) == LEASE_GRANT  # the guess's 1 given back, the lease's 8 counted
+    assert minute_requests(db, uid, NOW) == LEASE_GRANT  # the guess's 2 given back, the lease's 8 counted
     settle(db, gate, SETTINGS, granted, COST, NOW)
     assert held(db, uid, MONTH) == (COST, 0, 1)
 
@@ -143,7 +142,7 @@ def test_a_free_call_of_a_user_without_a_free_quota_is_not_counted_as_one(db):
     granted = admit(db, gate, uid, worst=0, is_free=True)
     assert granted.lease is not None and granted.lease.nanos == 0 and granted.free_requests_today is None
     assert free_requests(db, uid, NOW) == 0
-    assert minute_requests(db, uid, NOW) == LEASE_GRANT  # the guess's 1 given back, the lease's 8 counted
+    assert minute_requests(db, uid, NOW) == LEASE_GRANT  # the guess's 2 given back, the lease's 8 counted
     assert held(db, uid, MONTH) == (0, 0, 1)
 
 
@@ -191,9 +190,7 @@ def test_a_budget_lowered_by_an_admin_is_in_force_at_once_on_the_instance_that_t
     granted = admit(db, gate, uid)  # no document: the default, a lease of 8 W
     assert granted.lease is not None
     settle(db, gate, SETTINGS, granted, COST, NOW)
-    # Its grant was the call's own request (a guessed commit): renewed after it, the old one handed back.
-    assert gate.leases.await_renewal(uid, 10)
-    assert held(db, uid, MONTH) == (COST, 8 * W, 1)
+    assert held(db, uid, MONTH) == (COST, 8 * W - COST, 1)
     later = NOW + timedelta(seconds=2)
     write_budget(db, uid, monthly_budget_nanos=COST + W - 1, enforce=True)
     gate.budgets.forget(uid)  # what PUT /v1/admin/budgets does on its instance
@@ -210,7 +207,7 @@ def test_a_first_call_is_not_refused_for_the_requests_other_first_calls_guessed(
     every instance is cold). Had each guessed commit counted a lease's grant of 8 (the default
     budget's 60 // 4) until its budget read came back, the third call would read 8 + 8 + 1 and be
     refused 429 — and its instance would remember the refusal until the minute ends — though the
-    user made 3 requests of their 12. A guess counts the call's own request only: 1 + 1 + 1."""
+    user made 3 requests of their 12. A guess asks a grant of 2: 2 + 2 + 2."""
     import threading
 
     from tokenledger.budgets import admission as admission_module

@@ -177,15 +177,14 @@ def test_a_call_that_finds_the_renewal_under_way_waits_for_it_and_takes_its_leas
 
     monkeypatch.setattr(renewal.admission, "budget_for_renewal", slowed)
     gate = admission.Gate(SETTINGS)
-    # A first call's lease (taken on the guessed budget) grants its own request only: renewed
-    # (slowly) when it settles.
-    settle(db, gate, SETTINGS, admission.admit(db, SETTINGS, gate, uid, False, W, NOW), COST, NOW)
-    second = admission.admit(db, SETTINGS, gate, uid, False, W, NOW)
-    assert second.lease is not None and second.lease.calls == 2  # the renewed lease (it carries the first call)
+    for k in range(2):  # the lease's grant of 2 used up: renewed when the second call settles
+        settle(db, gate, SETTINGS, admission.admit(db, SETTINGS, gate, uid, False, W, NOW), COST, NOW)
+    third = admission.admit(db, SETTINGS, gate, uid, False, W, NOW)
+    assert third.lease is not None and third.lease.calls == 3  # the renewed lease (it carries the 2 calls)
     assert held(db, uid, MONTH)[1:] == (2 * W, 1)  # one lease, one slot: the one run out went back
-    settle(db, gate, SETTINGS, second, COST, NOW)
+    settle(db, gate, SETTINGS, third, COST, NOW)
     expire_leases(db, uid)
-    assert held(db, uid, MONTH) == (2 * COST, 0, 0)
+    assert held(db, uid, MONTH) == (3 * COST, 0, 0)
 
 
 def test_calls_one_by_one_to_the_ceiling_with_renewals_ahead_admit_exactly_what_fits(db):

@@ -4,7 +4,7 @@ read of their budget document instead of after it, so the call waits one round t
 The commit is built on a guess: the budget a user without a document has on their plan (the
 deployment's default; most users of an app have no document of their own). What the commit does
 depends on the budget only through its shape (`shape`): whether it holds money, counts a free
-call, counts the minute's requests (only the call's own: a grant follows with the lease's renewal). When the document read beside it comes back:
+call, counts the minute's requests (a small grant, GUESSED_GRANT: the lease's renewal brings the full one). When the document read beside it comes back:
   * same shape: the call is decided on the budget READ (its amounts, limits, wallet) from what
     the commit read back — exactly as if the read had come first;
   * a budget that gates nothing: what the commit asked is given back off the call's path;
@@ -47,11 +47,18 @@ def guess(settings: Settings, plan: Plan | None, is_free: bool) -> rules.Budget 
     return budget if budget.gated(is_free) else None
 
 
+# Requests of the minute a guessed commit's lease asks (the call's own and one more), not a whole
+# grant of 8: until the budget read comes back, the guesses of other cold instances count against
+# the user's limit, and a small limit of their own (12 a minute, say) would refuse a real call for
+# requests never made. Two: a user's second call on the instance needs no commit; from then on
+# the lease is renewed ahead with its budget's grant (renewal.py). A one-time caller costs nothing more.
+GUESSED_GRANT = 2
+
+
 def shape(budget: rules.Budget, is_free: bool, worst_nanos: int) -> tuple:
     """What of a budget the gate's commit is built from (gate_call.GateCall.__init__, _counters).
-    A guessed commit counts the call's own request only, not a lease's grant (another instance's
-    guess would otherwise count requests the user never made against them): so any per-minute
-    limit fits it, and the lease's grant comes with its renewal, after the call."""
+    The size of a per-minute limit is not part of it: a guessed commit asks GUESSED_GRANT requests,
+    and the lease keeps what the limit allows of them (leases.kept_requests)."""
     holds_money = bool(worst_nanos) and not is_free and budget.enforced
     counts_free = is_free and budget.free_daily_requests is not None
     return holds_money, counts_free, bool(budget.requests_per_minute)

@@ -80,8 +80,9 @@ class GateCall:
                 return lease
         total = leases.ask_nanos(self.amount, self.budget, self.lease_calls, self._seen_spent())
         leasing = total is not None
-        # a guessed budget's commit asks the call's own request only (cold.shape)
-        self.asked_requests = leases.ask_requests(self.budget, self.lease_calls) if leasing and not self.learn else 1
+        self.asked_requests = leases.ask_requests(self.budget, self.lease_calls) if leasing else 1
+        if self.learn is not None:  # a guessed budget's commit asks a small grant (cold.GUESSED_GRANT)
+            self.asked_requests = min(self.asked_requests, cold.GUESSED_GRANT)
         asks = self._split(self.amount if total is None else total)
         # An idle lease this instance holds for the user goes back in the same commit (near the
         # ceiling too: what it holds is then room for this call).
