@@ -3,8 +3,10 @@
 Sections, in the order a full run takes them (about 12 minutes on 2 cores, plus a few minutes the
 first time the peer comparison installs LiteLLM into .cache/):
   metering    commits per tracked call, CPU to build a record
-  latency     added latency vs the stand-in and one Firestore commit; the LiteLLM peer ratio
-  ops         Firestore reads/writes/deletes per call by kind of user, cost per 1,000 calls
+  latency     added latency (p50/p95, warm and cold users) vs the stand-in and one Firestore commit;
+              the LiteLLM peer ratios
+  ops         Firestore reads/writes/deletes per call by kind of user, cost per 1,000 calls; round trips
+              before OpenRouter per call kind and how many were waited for one after another
   streaming   time to first chunk and to [DONE], vs the stand-in directly
   coldstart   import time of main.py, process start to first answer
   throughput  one instance at concurrency 32: calls/s, p50/p99, memory
