@@ -86,13 +86,15 @@ def admit(db, settings: Settings, gate: Gate, uid: str, is_free: bool, worst_cas
         def learn() -> cold.Learned:
             return _learn(gate, settings, uid, month, plan, now, pending.result(), wants_features)
 
+        def counted_after_read() -> str | None:
+            return _counted_as(gate, settings, uid, month, feature, False)
+
         try:
-            return GateCall(db, settings, gate, uid, guessed, now, lambda: _counted_as(gate, settings, uid, month,
-                            feature, False), None, is_free, worst_case_nanos, ADMISSION_PATIENCE_S, learn).admit()
+            return GateCall(db, settings, gate, uid, guessed, now, counted_after_read, None, is_free, worst_case_nanos,
+                            ADMISSION_PATIENCE_S, learn).admit()
         except cold.GuessWrong as wrong:
             if wrong.learned.budget.gated(is_free):  # gated again on the budget read, the guess handed back
-                return GateCall(db, settings, gate, uid, wrong.learned.budget, now,
-                                lambda: _counted_as(gate, settings, uid, month, feature, False),
+                return GateCall(db, settings, gate, uid, wrong.learned.budget, now, counted_after_read,
                                 wrong.learned.alerts_sent, is_free, worst_case_nanos, ADMISSION_PATIENCE_S,
                                 handed_back=wrong.returned).admit()
             budget, wants_features = wrong.learned.budget, False
@@ -131,11 +133,12 @@ def budget_for_renewal(db, settings: Settings, gate: Gate, uid: str, plan: Plan 
     cached = gate.budgets.get(uid, now.timestamp() + ahead_s)
     if cached is not None:
         return resolved(cached, plan, settings)
+    month = now.strftime("%Y-%m")
     try:
-        read = _read_before(db, settings, uid, now.strftime("%Y-%m"), read_budget=True, read_features=False)
+        read = _read_before(db, settings, uid, month, read_budget=True, read_features=False)
     except FIRESTORE_ERRORS:
         return None
-    return _learn(gate, settings, uid, now.strftime("%Y-%m"), plan, now, read, False).budget
+    return _learn(gate, settings, uid, month, plan, now, read, False).budget
 
 
 def _counted_as(gate: Gate, settings: Settings, uid: str, month: str, feature: str | None,

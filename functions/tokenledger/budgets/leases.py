@@ -186,7 +186,10 @@ class LeaseBook:
     def holds(self, lease: Lease) -> bool:
         """Is the lease in the book (not dropped or closed)?"""
         with self._lock:
-            return any(held is lease for held in self._by_user.get(lease.uid, ()))
+            return self._holds(lease)
+
+    def _holds(self, lease: Lease) -> bool:
+        return any(held is lease for held in self._by_user.get(lease.uid, ()))
 
     def alone(self, lease: Lease) -> bool:
         """Is it the only lease of its user on this instance (no call of theirs running beside it)?"""
@@ -244,7 +247,7 @@ class LeaseBook:
     def retire(self, lease: Lease) -> bool:
         """Take an idle lease out of the book to give it back (False: busy with a call, or gone)."""
         with self._lock:
-            if lease.busy or not any(held is lease for held in self._by_user.get(lease.uid, ())):
+            if lease.busy or not self._holds(lease):
                 return False
             self._remove(lease)
             return True

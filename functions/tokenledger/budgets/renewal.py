@@ -25,8 +25,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from google.cloud import firestore
-
 from tokenledger import background, logs, store
 from tokenledger.budgets import admission, gate_call, lease_gate, leases, limits, reservations
 from tokenledger.budgets.admitted import FIRESTORE_ERRORS, BudgetExceeded, BudgetUnavailable, FreeQuotaExceeded
@@ -110,20 +108,14 @@ def _renew(db, settings: Settings, gate, uid: str, worst_nanos: int, plan: Plan 
             admitted.lease.requests += 1 if admitted.lease.minute is not None else 0
             gate.leases.put_back(admitted.lease)  # idle: the user's next call takes it
         elif admitted.reservation is not None:  # near the ceiling: no lease, and no call to hold for
-            minute = limits.minute_key(start) if budget.requests_per_minute else None
-            reservations.release(db, admitted.reservation, also=lambda batch: _uncount(batch, db, uid, minute, 1))
+            minute = store.user_minute_doc(db, uid, limits.minute_key(start)) if budget.requests_per_minute else None
+            lease_gate.give_back(db, reservations.Returned(admitted.reservation, minute, 1 if minute else 0))
     except REFUSALS:
         return  # nothing held: the next call goes through the gate
     except FIRESTORE_ERRORS as exc:
         logs.reservation_release_failed(reservation_id=f"renewal:{uid}", error=type(exc).__name__)
     finally:
         gate.leases.end_renewal(uid)
-
-
-def _uncount(batch, db, uid: str, minute: str | None, requests: int) -> None:
-    """Requests a renewal counted and no call will make, out of their minute's count."""
-    if minute is not None and requests:
-        batch.set(store.user_minute_doc(db, uid, minute), {"requests": firestore.Increment(-requests)}, merge=True)
 
 
 def _give_back(db, lease: leases.Lease, now: datetime) -> None:
