@@ -7,7 +7,7 @@ import re
 from flask import Blueprint, jsonify
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from tokenledger import money, store
 from tokenledger.api import query, validation
@@ -90,10 +90,7 @@ def put_budget(uid: str):
     admin = require_admin()
     uid = _uid(uid)
     body = validation.json_body(svc.settings)
-    try:
-        update = BudgetUpdate.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(400, "invalid_budget", validation.describe(exc))
+    update = validation.validated(BudgetUpdate, body, "invalid_budget")
     doc: dict = {name: firestore.DELETE_FIELD for name in rules.BUDGET_FIELDS}  # omitted: the default
     doc["monthly_budget_nanos"] = firestore.DELETE_FIELD
     doc.update(stored_fields(update, (*PLAIN_FIELDS, "email")))

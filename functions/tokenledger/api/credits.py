@@ -7,7 +7,7 @@ import math
 
 from flask import Blueprint, jsonify
 from google.api_core import exceptions as gexc
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from tokenledger import logs, money
 from tokenledger.api import query, validation
@@ -86,10 +86,7 @@ def grant_credits(uid: str):
     svc = services()
     admin = require_admin()
     uid = _uid(uid)
-    try:
-        body = GrantBody.model_validate(validation.json_body(svc.settings))
-    except ValidationError as exc:
-        raise ApiError(400, "invalid_grant", validation.describe(exc))
+    body = validation.validated(GrantBody, validation.json_body(svc.settings), "invalid_grant")
     nanos = money.to_nanos(money.to_decimal(body.amount))
     kind = wallet.GRANT if nanos > 0 else wallet.ADJUSTMENT
     entry_id = wallet.entry_id_for("admin", body.idempotency_key)

@@ -8,7 +8,7 @@ from datetime import datetime
 from flask import Blueprint, jsonify
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from tokenledger import store
 from tokenledger.api import query, validation
@@ -113,12 +113,7 @@ def put_plan(pid: str):
     admin = require_admin()
     pid = plan_id(pid)
     body = validation.json_body(svc.settings)
-    try:
-        update = PlanUpdate.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ApiError(400, "invalid_plan", validation.describe(exc),
-                       extra={"field": ".".join(str(p) for p in first.get("loc", ())) or None})
+    update = validation.validated(PlanUpdate, body, "invalid_plan", name_field=True)
     doc = plan_doc(update, svc.settings)
     ref = store.plan_doc(svc.db, pid)
     before = ref.get()

@@ -40,6 +40,16 @@ def describe(exc: ValidationError) -> str:
     return f"Invalid request body: {where}: {first.get('msg', 'is not valid')}."
 
 
+def validated(model, body, code: str, name_field: bool = False):
+    """`body` as `model`, or 400 `code` saying what is wrong (and, with `name_field`, which field)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        extra = {"field": ".".join(str(p) for p in first.get("loc", ())) or None} if name_field else None
+        raise ApiError(400, code, describe(exc), extra=extra)
+
+
 def json_body(settings: Settings) -> dict:
     """The request's JSON object, or a 4xx that says what is wrong with it."""
     length = request.content_length
@@ -89,10 +99,7 @@ def decode_body(raw: bytes, max_depth: int) -> dict:
 
 
 def chat_request(body: dict, settings: Settings) -> ChatRequest:
-    try:
-        chat = ChatRequest.model_validate(body)
-    except ValidationError as exc:
-        raise ApiError(400, "invalid_request", describe(exc))
+    chat = validated(ChatRequest, body, "invalid_request")
     if len(chat.messages) > settings.max_messages:
         raise ApiError(400, "invalid_request", f"Too many messages: at most {settings.max_messages}.")
     for name in ("max_tokens", "max_completion_tokens"):
