@@ -100,7 +100,9 @@ def test_enforced_budget_refuses_with_402_before_openrouter(api, admin, user, db
 
 
 def test_failed_upstream_call_releases_its_reservation(api, admin, user, db, standin):
-    put_budget(api, admin, user.uid, monthly_budget=5, enforce=True)
+    # No per-minute limit: the lease's request grant never runs out here, so no renewal ahead
+    # replaces it between the two calls (budgets/renewal.py) and the same lease serves both.
+    put_budget(api, admin, user.uid, monthly_budget=5, enforce=True, requests_per_minute=None)
     standin.script([{"status": 500}], user=user.uid)
     response = api.chat(user, model=PAID, max_tokens=100)
     assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_error", response.text
